@@ -1,0 +1,162 @@
+"""Life-IQA (arXiv 2511.19024): a backbone's two deepest stages, a GCN-enhanced query decoder
+and a sparse mixture-of-experts head."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .backbone import FeatureBackbone, backbone_pretrained_cfg
+from .config import LifeIQAConfig
+from .decoder import QueryDecoder
+from .layers import FeedForward, HeadOutput, PartitionAvgPool, SparseMoE
+
+# Resize overshoot (bicubic, antialiasing) may leave values slightly outside [0, 1].
+RANGE_TOLERANCE = 1e-2
+
+
+class LifeIQAOutput(NamedTuple):
+    """What :meth:`LifeIQA.forward` returns.
+
+    ``score``: one quality score per image, shape (B,), on the scale the model was trained on.
+    ``aux_loss``/``z_loss``: the MoE load-balancing and router z-losses (0-dim; zero without a
+    sparse MoE), to be weighted into the training loss by the caller.
+    """
+
+    score: torch.Tensor
+    aux_loss: torch.Tensor
+    z_loss: torch.Tensor
+
+
+class BackboneFeatures(NamedTuple):
+    """Backbone output as the decoder consumes it; small enough to cache per crop.
+
+    ``pooled``: the penultimate stage partition-averaged to (B, grid*grid, C3).
+    ``deepest``: the deepest stage, (B, C4, H4, W4).
+    """
+
+    pooled: torch.Tensor
+    deepest: torch.Tensor
+
+
+class QualityHead(nn.Module):
+    """h = LayerNorm(x); y = Dropout(h + gamma * M(h)) (``paper``: gamma * h + M(h));
+    a linear score per query, averaged over the queries."""
+
+    def __init__(self, config: LifeIQAConfig) -> None:
+        super().__init__()
+        dim = config.embed_dim
+        self.norm = nn.LayerNorm(dim)
+        self.mixture: nn.Module | None
+        if config.head == "moe" and config.num_experts > 1:
+            self.mixture = SparseMoE(dim, config.expert_hidden_dim, config.num_experts,
+                                     config.top_k, config.expert_dropout)
+        elif config.head in ("moe", "ffn"):  # the authors' code uses one plain MLP when E = 1
+            self.mixture = FeedForward(dim, config.expert_hidden_dim, config.expert_dropout)
+        else:
+            self.mixture = None
+        self.gamma = nn.Parameter(torch.tensor(config.gamma_init)) if self.mixture else None
+        self.scale_bypass = config.gamma_placement == "paper"
+        self.drop = nn.Dropout(config.head_dropout)
+        self.fc = nn.Linear(dim, 1)
+
+    def forward(self, x: torch.Tensor) -> HeadOutput:
+        h = self.norm(x)
+        if self.mixture is None:
+            zero = h.new_zeros((), dtype=torch.float32)
+            y, aux_loss, z_loss = h, zero, zero
+        else:
+            mixed, aux_loss, z_loss = self.mixture(h)
+            y = self.gamma * h + mixed if self.scale_bypass else h + self.gamma * mixed
+        per_query = self.fc(self.drop(y)).squeeze(-1)
+        return HeadOutput(per_query.mean(dim=-1), aux_loss, z_loss)
+
+
+class LifeIQA(nn.Module):
+    """Life-IQA as the authors' code builds it, configurable through :class:`LifeIQAConfig`.
+
+    Input: RGB in [0, 1], shape (B, 3, H, W); the model normalises with its backbone's statistics.
+    Backbones with a fixed input size (Swin) need H = W = ``config.input_size``; score whole images
+    of any size with :func:`lifeiqa.inference.predict_image`.
+    """
+
+    def __init__(self, config: LifeIQAConfig, backbone_weights: str | None = None) -> None:
+        super().__init__()
+        pretrained_cfg = backbone_pretrained_cfg(config.backbone)
+        mean = config.input_mean or tuple(pretrained_cfg["mean"])
+        std = config.input_std or tuple(pretrained_cfg["std"])
+        self.config = config.replace(input_mean=tuple(mean), input_std=tuple(std))
+        self.fixed_input_size = bool(pretrained_cfg.get("fixed_input_size", False))
+        # Set by checkpoint loading: how the score relates to the dataset it was trained on.
+        self.label_scale: dict | None = None
+
+        self.register_buffer("input_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.backbone = FeatureBackbone(config.backbone, backbone_weights, config.backbone_kwargs)
+        penultimate_channels, deepest_channels = self.backbone.channels
+        dim = config.embed_dim
+
+        self.pool = PartitionAvgPool(config.pool_grid)
+        self.memory_proj = nn.Linear(penultimate_channels, dim) if config.kv_source == "stage3" else None
+        self.query_proj = nn.Conv2d(deepest_channels, dim, kernel_size=1)
+        self.query_embed = nn.Parameter(torch.zeros(1, config.num_queries, dim))
+        nn.init.trunc_normal_(self.query_embed, std=0.02)
+        self.decoder = QueryDecoder(config)
+        self.head = QualityHead(config)
+
+    def check_input_format(self, x: torch.Tensor) -> None:
+        """Raise unless ``x`` is a floating-point (B, 3, H, W) tensor."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor of shape (B, 3, H, W), found {type(x).__name__}")
+        if x.ndim != 4:
+            raise ValueError(f"expected a 4-D tensor (B, 3, H, W), found shape {tuple(x.shape)}")
+        if x.shape[1] != 3:
+            raise ValueError(
+                f"expected 3 (RGB) channels in dimension 1, found {x.shape[1]} (shape "
+                f"{tuple(x.shape)}); convert grayscale/RGBA images to RGB first"
+            )
+        if not x.is_floating_point():
+            raise ValueError(
+                f"expected a floating-point tensor with values in [0, 1], found dtype {x.dtype} "
+                f"(for uint8 images use x.float() / 255)"
+            )
+
+    def check_crop_size(self, x: torch.Tensor) -> None:
+        """Raise unless a fixed-size backbone gets crops of its input size."""
+        size = self.config.input_size
+        if self.fixed_input_size and tuple(x.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"backbone {self.config.backbone} takes {size}x{size} crops, found "
+                f"{x.shape[-2]}x{x.shape[-1]}; use lifeiqa.inference.predict_image for whole images"
+            )
+
+    def check_range(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless every value of ``x`` lies in [0, 1] (a host sync)."""
+        low, high = torch.aminmax(x.detach())
+        low, high = float(low), float(high)
+        if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE or high != high or low != low:
+            hint = " (0-255 pixel values? divide by 255)" if high > 1.5 else ""
+            raise ValueError(f"expected RGB values in [0, 1], found min {low:.4g}, max {high:.4g}{hint}")
+
+    def forward_features(self, x: torch.Tensor) -> BackboneFeatures:
+        """Normalise, run the backbone and pool the penultimate stage."""
+        penultimate, deepest = self.backbone((x - self.input_mean) / self.input_std)
+        return BackboneFeatures(self.pool(penultimate), deepest)
+
+    def forward_head(self, features: BackboneFeatures) -> LifeIQAOutput:
+        """Decoder and head on (possibly cached) backbone features."""
+        query_tokens = self.query_proj(features.deepest).flatten(2).transpose(1, 2)
+        queries = self.query_embed + query_tokens.mean(dim=1, keepdim=True)
+        # Without the stage-3 path (an ablation) queries attend to the deepest stage's own tokens.
+        memory = self.memory_proj(features.pooled) if self.memory_proj is not None else query_tokens
+        decoded = self.decoder(queries, memory)
+        return LifeIQAOutput(*self.head(decoded))
+
+    def forward(self, x: torch.Tensor) -> LifeIQAOutput:
+        self.check_input_format(x)
+        self.check_crop_size(x)
+        if not self.training:  # outside training the sync is cheap next to a forward pass
+            self.check_range(x)
+        return self.forward_head(self.forward_features(x))
