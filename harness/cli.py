@@ -20,6 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: lifeiqa-bench demo --seed 0",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the decoder's initialisation")
+    from .score import add_arguments as add_score_arguments
+
+    score = commands.add_parser(
+        "score", help="score image files and folders into a CSV (path,score)",
+        description="Score images with a Life-IQA checkpoint. Scores are in [0, 1], higher is "
+                    "better (mapped through the checkpoint's label scale), as pyiqa reports them.",
+        epilog="example: lifeiqa-bench score photos/ 'more/*.jpg' --checkpoint model.safetensors "
+               "--out scores.csv",
+    )
+    add_score_arguments(score)
     return parser
 
 
@@ -31,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
 
         run_demo(seed=getattr(args, "seed", 0))
         return 0
+    if args.command == "score":
+        from .score import run_score
+
+        return run_score(args.inputs, args.checkpoint, args.model_name, args.out, args.batch_size,
+                         args.device, args.num_crops, args.untrained, args.resume, args.overwrite)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

@@ -56,9 +56,28 @@ def extract_crops(images: torch.Tensor, crop: int, num_crops: int) -> torch.Tens
     return crops.flatten(0, 1)
 
 
+def unit_scale(scores: torch.Tensor, label_scale: dict | None) -> torch.Tensor:
+    """Map scores from a checkpoint's label scale to [0, 1], higher is better.
+
+    Without a label scale (an untrained model) the scores are returned unchanged.
+    """
+    if not label_scale:
+        return scores
+    low, high = float(label_scale["low"]), float(label_scale["high"])
+    unit = (scores - low) / (high - low)
+    return unit if label_scale["higher_is_better"] else 1 - unit
+
+
+def score_images(model: LifeIQA, images: torch.Tensor,
+                 num_crops: int = DEFAULT_NUM_CROPS) -> torch.Tensor:
+    """Quality scores (B,) in [0, 1], higher is better: :func:`predict_image` mapped through the
+    model's label scale. This is what the pyiqa metric and ``lifeiqa-bench score`` report."""
+    return unit_scale(predict_image(model, images, num_crops), model.label_scale)
+
+
 def predict_image(model: LifeIQA, images: torch.Tensor,
                   num_crops: int = DEFAULT_NUM_CROPS) -> torch.Tensor:
-    """Scores (B,) for a batch of RGB images in [0, 1] of any size (all the same size).
+    """Raw model scores (B,) for a batch of RGB images in [0, 1] of any size (all one size).
 
     Each image is scored on ``num_crops`` crops of the model's input size laid on a uniform grid;
     images smaller than a crop are first resized up (bicubic, aspect ratio kept). Gradients flow
