@@ -1,0 +1,128 @@
+"""A decoded-image cache: each image decoded (and resized) once into a uint8 array on disk.
+
+Entries are ``.npy`` files keyed by the source file's content hash and the resize policy, so
+they are shared across splits, epochs, runs and models, and a changed file gets a new entry.
+Reads are memory-mapped. Writes go to a temporary file then ``os.replace``: concurrent writers
+of one key write identical bytes and the last rename wins; an interrupted write leaves only a
+temporary file. An entry that fails to load or has the wrong shape is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+POLICY = re.compile(r"^(native|fit:(\d+)x(\d+)|squeeze:(\d+)x(\d+))$")
+
+
+def parse_policy(policy: str) -> tuple[str, int, int]:
+    """``native``; ``fit:WxH`` (aspect kept: the longer side to max(W,H), the shorter to
+    min(W,H), e.g. KonIQ/SPAQ 512x384); ``squeeze:WxH`` (exactly W wide, H high, aspect not
+    kept: the authors' KonIQ/SPAQ resize, offered only for exact reproduction)."""
+    match = POLICY.match(policy)
+    if not match:
+        raise ValueError(f"resize policy {policy!r}: expected 'native', 'fit:WxH' or 'squeeze:WxH'")
+    if policy == "native":
+        return "native", 0, 0
+    kind = policy.split(":")[0]
+    width, height = (int(v) for v in policy.split(":")[1].split("x"))
+    return kind, width, height
+
+
+def decode_image(path: Path, policy: str = "native") -> np.ndarray:
+    """H x W x 3 uint8 RGB, EXIF orientation applied, resized per ``policy``."""
+    kind, width, height = parse_policy(policy)
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        if kind == "fit":
+            long_side, short_side = max(width, height), min(width, height)
+            landscape = image.width >= image.height
+            size = (long_side, short_side) if landscape else (short_side, long_side)
+            scale = min(size[0] / image.width, size[1] / image.height)
+            target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            image = image.resize(target, Image.BICUBIC) if target != image.size else image
+        elif kind == "squeeze":
+            image = image.resize((width, height), Image.BILINEAR)
+        return np.asarray(image, dtype=np.uint8).copy()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class DecodedImageCache:
+    """``cache.get(path, policy)`` -> a read-only memory-mapped H x W x 3 uint8 array."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+        (self.root / "entries").mkdir(parents=True, exist_ok=True)
+        (self.root / "digests").mkdir(parents=True, exist_ok=True)
+        self.rebuilt: list[str] = []  # entries found corrupt and rebuilt, for the run's record
+        self._known: dict[tuple[str, int, int], str] = {}
+
+    def digest(self, path: Path) -> str:
+        """Content hash, remembered per (path, size, mtime) so unchanged files are not reread."""
+        stat = path.stat()
+        known_key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if known_key in self._known:
+            return self._known[known_key]
+        memo = self.root / "digests" / (hashlib.sha1(str(path.resolve()).encode()).hexdigest() + ".json")
+        key = [stat.st_size, stat.st_mtime_ns]
+        try:
+            saved = json.loads(memo.read_text())
+            if saved["key"] == key:
+                self._known[known_key] = saved["sha256"]
+                return saved["sha256"]
+        except (OSError, ValueError, KeyError):
+            pass
+        digest = file_digest(path)
+        record = json.dumps({"key": key, "sha256": digest}).encode()
+        _atomic_write(memo, lambda out: out.write(record))
+        self._known[known_key] = digest
+        return digest
+
+    def entry_path(self, path: Path, policy: str) -> Path:
+        parse_policy(policy)
+        key = hashlib.sha256(f"{self.digest(path)}|{policy}".encode()).hexdigest()
+        return self.root / "entries" / key[:2] / f"{key}.npy"
+
+    def get(self, path: str | Path, policy: str = "native") -> np.ndarray:
+        path = Path(path)
+        entry = self.entry_path(path, policy)
+        if entry.exists():
+            try:
+                array = np.load(entry, mmap_mode="r")
+                if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
+                    return array
+            except (OSError, ValueError):
+                pass
+            self.rebuilt.append(str(entry))
+        decoded = decode_image(path, policy)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(entry, lambda out: np.save(out, decoded))
+        return np.load(entry, mmap_mode="r")
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write via a temporary file in the same folder and an atomic rename."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,158 @@
+"""Correlation metrics of IQA, their aggregation over splits, and model comparison.
+
+Conventions: correlations are oriented so that higher means better agreement (a model trained
+on a lower-is-better DMOS is compared against the negated labels, see :func:`evaluate`). A
+constant prediction carries no ranking: its correlations are defined as 0.0 (not NaN), so
+aggregation never breaks on a collapsed model.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+
+def _constant(values: np.ndarray) -> bool:
+    return bool(np.all(values == values[0]))
+
+
+def _check(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    target = np.asarray(target, dtype=np.float64).ravel()
+    if pred.shape != target.shape:
+        raise ValueError(f"predictions ({pred.size}) and targets ({target.size}) differ in length")
+    if pred.size < 2:
+        raise ValueError(f"need at least 2 pairs to correlate, found {pred.size}")
+    if not (np.all(np.isfinite(pred)) and np.all(np.isfinite(target))):
+        raise ValueError("predictions and targets must be finite")
+    return pred, target
+
+
+def srcc(pred, target) -> float:
+    pred, target = _check(pred, target)
+    if _constant(pred) or _constant(target):
+        return 0.0
+    return float(stats.spearmanr(pred, target).statistic)
+
+
+def krcc(pred, target) -> float:
+    pred, target = _check(pred, target)
+    if _constant(pred) or _constant(target):
+        return 0.0
+    return float(stats.kendalltau(pred, target).statistic)
+
+
+def plcc(pred, target) -> float:
+    pred, target = _check(pred, target)
+    if _constant(pred) or _constant(target):
+        return 0.0
+    return float(stats.pearsonr(pred, target).statistic)
+
+
+def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """VQEG's 4-parameter logistic: (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2."""
+    z = np.clip(-(x - b3) / (abs(b4) + 1e-12), -500, 500)
+    return (b1 - b2) / (1 + np.exp(z)) + b2
+
+
+def fit_logistic(pred, target) -> np.ndarray:
+    """Predictions mapped onto the target scale by a fitted 4-parameter logistic.
+
+    If the fit does not converge (tiny or degenerate data) a least-squares linear map is used
+    instead, which keeps PLCC equal to the raw PLCC.
+    """
+    pred, target = _check(pred, target)
+    if _constant(pred):
+        return np.full_like(target, target.mean())
+    initial = [target.max(), target.min(), float(np.mean(pred)), float(np.std(pred)) or 1.0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # trf steps relative to max(1, |p|), so a near-zero centre still moves (lm would not)
+            params, _ = optimize.curve_fit(logistic4, pred, target, p0=initial, method="trf",
+                                           maxfev=20000)
+        mapped = logistic4(pred, *params)
+        if np.all(np.isfinite(mapped)):
+            return mapped
+    except (RuntimeError, ValueError, optimize.OptimizeWarning):
+        pass
+    slope, intercept = np.polyfit(pred, target, 1)
+    return slope * pred + intercept
+
+
+@dataclass(frozen=True)
+class Scores:
+    srcc: float
+    krcc: float
+    plcc: float
+    plcc_logistic: float
+    rmse_logistic: float
+    n: int
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def evaluate(pred, target, higher_is_better: bool = True) -> Scores:
+    """All metrics of one evaluation. ``higher_is_better=False`` (DMOS labels) flips the
+    targets' sign for the correlations, so a good model scores positive correlations; the
+    RMSE is computed on the labels' own scale after the logistic mapping."""
+    pred, target = _check(pred, target)
+    oriented = target if higher_is_better else -target
+    mapped = fit_logistic(pred, target)
+    return Scores(
+        srcc=srcc(pred, oriented),
+        krcc=krcc(pred, oriented),
+        plcc=plcc(pred, oriented),
+        plcc_logistic=plcc(mapped, target),  # the fit absorbs the direction
+        rmse_logistic=float(np.sqrt(np.mean((mapped - target) ** 2))),
+        n=int(pred.size),
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A metric over splits: the median is the headline, as the field reports."""
+
+    median: float
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def summarize(values, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> Summary:
+    """Median, mean, std (ddof 1) and a percentile-bootstrap confidence interval of the median."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no values to summarise")
+    if values.size == 1:
+        v = float(values[0])
+        return Summary(v, v, 0.0, v, v, 1)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, size=(resamples, values.size), replace=True), axis=1)
+    alpha = (1 - confidence) / 2
+    return Summary(
+        median=float(np.median(values)), mean=float(values.mean()),
+        std=float(values.std(ddof=1)),
+        ci_low=float(np.quantile(medians, alpha)), ci_high=float(np.quantile(medians, 1 - alpha)),
+        n=int(values.size),
+    )
+
+
+def paired_wilcoxon(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank p-value for per-split scores of two models on the same
+    splits; 1.0 when every difference is zero (no evidence of a difference)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired test needs the same splits: {a.size} vs {b.size} scores")
+    if np.allclose(a, b):
+        return 1.0
+    result = stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
+    p = float(result.pvalue)
+    return p if math.isfinite(p) else 1.0

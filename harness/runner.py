@@ -1,0 +1,225 @@
+"""Running jobs: data -> split -> model -> training -> metrics -> results store.
+
+A unit that already has a result with the same config is skipped, so an interrupted suite
+resumes where it stopped. A unit that fails (a non-finite loss, a bad file) is reported with its
+config and the others go on; nothing is written for it as if it had succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lifeiqa
+from lifeiqa import LabelScale
+
+from . import metrics
+from .data import SYNTH_PREFIX, DataSources, cache_root
+from .datasets.cache import DecodedImageCache
+from .datasets.records import Dataset, ImageRecord, Problem
+from .datasets.registry import get_dataset_spec
+from .datasets.validate import require_valid
+from .features import CropPlan, FeatureCache
+from .jobs import Job
+from .protocols import PROTOCOL_DIR
+from .splits import Split, plan_split, read_split, subsample_train, write_split
+from .store import ResultsStore, environment
+from .train import train_finetune, train_frozen
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+@dataclass
+class LoadedDataset:
+    dataset: Dataset
+    exclusions: list[Problem]
+
+
+@dataclass
+class RunSummary:
+    done: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+
+
+def targets_of(records: list[ImageRecord], dataset: Dataset, label_scale: str) -> np.ndarray:
+    scores = np.array([r.score for r in records], dtype=np.float64)
+    if label_scale == "unit":
+        return np.array([dataset.scale.to_unit(s) for s in scores])
+    return scores
+
+
+class JobRunner:
+    def __init__(self, store: ResultsStore, sources: DataSources, device: str = "auto",
+                 exclude_bad: bool = False, save_checkpoints: bool = False,
+                 log=print) -> None:
+        self.store = store
+        self.sources = sources
+        self.device = resolve_device(device)
+        self.exclude_bad = exclude_bad
+        self.save_checkpoints = save_checkpoints
+        self.log = log
+        self._datasets: dict[str, LoadedDataset] = {}
+        self.images = DecodedImageCache(cache_root() / "images")
+
+    def dataset(self, name: str) -> LoadedDataset:
+        if name not in self._datasets:
+            raw = self.sources.load(name)
+            spec = None if name.startswith(SYNTH_PREFIX) else get_dataset_spec(name)
+            dataset, _, excluded = require_valid(raw, spec, self.exclude_bad)
+            self._datasets[name] = LoadedDataset(dataset, excluded)
+        return self._datasets[name]
+
+    def split(self, job: Job, dataset: Dataset) -> tuple[Split, str]:
+        """The job's split and the file that records it: the committed frozen file when it
+        matches, else one written beside the results (every number names its split file)."""
+        planned = plan_split(dataset.name, dataset.groups, job.split_seed, job.test_fraction,
+                             job.validation_fraction)
+        name = f"split_{job.split_seed:02d}" + ("-val" if planned.validation else "") + ".json"
+        frozen = PROTOCOL_DIR / "splits" / dataset.name / name
+        if frozen.is_file() and read_split(frozen) == planned:
+            path = frozen
+        else:
+            path = self.store.root / job.suite / "splits" / dataset.name / name
+            if not path.is_file() or read_split(path) != planned:
+                write_split(planned, path)
+        split = subsample_train(planned, job.train_fraction) if job.train_fraction < 1 else planned
+        return split, str(path)
+
+    def _parts(self, job: Job) -> tuple[LoadedDataset, LoadedDataset, list, list, list, str, str]:
+        source = self.dataset(job.train_dataset)
+        target = self.dataset(job.test_dataset)
+        if job.kind == "splits":
+            split, split_path = self.split(job, source.dataset)
+            groups = {"train": set(split.train), "test": set(split.test),
+                      "val": set(split.validation)}
+            pick = {part: [r for r in source.dataset.records if r.group in g]
+                    for part, g in groups.items()}
+            digest = hashlib.sha256(Path(split_path).read_bytes()).hexdigest()[:16]
+            return source, target, pick["train"], pick["test"], pick["val"], split_path, digest
+        train, val = list(source.dataset.records), []
+        if job.validation_fraction > 0:
+            held = set(plan_split(source.dataset.name, source.dataset.groups, job.seed,
+                                  job.validation_fraction).test)
+            val = [r for r in train if r.group in held]
+            train = [r for r in train if r.group not in held]
+        return source, target, train, list(target.dataset.records), val, "whole datasets", ""
+
+    def build_model(self, job: Job) -> lifeiqa.LifeIQA:
+        torch.manual_seed(job.seed)
+        spec = lifeiqa.get_spec(job.preset)
+        ablation = None if job.variant == "full" else job.variant
+        return lifeiqa.create_model(job.preset, pretrained=spec.pretrained_weights is not None,
+                                    ablation=ablation)
+
+    def run(self, job: Job, on_epoch=None) -> dict:
+        start = time.perf_counter()
+        source, target, train, test, val, split_path, split_digest = self._parts(job)
+        recipe = job.recipe
+        model = self.build_model(job)
+        train_y = targets_of(train, source.dataset, recipe.label_scale)
+        test_y = targets_of(test, target.dataset, recipe.label_scale)
+        val_y = targets_of(val, source.dataset, recipe.label_scale) if val else None
+        if recipe.mode == "frozen":
+            plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
+                            recipe.resize_policy, recipe.hflip)
+            features = FeatureCache(cache_root() / "features", model, plan, self.images, self.device)
+            outcome = train_frozen(model, recipe, features.get_all(train), train_y,
+                                   features.get_all(test), test_y, job.selection,
+                                   features.get_all(val), val_y, self.device, job.seed, on_epoch)
+        else:
+            outcome = train_finetune(model, recipe, train, train_y, test, test_y, self.images,
+                                     job.selection, val, val_y, self.device, job.seed, on_epoch)
+        # Orient predictions so that higher means better quality before correlating.
+        train_higher = recipe.label_scale == "unit" or source.dataset.scale.higher_is_better
+        oriented = outcome.predictions if train_higher else -outcome.predictions
+        native_test = np.array([r.score for r in test])
+        scores = metrics.evaluate(oriented, native_test, target.dataset.scale.higher_is_better)
+        result = {
+            "protocol": {"name": job.protocol, "version": job.protocol_version},
+            "suite": job.suite, "model": job.model_name, "preset": job.preset,
+            "variant": job.variant, "train_dataset": job.train_dataset,
+            "test_dataset": job.test_dataset, "unit": job.unit,
+            "selection": job.selection, "selected_epoch": outcome.selected_epoch,
+            "metrics": scores.to_dict(),
+            "split": {"file": split_path, "sha256_16": split_digest,
+                      "train_images": len(train), "test_images": len(test),
+                      "validation_images": len(val)},
+            "config": job.config(),
+            "model_config": model.config.to_dict(),
+            "data": {"train": self.sources.describe(job.train_dataset),
+                     "test": self.sources.describe(job.test_dataset)},
+            "exclusions": [str(p) for p in source.exclusions
+                           + (target.exclusions if target is not source else [])],
+            "seeds": {"training": job.seed, "split": job.split_seed},
+            "history": outcome.history,
+            "device": str(self.device), "environment": environment(),
+            "wall_seconds": round(time.perf_counter() - start, 2),
+        }
+        if any(r.distortion for r in test):  # cheap, so always; the protocol decides display
+            result["per_distortion"] = per_distortion_srcc(test, oriented, native_test,
+                                                           target.dataset.scale.higher_is_better)
+        predictions = [{"image_id": r.image_id, "group": r.group, "distortion": r.distortion or "",
+                        "level": r.level if r.level is not None else "", "score": r.score,
+                        "prediction": float(p)} for r, p in zip(test, outcome.predictions,
+                                                                 strict=True)]
+        if self.save_checkpoints:
+            scale = source.dataset.scale
+            label = (LabelScale("unit", 0.0, 1.0, True, job.train_dataset)
+                     if recipe.label_scale == "unit" else
+                     LabelScale("native", scale.low, scale.high, scale.higher_is_better,
+                                job.train_dataset))
+            lifeiqa.save_checkpoint(model, self.store.unit_dir(job.key) / "checkpoint.safetensors",
+                                    label_scale=label)
+        self.store.write(job.key, result, predictions)
+        return result
+
+    def run_all(self, jobs: list[Job], force: bool = False, progress=None) -> RunSummary:
+        summary = RunSummary()
+        for index, job in enumerate(jobs, start=1):
+            if not force and self.store.is_complete(job.key, job.config()):
+                summary.skipped.append(job)
+                continue
+            label = f"[{index}/{len(jobs)}] {job.model_name} {job.dataset_label} {job.unit}"
+            try:
+                with self.store.claim(job.key):
+                    result = self.run(job)
+                summary.done.append(job)
+                m = result["metrics"]
+                self.log(f"{label}: SRCC {m['srcc']:.4f} PLCC {m['plcc']:.4f} "
+                         f"({job.selection}, epoch {result['selected_epoch']}, "
+                         f"{result['wall_seconds']:.0f} s)")
+            except Exception as err:  # one unit's failure must not stop the suite
+                message = f"{type(err).__name__}: {err}"
+                summary.failed.append((job, message))
+                self.log(f"{label}: FAILED {message}\n  config: {job.config()}")
+                if not isinstance(err, (RuntimeError, ValueError, OSError)):
+                    self.log(traceback.format_exc())
+            if progress:
+                progress(index)
+        return summary
+
+
+def per_distortion_srcc(records: list[ImageRecord], predictions: np.ndarray, targets: np.ndarray,
+                        higher_is_better: bool) -> dict[str, float]:
+    by_type: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        if record.distortion:
+            by_type.setdefault(record.distortion, []).append(i)
+    oriented = targets if higher_is_better else -targets
+    return {name: metrics.srcc(predictions[idx], oriented[idx])
+            for name, idx in sorted(by_type.items()) if len(idx) >= 2}

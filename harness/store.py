@@ -1,0 +1,195 @@
+"""The results store: one self-describing folder per unit of work.
+
+``<runs>/<suite>/<model>/<dataset-or-pair>/<unit>/`` holds ``result.json`` (metrics, selection
+mode, protocol name and version, split-file hash, the resolved config, seeds, git commit,
+package versions, device, wall time) and ``predictions.csv``. ``result.json`` is written last
+and atomically: its presence means the unit is complete, so an interrupted unit is simply
+redone and a reader never sees a partial result. A rerun skips complete units and refuses a
+unit whose stored config differs from the requested one (naming the differences).
+Concurrent runners claim a unit with an exclusive lock file first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULT = "result.json"
+PREDICTIONS = "predictions.csv"
+LOCK = ".lock"
+
+
+class ConfigMismatchError(RuntimeError):
+    """A stored result was made with a different config than the one requested."""
+
+
+class UnitBusyError(RuntimeError):
+    """Another live process is working on this unit."""
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def config_differences(stored: dict, requested: dict) -> list[str]:
+    a, b = _flatten(stored), _flatten(requested)
+    return [f"{k}: stored {a.get(k)!r}, requested {b.get(k)!r}"
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def environment() -> dict[str, Any]:
+    """Where a result was produced: versions, git commit, host."""
+    import numpy
+    import timm
+    import torch
+
+    import lifeiqa
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True,
+                                    text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {
+        "git_commit": commit, "git_dirty": dirty, "python": platform.python_version(),
+        "torch": torch.__version__, "timm": timm.__version__, "numpy": numpy.__version__,
+        "lifeiqa": lifeiqa.__version__, "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    suite: str
+    model: str
+    dataset: str
+    unit: str
+
+    def parts(self) -> tuple[str, ...]:
+        return (self.suite, self.model, self.dataset, self.unit)
+
+
+class ResultsStore:
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+
+    def unit_dir(self, key: UnitKey) -> Path:
+        return self.root.joinpath(*key.parts())
+
+    def load(self, key: UnitKey) -> dict | None:
+        path = self.unit_dir(key) / RESULT
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as err:  # a result.json is only ever replaced whole; be loud anyway
+            raise RuntimeError(f"{path}: unreadable result ({err}); delete it to rerun") from err
+
+    def is_complete(self, key: UnitKey, config: dict) -> bool:
+        """True if a result exists for exactly ``config``; raises if one exists for another."""
+        stored = self.load(key)
+        if stored is None:
+            return False
+        differences = config_differences(stored.get("config", {}), config)
+        if differences:
+            raise ConfigMismatchError(
+                f"{self.unit_dir(key)} holds a result made with a different config:\n  "
+                + "\n  ".join(differences[:20])
+                + "\nUse another --suite, or --force to rerun and replace it.")
+        return True
+
+    @contextmanager
+    def claim(self, key: UnitKey) -> Iterator[Path]:
+        """Exclusive ownership of a unit while it runs (a lock file holding the owner's pid).
+
+        A lock left by a process that no longer exists (killed) is taken over.
+        """
+        folder = self.unit_dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = folder / LOCK
+        for _ in range(2):
+            try:
+                descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                owner = _lock_owner(lock)
+                if owner is not None and _alive(owner):
+                    raise UnitBusyError(f"{folder} is being run by process {owner}") from None
+                lock.unlink(missing_ok=True)
+        else:
+            raise UnitBusyError(f"{folder}: could not take the lock")
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(str(os.getpid()))
+        try:
+            yield folder
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def write(self, key: UnitKey, result: dict, predictions: list[dict]) -> Path:
+        """Predictions first, then result.json (the completion mark)."""
+        folder = self.unit_dir(key)
+        if predictions:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=list(predictions[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(predictions)
+            atomic_write_text(folder / PREDICTIONS, buffer.getvalue())
+        atomic_write_text(folder / RESULT, json.dumps(result, indent=1, sort_keys=True))
+        return folder
+
+    def results(self, suite: str) -> list[dict]:
+        """Every complete result of a suite, sorted by path."""
+        base = self.root / suite
+        return [json.loads(p.read_text()) for p in sorted(base.rglob(RESULT))] if base.exists() else []
+
+
+def _lock_owner(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

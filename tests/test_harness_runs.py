@@ -1,0 +1,133 @@
+"""The harness end to end on the synthetic default, as a user runs it (real processes)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lifeiqa
+from harness.datasets.cache import DecodedImageCache
+from harness.datasets.registry import load_dataset
+from harness.features import CropPlan, FeatureCache
+from harness.synth.generate import synthesize
+from harness.train import predict_features
+
+FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=2",
+        "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("lifeiqa-cache")
+
+
+def bench(cache: Path, *args: str, wait: bool = True):
+    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
+    env = {**os.environ, "LIFEIQA_CACHE": str(cache)}
+    if not wait:
+        return subprocess.Popen([script, *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def results(runs: Path) -> dict[str, dict]:
+    return {str(p.parent.relative_to(runs)): json.loads(p.read_text())
+            for p in sorted(runs.rglob("result.json"))}
+
+
+def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path):
+    runs = tmp_path / "runs"
+    first = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
+    assert first.returncode == 0, first.stdout + first.stderr
+    stored = results(runs)
+    assert len(stored) == 2
+    result = next(iter(stored.values()))
+    assert result["protocol"] == {"name": "splits", "version": "1.0"}
+    assert result["selection"] == "last" and result["selected_epoch"] == 2
+    for key in ("metrics", "split", "config", "seeds", "environment", "device", "wall_seconds",
+                "history", "per_distortion"):
+        assert key in result, key
+    assert len(result["per_distortion"]) == 25
+    assert result["environment"]["torch"] == torch.__version__
+    split = json.loads(Path(result["split"]["file"]).read_text())
+    assert not set(split["train"]) & set(split["test"])
+    unit = runs / next(iter(stored))
+    predictions = (unit / "predictions.csv").read_text().splitlines()
+    assert len(predictions) - 1 == result["split"]["test_images"] == 125
+    assert "selection: last epoch" in first.stdout and "protocol v1.0" in first.stdout
+
+    again = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
+    assert "0 run, 2 already done" in again.stdout
+    changed = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
+                    "--set", "epochs=3")
+    assert changed.returncode != 0
+    assert "recipe.epochs: stored 2, requested 3" in changed.stdout + changed.stderr
+
+
+def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_path):
+    args = ["run", "--protocol", "splits", "--splits", "3", *FAST]
+    reference = bench(cache, *args, "--runs", str(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+    runs = tmp_path / "killed"
+    process = bench(cache, *args, "--runs", str(runs), wait=False)
+    deadline = time.time() + 600
+    while not list(runs.rglob("result.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = results(runs)
+    assert 1 <= len(finished) < 3, "kill landed too late to test a resume"
+    stamps = {k: (runs / k / "result.json").stat().st_mtime_ns for k in finished}
+    resumed = bench(cache, *args, "--runs", str(runs))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished)} already done" in resumed.stdout
+    assert all((runs / k / "result.json").stat().st_mtime_ns == t for k, t in stamps.items())
+    ours, theirs = results(runs), results(tmp_path / "reference")
+    assert sorted(ours) == sorted(theirs)
+    for key in ours:
+        assert ours[key]["metrics"] == pytest.approx(theirs[key]["metrics"], abs=1e-6)
+
+
+def test_cross_dataset_and_per_distortion_protocols_run(cache, tmp_path):
+    runs = str(tmp_path / "runs")
+    cross = bench(cache, "--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST)
+    assert cross.returncode == 0, cross.stdout + cross.stderr
+    assert "synth-kadid10k -> synth-tid2013" in cross.stdout
+    assert "synth-koniq10k -> synth-kadid10k" in cross.stdout
+    per = bench(cache, "--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST)
+    assert per.returncode == 0, per.stderr
+    assert "Per-distortion SRCC" in per.stdout and "white noise in color component" in per.stdout
+
+
+def test_cached_features_predict_like_the_frozen_backbone(cache, tmp_path):
+    root = synthesize("kadid10k", cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
+    records = load_dataset("kadid10k", root).records[:6]
+    model = lifeiqa.create_model("lifeiqa_tiny").eval()
+    plan = CropPlan(train_crops=2, test_crops=3, crop_size=224, resize_policy="native")
+    features = FeatureCache(tmp_path / "features", model, plan, DecodedImageCache(cache / "images"))
+    cached = predict_features(model, features.get_all(records), torch.device("cpu"))
+    reread = predict_features(model, features.get_all(records), torch.device("cpu"))
+    with torch.no_grad():
+        direct = np.array([float(model(features.crops(r)[1]).score.mean()) for r in records])
+    np.testing.assert_allclose(cached, direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(cached, reread)
+
+
+def test_finetune_mode_and_guards(cache, tmp_path):
+    runs = str(tmp_path / "runs")
+    tuned = bench(cache, "--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
+                  "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1")
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    oracle = bench(cache, "--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST)
+    assert oracle.returncode != 0 and "--allow-oracle" in oracle.stderr
+    plan = bench(cache, "--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
+    assert plan.returncode == 0
+    assert plan.stdout.count("to do") == 70 and "lifeiqa_tiny+no_gcn" in plan.stdout
