@@ -79,8 +79,10 @@ def _fmt(summary: metrics.Summary) -> str:
     return f"{summary.median:.4f} [{summary.ci_low:.3f}, {summary.ci_high:.3f}]"
 
 
-def markdown_tables(cells: list[Cell], reference_model: str | None = None) -> str:
-    """One markdown table per (protocol, version, selection)."""
+def markdown_tables(cells: list[Cell], reference_model: str | None = None,
+                    breakdown: bool = False) -> str:
+    """One markdown table per (protocol, version, selection); per-distortion tables where the
+    protocol asks for them, or everywhere with ``breakdown``."""
     from tabulate import tabulate
 
     out = []
@@ -107,8 +109,7 @@ def markdown_tables(cells: list[Cell], reference_model: str | None = None) -> st
         files = sorted({f for c in block for f in c.split_files})
         out.append(f"\nSplit files: {_describe_files(files)}. Interval: percentile bootstrap of "
                    f"the median over units; p: paired Wilcoxon signed-rank over shared units.\n")
-        breakdown = [c for c in block if c.per_distortion and c.show_breakdown]
-        for cell in breakdown:
+        for cell in (c for c in block if c.per_distortion and (c.show_breakdown or breakdown)):
             out.append(f"\nPer-distortion SRCC, median over {len(cell.units)} test sets "
                        f"({cell.model}, {cell.dataset}):\n")
             out.append(tabulate(sorted(cell.per_distortion.items()),

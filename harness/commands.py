@@ -38,7 +38,7 @@ def _recipes(protocol: Protocol, args, synthetic: bool) -> dict[str, Recipe]:
         if args.recipe:
             name = args.recipe
         elif synthetic or device.type == "cpu":
-            name = "cpu_frozen"
+            name = "cpu_demo"
         else:
             name = f"authors_{train.removeprefix(SYNTH_PREFIX)}"
             if name not in RECIPES:

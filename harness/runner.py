@@ -138,9 +138,10 @@ class JobRunner:
             plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
                             recipe.resize_policy, recipe.hflip)
             features = FeatureCache(cache_root() / "features", model, plan, self.images, self.device)
-            outcome = train_frozen(model, recipe, features.get_all(train), train_y,
-                                   features.get_all(test), test_y, job.selection,
-                                   features.get_all(val), val_y, self.device, job.seed, on_epoch)
+            outcome = train_frozen(model, recipe, features.get_all(train, "train"), train_y,
+                                   features.get_all(test, "test"), test_y, job.selection,
+                                   features.get_all(val, "test"), val_y, self.device, job.seed,
+                                   on_epoch)
         else:
             outcome = train_finetune(model, recipe, train, train_y, test, test_y, self.images,
                                      job.selection, val, val_y, self.device, job.seed, on_epoch)

@@ -86,6 +86,19 @@ def subsample_train(split: Split, fraction: float) -> Split:
                  split.validation, split.units_hash, split.algorithm)
 
 
+def freeze_splits(dataset: str, units: list[str], directory: Path, count: int = 10,
+                  test_fraction: float = 0.2, validation_fraction: float = 0.1) -> list[Path]:
+    """Write the ``count`` standard splits of a dataset whose group ids are known, with and
+    without a validation part, as ``<directory>/<dataset>/split_KK[-val].json``."""
+    paths = []
+    for k in range(count):
+        for fraction, suffix in ((0.0, ""), (validation_fraction, "-val")):
+            path = Path(directory) / dataset / f"split_{k:02d}{suffix}.json"
+            write_split(plan_split(dataset, units, k, test_fraction, fraction), path)
+            paths.append(path)
+    return paths
+
+
 def write_split(split: Split, path: Path) -> None:
     """Write atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from lifeiqa import BackboneFeatures, LifeIQA, LifeIQALoss
 from . import metrics
 from .datasets.cache import DecodedImageCache
 from .datasets.records import ImageRecord
-from .features import CropPlan, ImageFeatures, cut, image_tensor, test_boxes
+from .features import CropPlan, cut, image_tensor, test_boxes
 from .recipes import Recipe, lr_factor
 
 SELECTIONS = ("last", "val", "oracle")
@@ -159,31 +159,33 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: _Stepper,
 # --- frozen backbone --------------------------------------------------------------------------
 
 
-def _stack(features: Sequence[ImageFeatures], part: str) -> BackboneFeatures:
-    chosen = [getattr(f, part) for f in features]
-    return BackboneFeatures(torch.cat([c.pooled for c in chosen]),
-                            torch.cat([c.deepest for c in chosen]))
+def _stack(features: Sequence[BackboneFeatures]) -> BackboneFeatures:
+    return BackboneFeatures(torch.cat([f.pooled for f in features]),
+                            torch.cat([f.deepest for f in features]))
 
 
 @torch.no_grad()
-def predict_features(model: LifeIQA, features: Sequence[ImageFeatures], device: torch.device,
+def predict_features(model: LifeIQA, features: Sequence[BackboneFeatures], device: torch.device,
                      batch_size: int = 256) -> np.ndarray:
-    """Per-image predictions: the mean over each image's test crops."""
+    """Per-image predictions: the mean over each image's (test) crops."""
     model.eval()
-    stacked = _stack(features, "test")
-    crops = features[0].test.pooled.shape[0] if features else 1
+    if not features:
+        return np.empty(0)
+    stacked = _stack(features)
+    crops = features[0].pooled.shape[0]
     scores = []
     for start in range(0, stacked.pooled.shape[0], batch_size):
         part = BackboneFeatures(stacked.pooled[start:start + batch_size].to(device),
                                 stacked.deepest[start:start + batch_size].to(device))
         scores.append(model.forward_head(part).score.float().cpu())
-    return torch.cat(scores).view(-1, crops).mean(1).numpy() if scores else np.empty(0)
+    return torch.cat(scores).view(-1, crops).mean(1).numpy()
 
 
-def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[ImageFeatures],
-                 train_targets: np.ndarray, test_features: Sequence[ImageFeatures],
+def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[BackboneFeatures],
+                 train_targets: np.ndarray, test_features: Sequence[BackboneFeatures],
                  test_targets: np.ndarray, selection: str = "last",
-                 val_features: Sequence[ImageFeatures] = (), val_targets: np.ndarray | None = None,
+                 val_features: Sequence[BackboneFeatures] = (),
+                 val_targets: np.ndarray | None = None,
                  device: torch.device | str = "cpu", seed: int = 0,
                  on_epoch: Callable[[dict], None] | None = None) -> TrainOutcome:
     """Train the decoder and head on cached backbone features; the backbone is not run."""
@@ -191,8 +193,8 @@ def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[ImageF
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
-    stacked = _stack(train_features, "train")
-    crops = train_features[0].train.pooled.shape[0]
+    stacked = _stack(train_features)
+    crops = train_features[0].pooled.shape[0]
     targets = torch.as_tensor(np.repeat(train_targets, crops), dtype=torch.float32)
     n = targets.shape[0]
     stepper = _Stepper(model, recipe, math.ceil(n / recipe.batch_size), device,

@@ -114,6 +114,15 @@ register_model("lifeiqa_effnet_lite0", LifeIQAConfig(backbone="tf_efficientnet_l
                "offline default")
 
 register_model(
+    "lifeiqa_effnet_lite0_small",
+    LifeIQAConfig(backbone="tf_efficientnet_lite0", embed_dim=192, depth=2, num_heads=6,
+                  gcn_hidden_dims=(96, 48), num_experts=4, top_k=2, expert_hidden_dim=768),
+    PYPI_EFFNET_LITE0,
+    "Life-IQA at half width (d=192, depth 2, 4 experts) on EfficientNet-Lite0: sized so the "
+    "CPU demo's decoder trains ~5x faster; not the paper's configuration",
+)
+
+register_model(
     "lifeiqa_tiny",
     LifeIQAConfig(
         backbone="swin_tiny_patch4_window7_224",

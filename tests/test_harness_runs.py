@@ -113,10 +113,10 @@ def test_cached_features_predict_like_the_frozen_backbone(cache, tmp_path):
     model = lifeiqa.create_model("lifeiqa_tiny").eval()
     plan = CropPlan(train_crops=2, test_crops=3, crop_size=224, resize_policy="native")
     features = FeatureCache(tmp_path / "features", model, plan, DecodedImageCache(cache / "images"))
-    cached = predict_features(model, features.get_all(records), torch.device("cpu"))
-    reread = predict_features(model, features.get_all(records), torch.device("cpu"))
+    cached = predict_features(model, features.get_all(records, "test"), torch.device("cpu"))
+    reread = predict_features(model, features.get_all(records, "test"), torch.device("cpu"))
     with torch.no_grad():
-        direct = np.array([float(model(features.crops(r)[1]).score.mean()) for r in records])
+        direct = np.array([float(model(features.crops(r, "test")).score.mean()) for r in records])
     np.testing.assert_allclose(cached, direct, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(cached, reread)
 
@@ -131,3 +131,20 @@ def test_finetune_mode_and_guards(cache, tmp_path):
     plan = bench(cache, "--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
     assert plan.returncode == 0
     assert plan.stdout.count("to do") == 70 and "lifeiqa_tiny+no_gcn" in plan.stdout
+
+
+def test_a_harness_trained_checkpoint_serves_pyiqa(cache, tmp_path):
+    import pyiqa
+
+    runs = tmp_path / "runs"
+    trained = bench(cache, "--protocol", "splits", "--splits", "1", "--runs", str(runs), *FAST,
+                    "--save-checkpoints")
+    assert trained.returncode == 0, trained.stderr
+    checkpoint = next(runs.rglob("checkpoint.safetensors"))
+    model = lifeiqa.load_checkpoint(checkpoint)
+    assert model.label_scale["dataset"] == "synth-kadid10k"
+    metric = pyiqa.create_metric("lifeiqa", pretrained_model_path=str(checkpoint), device="cpu")
+    image = torch.rand(1, 3, 240, 320)
+    with torch.no_grad():
+        expected = lifeiqa.score_images(model, image)
+    torch.testing.assert_close(metric(image).view(-1), expected)

@@ -148,7 +148,7 @@ def test_list_models_has_the_presets():
     for dataset in ("live", "csiq", "tid2013", "kadid10k", "livec", "koniq10k", "spaq"):
         assert f"lifeiqa_swin_b_{dataset}" in names
     assert {"lifeiqa_swin_b", "lifeiqa_swin_t", "lifeiqa_effnet_lite0", "lifeiqa_tiny"} <= set(names)
-    assert lifeiqa.list_models("*effnet*") == ["lifeiqa_effnet_lite0"]
+    assert lifeiqa.list_models("*effnet*") == ["lifeiqa_effnet_lite0", "lifeiqa_effnet_lite0_small"]
     assert lifeiqa.get_spec("lifeiqa_swin_b_livec").config.num_experts == 2
 
 

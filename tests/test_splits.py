@@ -52,3 +52,19 @@ def test_groups_never_cross_and_sizes_add_up(units, seed, test_fraction):
     assert split.train and split.test
     assert split.units_hash == unit_list_hash(units)
     assert plan_split("any", units, seed, test_fraction) == split
+
+
+def test_committed_frozen_split_files_match_the_planner():
+    import json
+    from pathlib import Path
+
+    from harness.protocols import PROTOCOL_DIR
+
+    files = sorted((PROTOCOL_DIR / "splits").rglob("split_*.json"))
+    assert len(files) == 40  # kadid10k and tid2013: 10 splits, with and without validation
+    for path in files:
+        data = json.loads(path.read_text())
+        units = data["train"] + data["test"] + data["validation"]
+        validation = 0.1 if data["validation"] else 0.0
+        expected = plan_split(data["dataset"], units, data["seed"], 0.2, validation)
+        assert read_split(Path(path), units) == expected, path
