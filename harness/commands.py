@@ -9,10 +9,11 @@ from pathlib import Path
 
 from .aggregate import aggregate, markdown_tables
 from .data import SYNTH_PREFIX, DataSources
+from .device import resolve_device
 from .jobs import Job, plan_jobs
 from .protocols import Protocol, load_protocol
 from .recipes import RECIPES, Recipe, get_recipe
-from .runner import JobRunner, resolve_device
+from .runner import JobRunner
 from .store import ResultsStore
 
 

@@ -25,22 +25,13 @@ from .datasets.cache import DecodedImageCache
 from .datasets.records import Dataset, ImageRecord, Problem
 from .datasets.registry import get_dataset_spec
 from .datasets.validate import require_valid
+from .device import resolve_device
 from .features import CropPlan, FeatureCache
 from .jobs import Job
 from .protocols import PROTOCOL_DIR
 from .splits import Split, plan_split, read_split, subsample_train, write_split
 from .store import ResultsStore, environment
 from .train import train_finetune, train_frozen
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 @dataclass
@@ -189,29 +180,52 @@ class JobRunner:
         self.store.write(job.key, result, predictions)
         return result
 
-    def run_all(self, jobs: list[Job], force: bool = False, progress=None) -> RunSummary:
+    def run_all(self, jobs: list[Job], force: bool = False) -> RunSummary:
+        """Run the jobs that have no result yet, with a progress display on stderr (suite
+        progress with ETA, and the current job's epochs) and one line per finished unit."""
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         summary = RunSummary()
-        for index, job in enumerate(jobs, start=1):
-            if not force and self.store.is_complete(job.key, job.config()):
-                summary.skipped.append(job)
-                continue
-            label = f"[{index}/{len(jobs)}] {job.model_name} {job.dataset_label} {job.unit}"
-            try:
-                with self.store.claim(job.key):
-                    result = self.run(job)
-                summary.done.append(job)
-                m = result["metrics"]
-                self.log(f"{label}: SRCC {m['srcc']:.4f} PLCC {m['plcc']:.4f} "
-                         f"({job.selection}, epoch {result['selected_epoch']}, "
-                         f"{result['wall_seconds']:.0f} s)")
-            except Exception as err:  # one unit's failure must not stop the suite
-                message = f"{type(err).__name__}: {err}"
-                summary.failed.append((job, message))
-                self.log(f"{label}: FAILED {message}\n  config: {job.config()}")
-                if not isinstance(err, (RuntimeError, ValueError, OSError)):
-                    self.log(traceback.format_exc())
-            if progress:
-                progress(index)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            suite = progress.add_task(f"suite {jobs[0].suite if jobs else ''}", total=len(jobs))
+            epochs = progress.add_task("", total=None, visible=False)
+            for index, job in enumerate(jobs, start=1):
+                if not force and self.store.is_complete(job.key, job.config()):
+                    summary.skipped.append(job)
+                    progress.advance(suite)
+                    continue
+                label = f"[{index}/{len(jobs)}] {job.model_name} {job.dataset_label} {job.unit}"
+                progress.update(epochs, description=f"  {label} epoch", completed=0,
+                                total=job.recipe.epochs, visible=True)
+
+                def on_epoch(entry: dict, task=epochs) -> None:
+                    progress.update(task, completed=entry["epoch"])
+
+                try:
+                    with self.store.claim(job.key):
+                        result = self.run(job, on_epoch)
+                    summary.done.append(job)
+                    m = result["metrics"]
+                    self.log(f"{label}: SRCC {m['srcc']:.4f} PLCC {m['plcc']:.4f} "
+                             f"({job.selection}, epoch {result['selected_epoch']}, "
+                             f"{result['wall_seconds']:.0f} s)")
+                except Exception as err:  # one unit's failure must not stop the suite
+                    message = f"{type(err).__name__}: {err}"
+                    summary.failed.append((job, message))
+                    self.log(f"{label}: FAILED {message}\n  config: {job.config()}")
+                    if not isinstance(err, (RuntimeError, ValueError, OSError)):
+                        self.log(traceback.format_exc())
+                progress.advance(suite)
         return summary
 
 

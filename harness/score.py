@@ -20,6 +20,8 @@ import torch
 import lifeiqa
 from lifeiqa.inference import DEFAULT_NUM_CROPS, extract_crops, unit_scale
 
+from .device import resolve_device
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -63,18 +65,6 @@ def read_image(path: Path) -> torch.Tensor:
         rgb = image.convert("RGB")
         array = np.asarray(rgb, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available here")
-    return torch.device(name)
 
 
 def load_model(checkpoint: str | None, model_name: str | None, untrained: bool) -> lifeiqa.LifeIQA:
