@@ -8,6 +8,7 @@ torch-free start-up hook) and the network class is registered here, through pyiq
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def resolve_weights_path(reference: str) -> Path:
     if reference.startswith(("https://", "http://")):
         from torch.hub import download_url_to_file, get_dir
 
-        target = Path(get_dir()) / "lifeiqa" / Path(reference.split("?")[0]).name
+        # keyed by the whole URL, so two files of the same name from different places differ
+        tag = hashlib.sha256(reference.encode()).hexdigest()[:12]
+        target = Path(get_dir()) / "lifeiqa" / f"{tag}-{Path(reference.split('?')[0]).name}"
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             download_url_to_file(reference, str(target), progress=False)
