@@ -41,6 +41,17 @@ class LoadedDataset:
 
 
 @dataclass
+class JobData:
+    source: LoadedDataset
+    target: LoadedDataset
+    train: list[ImageRecord]
+    test: list[ImageRecord]
+    val: list[ImageRecord]
+    split_file: str
+    split_sha256_16: str = ""
+
+
+@dataclass
 class RunSummary:
     done: list[Job] = field(default_factory=list)
     skipped: list[Job] = field(default_factory=list)
@@ -91,24 +102,27 @@ class JobRunner:
         split = subsample_train(planned, job.train_fraction) if job.train_fraction < 1 else planned
         return split, str(path)
 
-    def _parts(self, job: Job) -> tuple[LoadedDataset, LoadedDataset, list, list, list, str, str]:
+    def parts(self, job: Job) -> JobData:
+        """The job's training, test and validation records and where they came from."""
         source = self.dataset(job.train_dataset)
         target = self.dataset(job.test_dataset)
         if job.kind == "splits":
             split, split_path = self.split(job, source.dataset)
-            groups = {"train": set(split.train), "test": set(split.test),
-                      "val": set(split.validation)}
-            pick = {part: [r for r in source.dataset.records if r.group in g]
-                    for part, g in groups.items()}
+            part = {}
+            for name, groups in (("train", split.train), ("test", split.test),
+                                 ("val", split.validation)):
+                chosen = set(groups)
+                part[name] = [r for r in source.dataset.records if r.group in chosen]
             digest = hashlib.sha256(Path(split_path).read_bytes()).hexdigest()[:16]
-            return source, target, pick["train"], pick["test"], pick["val"], split_path, digest
+            return JobData(source, target, part["train"], part["test"], part["val"], split_path,
+                           digest)
         train, val = list(source.dataset.records), []
         if job.validation_fraction > 0:
             held = set(plan_split(source.dataset.name, source.dataset.groups, job.seed,
                                   job.validation_fraction).test)
             val = [r for r in train if r.group in held]
             train = [r for r in train if r.group not in held]
-        return source, target, train, list(target.dataset.records), val, "whole datasets", ""
+        return JobData(source, target, train, list(target.dataset.records), val, "whole datasets")
 
     def build_model(self, job: Job) -> lifeiqa.LifeIQA:
         torch.manual_seed(job.seed)
@@ -119,7 +133,8 @@ class JobRunner:
 
     def run(self, job: Job, on_epoch=None) -> dict:
         start = time.perf_counter()
-        source, target, train, test, val, split_path, split_digest = self._parts(job)
+        data = self.parts(job)
+        source, target, train, test, val = data.source, data.target, data.train, data.test, data.val
         recipe = job.recipe
         model = self.build_model(job)
         train_y = targets_of(train, source.dataset, recipe.label_scale)
@@ -148,7 +163,7 @@ class JobRunner:
             "test_dataset": job.test_dataset, "unit": job.unit,
             "selection": job.selection, "selected_epoch": outcome.selected_epoch,
             "metrics": scores.to_dict(),
-            "split": {"file": split_path, "sha256_16": split_digest,
+            "split": {"file": data.split_file, "sha256_16": data.split_sha256_16,
                       "train_images": len(train), "test_images": len(test),
                       "validation_images": len(val)},
             "config": job.config(),
