@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from lifeiqa.inference import crop_offsets
 
 from .datasets.cache import DecodedImageCache
 from .datasets.records import ImageRecord
+from .fileio import atomic_write
 
 
 @dataclass(frozen=True)
@@ -155,15 +154,8 @@ class FeatureCache:
     def _write(self, path: Path, features: BackboneFeatures) -> None:
         from safetensors.torch import save_file
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        try:
-            save_file({"pooled": features.pooled, "deepest": features.deepest}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        tensors = {"pooled": features.pooled, "deepest": features.deepest}
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
 
     def get_all(self, records: Sequence[ImageRecord], part: str,
                 progress: Callable[[int], None] | None = None) -> list[BackboneFeatures]:

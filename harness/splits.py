@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from .fileio import atomic_write_text
 
 ALGORITHM = "sha256-order-v1"
 
@@ -101,15 +101,7 @@ def freeze_splits(dataset: str, units: list[str], directory: Path, count: int = 
 
 def write_split(split: Split, path: Path) -> None:
     """Write atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(split.to_json())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(Path(path), split.to_json())
 
 
 def read_split(path: Path, units: list[str] | None = None) -> Split:

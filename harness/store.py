@@ -18,12 +18,13 @@ import os
 import platform
 import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .fileio import atomic_write_text
 
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
@@ -51,20 +52,6 @@ def config_differences(stored: dict, requested: dict) -> list[str]:
     a, b = _flatten(stored), _flatten(requested)
     return [f"{k}: stored {a.get(k)!r}, requested {b.get(k)!r}"
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def environment() -> dict[str, Any]:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from ..fileio import atomic_write, atomic_write_bytes
 
 POLICY = re.compile(r"^(native|fit:(\d+)x(\d+)|squeeze:(\d+)x(\d+))$")
 
@@ -89,8 +87,7 @@ class DecodedImageCache:
         except (OSError, ValueError, KeyError):
             pass
         digest = file_digest(path)
-        record = json.dumps({"key": key, "sha256": digest}).encode()
-        _atomic_write(memo, lambda out: out.write(record))
+        atomic_write_bytes(memo, json.dumps({"key": key, "sha256": digest}).encode())
         self._known[known_key] = digest
         return digest
 
@@ -111,18 +108,10 @@ class DecodedImageCache:
                 pass
             self.rebuilt.append(str(entry))
         decoded = decode_image(path, policy)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(entry, lambda out: np.save(out, decoded))
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as out:  # a handle: np.save would append .npy to a path
+                np.save(out, decoded)
+
+        atomic_write(entry, save)
         return np.load(entry, mmap_mode="r")
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write via a temporary file in the same folder and an atomic rename."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

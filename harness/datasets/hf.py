@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from ..fileio import atomic_write_bytes
 from .custom import parse_score
 from .layout import DatasetLayoutError, image_id
 from .records import Dataset, ImageRecord, Problem, ScoreScale
@@ -134,12 +133,5 @@ def _export_image(value: dict | None, export: Path, row: int) -> tuple[Path | No
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         return None, f"image does not decode: {error}"
     path = export / f"{_stem(row)}{suffix}"
-    handle, temp = tempfile.mkstemp(dir=export, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return path, None
