@@ -31,6 +31,7 @@ class Cell:
     per_distortion: dict[str, float] = field(default_factory=dict)
     split_files: list[str] = field(default_factory=list)
     show_breakdown: bool = False
+    not_zero_shot: bool = False  # a training-free metric fitted on the test dataset
 
 
 def aggregate(results: list[dict]) -> list[Cell]:
@@ -54,6 +55,7 @@ def aggregate(results: list[dict]) -> list[Cell]:
             {name: float(np.median(v)) for name, v in sorted(by_type.items())},
             sorted({r["split"]["file"] for r in items}),
             any(r["config"].get("breakdown") == "distortion" for r in items),
+            any(r["test_dataset"] in r.get("model_config", {}).get("trained_on", ()) for r in items),
         ))
     return cells
 

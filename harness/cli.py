@@ -16,6 +16,7 @@ def _add_demo(commands) -> None:
     )
     demo.add_argument("--runs", default="runs", help="results store folder (default: runs)")
     demo.add_argument("--seed", type=int, default=0, help="base training seed")
+    demo.add_argument("--leaderboard-out", help="leaderboard folder (default: RUNS/demo/leaderboard)")
     demo.add_argument("--smoke", action="store_true",
                       help="tiny data and a random tiny model: a seconds-long check, "
                            "meaningless numbers")
@@ -105,6 +106,26 @@ def _add_run_options(parser: argparse.ArgumentParser, protocol_required: bool) -
                              "of refusing to start")
     parser.add_argument("--save-checkpoints", action="store_true",
                         help="write checkpoint.safetensors in each unit folder")
+    scale = parser.add_argument_group(
+        "scale-out", "where jobs run (harness/executors.py); for one job on several GPUs use "
+                     "torchrun --nproc_per_node N -m harness.cli run ...")
+    scale.add_argument("--executor", default="local", choices=["local", "pool", "slurm"],
+                       help="local: here, one job after another (default); pool: worker "
+                            "processes (--gpus or --workers); slurm: a submitit job array")
+    scale.add_argument("--gpus", help="pool: one worker per listed GPU, e.g. 0,1,2,3")
+    scale.add_argument("--workers", type=int, help="pool: number of CPU worker processes")
+    scale.add_argument("--slurm-partition", help="slurm: partition")
+    scale.add_argument("--slurm-time", type=int, metavar="MINUTES",
+                       help="slurm: time limit per job (default 240)")
+    scale.add_argument("--slurm-gpus-per-job", type=int,
+                       help="slurm: GPUs per job (default 1; N > 1 trains data-parallel)")
+    scale.add_argument("--slurm-mem", type=float, metavar="GB", help="slurm: memory per job")
+    scale.add_argument("--slurm-account", help="slurm: account to charge")
+    scale.add_argument("--slurm-array-parallelism", type=int, metavar="N",
+                       help="slurm: jobs of the array running at once (default 256)")
+    # submitit's in-process ("debug") and subprocess ("local") executors, for tests
+    scale.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local", "debug"],
+                       help=argparse.SUPPRESS)
 
 
 def _add_run(commands) -> None:
@@ -131,6 +152,99 @@ def _add_summarize(commands) -> None:
     summarize.add_argument("--out", help="also write the tables to this markdown file")
 
 
+def _add_leaderboard(commands) -> None:
+    board = commands.add_parser(
+        "leaderboard", help="markdown leaderboard with figures for a suite (models x datasets)",
+        description="Aggregate a suite (a folder of the results store; nested suites included) "
+                    "into markdown tables per protocol: medians with 95%% intervals, "
+                    "significance against Life-IQA, published numbers side by side, figures.",
+        epilog="example: lifeiqa-bench leaderboard demo --out leaderboards/synthetic",
+    )
+    board.add_argument("suite", help="suite folder under --runs (e.g. demo or demo/comparison)")
+    board.add_argument("--runs", default="runs")
+    board.add_argument("--out", help="output folder (default: RUNS/SUITE/leaderboard)")
+    board.add_argument("--reference", help="model the markers compare against (default: the "
+                                           "suite's Life-IQA preset)")
+    board.add_argument("--published", default=None,
+                       help="published scores YAML shown beside the reproductions (default: "
+                            "leaderboards/published.yaml; 'none' to leave them out)")
+    board.add_argument("--title", help="page title")
+
+
+def _add_baselines(commands) -> None:
+    commands.add_parser("baselines", help="list the registered baselines and what each needs")
+
+
+def _add_speed(commands) -> None:
+    speed = commands.add_parser(
+        "speed", help="measure the harness's speed: decoder overhead, data path, feature cache, "
+                      "inference against pyiqa, training throughput and MFU",
+        description="Five benchmarks, each a ratio or rate measured side by side in one run on "
+                    "generated images, with random or offline weights (no network). Prints the "
+                    "tables; --out writes them as JSON.",
+        epilog="example: lifeiqa-bench speed --device cuda --out speed.json --markdown speed.md",
+    )
+    speed.add_argument("--sections", default="1,2,3,4,5",
+                       help="comma-separated sections to run (default: all five)")
+    speed.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    speed.add_argument("--tiny", action="store_true",
+                       help="tiny sizes and iterations: a quick check, figures not meaningful")
+    speed.add_argument("--precision", default="bf16", choices=["bf16", "fp16", "fp32"],
+                       help="autocast precision on CUDA (default bf16; CPU runs fp32)")
+    speed.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    speed.add_argument("--workers", type=int,
+                       help="crop-cutting threads and authors'-style loader processes (default: "
+                            "4 on a GPU, 2 on CPU)")
+    speed.add_argument("--out", help="write the report as JSON here")
+    speed.add_argument("--markdown", help="write the tables as markdown here")
+
+
+def _add_published(commands) -> None:
+    published = commands.add_parser(
+        "published", help="published scores with their sources (leaderboards/published.yaml)",
+        description="Print reference scores: each row's model, dataset, protocol, metrics, epoch "
+                    "selection, provenance (second-hand, checked or measured) and source.",
+        epilog="example: lifeiqa-bench published --dataset csiq --format csv",
+    )
+    published.add_argument("--file", help="reference YAML (default: leaderboards/published.yaml)")
+    published.add_argument("--dataset", help="only rows on this dataset (either side of a pair)")
+    published.add_argument("--model", help="only rows whose model name contains this, or that "
+                                           "list it as a harness model")
+    published.add_argument("--format", default="markdown", choices=["markdown", "csv"])
+
+
+def _add_check(commands) -> None:
+    check = commands.add_parser(
+        "check", help="check a suite's medians against reference scores, or write a golden file",
+        description="Match each reference row to the suite's cell (model, dataset or pair, "
+                    "protocol) and fail (exit 1) when a median falls short of the reference by "
+                    "more than the tolerance; better is fine. Rows without a reproduction are "
+                    "MISSING. --write-golden writes the suite's medians as a reference file with "
+                    "per-row tolerances from the measured spread over units.",
+        epilog="examples:\n  lifeiqa-bench check runs/splits --against leaderboards/published.yaml"
+               "\n  lifeiqa-bench check runs/ci --write-golden leaderboards/golden-ci.yaml"
+               "\n  lifeiqa-bench check runs/ci --against leaderboards/golden-ci.yaml --require-all "
+               "--report check.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("results", help="a suite folder of the results store, e.g. runs/splits")
+    mode = check.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--against", metavar="REF.yaml", help="reference file to check against")
+    mode.add_argument("--write-golden", metavar="OUT.yaml",
+                      help="write the suite's medians as a reference file (provenance: measured)")
+    check.add_argument("--metric", default="srcc", choices=["srcc", "plcc", "both"])
+    check.add_argument("--tolerance", type=float, default=0.01,
+                       help="allowed shortfall where a row gives none (default 0.01)")
+    check.add_argument("--report", metavar="check.json", help="also write the comparison as JSON")
+    check.add_argument("--require-all", action="store_true",
+                       help="reference rows without a reproduction fail the check")
+    check.add_argument("--spread-k", type=float, default=2.0,
+                       help="golden: tolerance = max(min, k * sqrt(pi/2) * std / sqrt(units)) "
+                            "(default k = 2)")
+    check.add_argument("--min-tolerance", type=float, default=0.005,
+                       help="golden: the smallest tolerance written (default 0.005)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lifeiqa-bench",
@@ -140,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", help="shorthand: 'lifeiqa-bench --protocol NAME [run "
                                            "options]' is 'lifeiqa-bench run --protocol NAME ...'")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_demo, _add_run, _add_summarize, _add_score, _add_synth, _add_datasets):
+    for add in (_add_demo, _add_run, _add_summarize, _add_leaderboard, _add_baselines, _add_score,
+                _add_synth, _add_datasets, _add_speed, _add_published, _add_check):
         add(commands)
     return parser
 
@@ -187,13 +302,21 @@ def main(argv: list[str] | None = None) -> int:
         from .commands import summarize_suite
 
         return summarize_suite(args.suite, args.runs, args.reference, args.out)
+    if args.command == "leaderboard":
+        from .commands import leaderboard_command
+
+        return leaderboard_command(args)
+    if args.command == "baselines":
+        from .commands import list_baselines_command
+
+        return list_baselines_command()
     if args.command is None:
         parser.print_help()
         return 0
     if args.command == "demo":
         from .demo import run_demo
 
-        return run_demo(args.runs, args.seed, args.smoke)
+        return run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out)
     if args.command == "score":
         from .score import run_score
 
@@ -207,6 +330,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "datasets":
         return _run_datasets(args)
+    if args.command == "speed":
+        from .speed import main as run_speed
+
+        return run_speed(args)
+    if args.command == "published":
+        from .published import published_command
+
+        return published_command(args.file, args.dataset, args.model, args.format)
+    if args.command == "check":
+        from .check import run_check, write_golden
+
+        if args.write_golden:
+            return write_golden(args.results, args.write_golden, args.spread_k, args.min_tolerance)
+        return run_check(args.results, args.against, args.metric, args.tolerance, args.report,
+                         args.require_all)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

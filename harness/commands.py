@@ -10,10 +10,10 @@ from pathlib import Path
 from .aggregate import aggregate, markdown_tables
 from .data import SYNTH_PREFIX, DataSources
 from .device import resolve_device
+from .executors import execute
 from .jobs import Job, plan_jobs
 from .protocols import Protocol, load_protocol
 from .recipes import RECIPES, Recipe, get_recipe
-from .runner import JobRunner
 from .store import ResultsStore
 
 
@@ -114,8 +114,9 @@ def run_protocol(args) -> int:
                   f"{job.unit:16s} recipe={job.recipe.name} mode={job.recipe.mode} "
                   f"epochs={job.recipe.epochs}")
         return 0
-    runner = JobRunner(store, sources, args.device, args.exclude_bad, args.save_checkpoints)
-    summary = runner.run_all(jobs, force=args.force)
+    summary = execute(args.executor, jobs, sources, args)
+    if summary is None:  # a torchrun rank other than 0: rank 0 reports for the launch
+        return 0
     print(f"\n{len(summary.done)} run, {len(summary.skipped)} already done, "
           f"{len(summary.failed)} failed")
     summarize_suite(suite, args.runs, jobs[0].model_name if jobs[0].variant == "full" else None)
@@ -138,4 +139,37 @@ def summarize_suite(suite: str, runs: str = "runs", reference: str | None = None
     print(text)
     if out:
         Path(out).write_text(text + "\n")
+    return 0
+
+
+def leaderboard_command(args) -> int:
+    from .leaderboard import write_leaderboard
+
+    if args.published == "none":
+        published = []
+    else:
+        from .leaderboard import load_published_values
+
+        published = load_published_values(args.published)
+    out = args.out or str(Path(args.runs) / args.suite / "leaderboard")
+    path = write_leaderboard(args.suite, args.runs, out, published, args.reference, args.title)
+    print(path.read_text())
+    print(f"written to {path} (figures in {path.parent / 'figures'})")
+    return 0
+
+
+def list_baselines_command() -> int:
+    from tabulate import tabulate
+
+    from .baselines import get_baseline, list_baselines
+
+    rows = []
+    for name in list_baselines():
+        b = get_baseline(name)
+        trained_on = "" if b.trained_on is None else (", ".join(b.trained_on) or "no opinion scores")
+        rows.append([name, b.family, b.needs, trained_on, b.description])
+    print(tabulate(rows, headers=["name", "family", "needs", "weights fitted on", "what"],
+                   tablefmt="simple", maxcolwidths=[None, None, 24, 14, 60]))
+    print("\nAlso: pyiqa:<metric> for any pyiqa NR metric whose weights are cached locally "
+          "(evaluated zero-shot; the data its weights saw is read from pyiqa's config).")
     return 0

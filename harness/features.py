@@ -84,20 +84,54 @@ def backbone_key(model: LifeIQA) -> str:
 PARTS = ("train", "test")
 
 
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """A checksum of named tensors (names, dtypes, shapes, bytes), stored in each cache entry."""
+    digest = hashlib.blake2b()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+class LifeIQAExtractor:
+    """What the frozen Life-IQA decoder consumes: the pooled penultimate and the deepest stage."""
+
+    name = "lifeiqa"
+
+    def __init__(self, model: LifeIQA) -> None:
+        self.model = model
+        self.module = model.backbone
+        self.key = backbone_key(model)
+
+    def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.model.forward_features(crops)
+        return {"pooled": features.pooled, "deepest": features.deepest}
+
+    @staticmethod
+    def wrap(tensors: dict[str, torch.Tensor]) -> BackboneFeatures:
+        return BackboneFeatures(tensors["pooled"], tensors["deepest"])
+
+
 class FeatureCache:
-    """Backbone features of each image's train or test crops, computed once, stored as
-    safetensors (one file per image and part, so a test-only dataset costs no train crops)."""
+    """Frozen-backbone outputs for each image's train or test crops, computed once, stored as
+    safetensors (one file per image and part, so a test-only dataset costs no train crops).
+
+    The ``extractor`` says what is stored (Life-IQA's decoder inputs by default; the layer
+    probes store per-stage pooled vectors) and its ``key`` separates the caches."""
 
     def __init__(self, root: str | Path, model: LifeIQA, plan: CropPlan,
-                 images: DecodedImageCache, device: torch.device | str = "cpu") -> None:
+                 images: DecodedImageCache, device: torch.device | str = "cpu",
+                 extractor=None) -> None:
         self.model = model
+        self.extractor = extractor or LifeIQAExtractor(model)
         self.plan = plan
         self.images = images
         self.device = torch.device(device)
-        self.folder = Path(root) / backbone_key(model) / plan.key()
+        self.folder = Path(root) / self.extractor.key / plan.key()
         self.folder.mkdir(parents=True, exist_ok=True)
         # channels-last roughly doubles CNN throughput on CPU; the backbone is frozen here
-        model.backbone.to(memory_format=torch.channels_last)
+        self.extractor.module.to(memory_format=torch.channels_last)
         self.rebuilt: list[str] = []
 
     def _path(self, digest: str, part: str) -> Path:
@@ -106,20 +140,22 @@ class FeatureCache:
     def _expected(self, part: str) -> int:
         return self.plan.train_crops if part == "train" else self.plan.test_crops
 
-    def _read(self, path: Path, part: str) -> BackboneFeatures | None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+    def _read(self, path: Path, part: str):
+        from safetensors import SafetensorError, safe_open
 
         if not path.exists():
             return None
         try:
-            tensors = load_file(str(path))
-            features = BackboneFeatures(tensors["pooled"], tensors["deepest"])
-            if features.pooled.shape[0] == self._expected(part):
-                return features
+            with safe_open(str(path), "pt") as handle:
+                checksum = (handle.metadata() or {}).get("blake2b")
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not iterable)
+            if checksum == tensor_checksum(tensors) and \
+                    all(t.shape[0] == self._expected(part) for t in tensors.values()):
+                return self.extractor.wrap(tensors)
         except (SafetensorError, OSError, KeyError, ValueError):
             pass
-        self.rebuilt.append(str(path))  # corrupt or stale: recomputed, never trusted
+        # truncated, damaged (checksum), stale or from an older format: recomputed, never trusted
+        self.rebuilt.append(str(path))
         return None
 
     def crops(self, record: ImageRecord, part: str) -> torch.Tensor:
@@ -134,31 +170,32 @@ class FeatureCache:
         return cut(image, boxes, self.plan.crop_size)
 
     @torch.no_grad()
-    def _compute(self, record: ImageRecord, part: str) -> BackboneFeatures:
-        self.model.eval()
+    def _compute(self, record: ImageRecord, part: str) -> dict[str, torch.Tensor]:
+        self.extractor.module.eval()
         crops = self.crops(record, part).to(self.device, memory_format=torch.channels_last)
-        features = self.model.forward_features(crops)
         # contiguous, as when read back from disk, so both paths run the same kernels
-        return BackboneFeatures(features.pooled.float().cpu().contiguous(),
-                                features.deepest.float().cpu().contiguous())
+        return {name: value.float().cpu().contiguous()
+                for name, value in self.extractor(crops).items()}
 
-    def get(self, record: ImageRecord, part: str) -> BackboneFeatures:
+    def get(self, record: ImageRecord, part: str):
+        """The record's features for ``part`` (the extractor's type: BackboneFeatures by
+        default), from the cache or computed and stored."""
         path = self._path(self.images.digest(record.path), part)
         cached = self._read(path, part)
         if cached is not None:
             return cached
-        features = self._compute(record, part)
-        self._write(path, features)
-        return features
+        tensors = self._compute(record, part)
+        self._write(path, tensors)
+        return self.extractor.wrap(tensors)
 
-    def _write(self, path: Path, features: BackboneFeatures) -> None:
+    def _write(self, path: Path, tensors: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save_file
 
-        tensors = {"pooled": features.pooled, "deepest": features.deepest}
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+        metadata = {"blake2b": tensor_checksum(tensors)}
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     def get_all(self, records: Sequence[ImageRecord], part: str,
-                progress: Callable[[int], None] | None = None) -> list[BackboneFeatures]:
+                progress: Callable[[int], None] | None = None) -> list:
         out = []
         for record in records:
             out.append(self.get(record, part))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .baselines import get_baseline, is_baseline
 from .protocols import Protocol
 from .recipes import Recipe
 from .store import UnitKey
@@ -16,7 +17,7 @@ class Job:
     protocol_version: str
     kind: str
     preset: str
-    variant: str  # "full" or an ablation name
+    variant: str  # "full", an ablation name or a baseline name (harness.baselines)
     train_dataset: str
     test_dataset: str
     unit: str  # "split_03", "split_03-frac0.4", "seed_01"
@@ -31,6 +32,8 @@ class Job:
 
     @property
     def model_name(self) -> str:
+        if is_baseline(self.variant):
+            return self.variant
         return self.preset if self.variant == "full" else f"{self.preset}+{self.variant}"
 
     @property
@@ -57,8 +60,10 @@ def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str,
     """Expand ``protocol``. ``recipe_for`` maps a training dataset name to its recipe."""
     jobs: list[Job] = []
     for train, test in protocol.targets(synthetic):
-        recipe = recipe_for[train]
-        for variant in protocol.variants:
+        for variant in (*protocol.variants, *protocol.baselines):
+            # a baseline fixes the recipe fields its design needs (recorded with the job)
+            recipe = recipe_for[train].override(**get_baseline(variant).recipe) \
+                if is_baseline(variant) else recipe_for[train]
             common = dict(suite=suite, protocol=protocol.name, protocol_version=protocol.version,
                           kind=protocol.kind, preset=preset, variant=variant, train_dataset=train,
                           test_dataset=test, test_fraction=protocol.test_fraction,

@@ -14,6 +14,8 @@ import yaml
 
 from lifeiqa.config import ABLATIONS
 
+from .baselines import is_baseline, list_baselines
+
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "protocols"
 KINDS = ("splits", "cross-dataset")
 BREAKDOWNS = ("none", "distortion")
@@ -34,6 +36,7 @@ class Protocol:
     pairs: tuple[tuple[str, str], ...] = ()
     synthetic_pairs: tuple[tuple[str, str], ...] = ()
     variants: tuple[str, ...] = ("full",)
+    baselines: tuple[str, ...] = ()  # harness.baselines names, run on the same splits
     train_fractions: tuple[float, ...] = (1.0,)
     breakdown: str = "none"
     source: str = ""
@@ -68,6 +71,9 @@ def parse_protocol(data: dict, source: str) -> Protocol:
     for variant in data.get("variants", ["full"]):
         if variant not in ABLATIONS:
             _fail(source, f"variant {variant!r}: expected one of {sorted(ABLATIONS)}")
+    for name in data.get("baselines", []):
+        if not is_baseline(str(name)):
+            _fail(source, f"baseline {name!r}: expected one of {list_baselines()} or pyiqa:<metric>")
     for fraction in data.get("train_fractions", [1.0]):
         if not 0 < float(fraction) <= 1:
             _fail(source, f"train fraction {fraction}: expected a value in (0, 1]")
@@ -77,7 +83,7 @@ def parse_protocol(data: dict, source: str) -> Protocol:
                 _fail(source, f"{key}: each entry must be [source, target], found {pair!r}")
     values = dict(data)
     values["version"] = str(values["version"])
-    for key in ("datasets", "synthetic_datasets", "variants"):
+    for key in ("datasets", "synthetic_datasets", "variants", "baselines"):
         if key in values:
             values[key] = tuple(values[key])
     for key in ("pairs", "synthetic_pairs"):

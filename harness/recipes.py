@@ -15,7 +15,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    mode: str = "finetune"  # "finetune" (the paper's) or "frozen" (backbone features cached)
+    # "finetune" (the paper's), "frozen" (backbone features cached) or "zero_shot" (no training)
+    mode: str = "finetune"
     epochs: int = 30
     warmup_epochs: int = 2
     batch_size: int = 512
@@ -35,10 +36,13 @@ class Recipe:
     resize_policy: str = "native"
     precision: str = "bf16"  # on CUDA: "bf16", "fp16" (with a grad scaler) or "fp32"
     model: str = "lifeiqa_swin_b"
+    channels_last: bool = True  # fine-tuning: model and batches in channels-last layout
+    compile: bool = False  # fine-tuning: torch.compile the model (minutes of compilation first)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("finetune", "frozen"):
-            raise ValueError(f"recipe {self.name}: mode={self.mode!r}, expected finetune|frozen")
+        if self.mode not in ("finetune", "frozen", "zero_shot"):
+            raise ValueError(f"recipe {self.name}: mode={self.mode!r}, expected "
+                             f"finetune|frozen|zero_shot")
         if self.schedule not in ("step", "cosine"):
             raise ValueError(f"recipe {self.name}: schedule={self.schedule!r}, expected step|cosine")
         if self.label_scale not in ("native", "unit"):
@@ -103,6 +107,14 @@ RECIPES["cpu_frozen"] = Recipe(
 RECIPES["cpu_demo"] = RECIPES["cpu_frozen"].override(
     name="cpu_demo", epochs=3, warmup_epochs=0, lr=1e-3, train_crops=1, test_crops=1,
     model="lifeiqa_effnet_lite0_small",
+)
+
+
+# A short full fine-tuning (GPU smoke test: scripts/gpu_check.sh): the offline EfficientNet-Lite0
+# backbone trains with its decoder on random crops cut from the decoded-image cache.
+RECIPES["finetune_short"] = Recipe(
+    name="finetune_short", epochs=3, warmup_epochs=1, batch_size=64, lr=1e-4, train_crops=8,
+    test_crops=9, model="lifeiqa_effnet_lite0",
 )
 
 

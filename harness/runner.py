@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,10 @@ import torch
 import lifeiqa
 from lifeiqa import LabelScale
 
-from . import metrics
+from . import distributed, metrics
+from .baselines import get_baseline, is_baseline, probe, pyiqa_arch
+from .baselines.probe import StageExtractor
+from .baselines.training_free import ZeroShotScorer
 from .data import SYNTH_PREFIX, DataSources, cache_root
 from .datasets.cache import DecodedImageCache
 from .datasets.records import Dataset, ImageRecord, Problem
@@ -31,7 +35,7 @@ from .jobs import Job
 from .protocols import PROTOCOL_DIR
 from .splits import Split, plan_split, read_split, subsample_train, write_split
 from .store import ResultsStore, environment
-from .train import train_finetune, train_frozen
+from .train import TrainOutcome, train_finetune, train_frozen
 
 
 @dataclass
@@ -49,6 +53,17 @@ class JobData:
     val: list[ImageRecord]
     split_file: str
     split_sha256_16: str = ""
+
+
+@dataclass
+class Trained:
+    """A trained (or fitted, or training-free) model's test predictions and what it was."""
+
+    outcome: TrainOutcome
+    model: torch.nn.Module | None  # None when nothing was trained with gradients
+    info: dict  # recorded as the result's model_config
+    higher_is_better: bool | None = None  # None: as the training labels
+    selection_note: str = ""  # set when there are no epochs to select from
 
 
 @dataclass
@@ -125,34 +140,81 @@ class JobRunner:
         return JobData(source, target, train, list(target.dataset.records), val, "whole datasets")
 
     def build_model(self, job: Job) -> lifeiqa.LifeIQA:
+        """The job's Life-IQA: the preset, with its ablation or a baseline's config changes."""
         torch.manual_seed(job.seed)
         spec = lifeiqa.get_spec(job.preset)
-        ablation = None if job.variant == "full" else job.variant
+        changes = get_baseline(job.variant).settings.get("config", {}) \
+            if is_baseline(job.variant) else {}
+        ablation = None if job.variant == "full" or is_baseline(job.variant) else job.variant
         return lifeiqa.create_model(job.preset, pretrained=spec.pretrained_weights is not None,
-                                    ablation=ablation)
+                                    ablation=ablation, **changes)
+
+    def _features(self, model: lifeiqa.LifeIQA, recipe, extractor=None) -> FeatureCache:
+        plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
+                        recipe.resize_policy, recipe.hflip)
+        return FeatureCache(cache_root() / "features", model, plan, self.images, self.device,
+                            extractor)
+
+    def train(self, job: Job, data: JobData, train_y: np.ndarray, test_y: np.ndarray,
+              val_y: np.ndarray | None, on_epoch=None) -> Trained:
+        """Train (or fit, or just apply) the job's model by its family."""
+        recipe = job.recipe
+        train, test, val = data.train, data.test, data.val
+        family = get_baseline(job.variant).family if is_baseline(job.variant) else "lifeiqa"
+        if family == "training_free":
+            baseline = get_baseline(job.variant)
+            scorer = ZeroShotScorer(baseline, cache_root() / "zero_shot", self.images,
+                                    recipe.resize_policy, self.device)
+            info = {**scorer.describe(), "trained_on": list(baseline.trained_on or ())}
+            return Trained(TrainOutcome(scorer.predict(test), 0), None, info, True,
+                           "zero-shot: no training, no epochs")
+        if family == "pyiqa_arch":
+            model = pyiqa_arch.build(get_baseline(job.variant))
+            torch.manual_seed(job.seed)
+            outcome = train_finetune(model, recipe, train, train_y, test, test_y, self.images,
+                                     job.selection, val, val_y, self.device, job.seed, on_epoch)
+            return Trained(outcome, model, model.description)
+        model = self.build_model(job)
+        if family == "probe":
+            stride = get_baseline(job.variant).settings["stride"]
+            features = self._features(model, recipe, StageExtractor(model))
+            x_train = probe.stage_matrix(features.get_all(train, "train"), stride)
+            weights, alpha, gcv = probe.fit_ridge(x_train, np.repeat(train_y, recipe.train_crops))
+            x_test = probe.stage_matrix(features.get_all(test, "test"), stride)
+            predictions = probe.per_image(probe.predict_ridge(weights, x_test), recipe.test_crops)
+            info = {"probe_stride": stride, "backbone": model.config.backbone,
+                    "features": int(x_train.shape[1]), "ridge_alpha": alpha, "gcv": gcv}
+            return Trained(TrainOutcome(predictions, 0, [{"ridge_alpha": alpha, "gcv": gcv}]),
+                           None, info, None,
+                           "closed form: ridge alpha by generalised cross-validation on the "
+                           "training crops, no epochs")
+        if recipe.mode == "frozen":
+            features = self._features(model, recipe)
+            outcome = train_frozen(model, recipe, features.get_all(train, "train"), train_y,
+                                   features.get_all(test, "test"), test_y, job.selection,
+                                   features.get_all(val, "test"), val_y, self.device, job.seed,
+                                   on_epoch)
+        elif recipe.mode == "finetune":
+            outcome = train_finetune(model, recipe, train, train_y, test, test_y, self.images,
+                                     job.selection, val, val_y, self.device, job.seed, on_epoch)
+        else:
+            raise ValueError(f"recipe {recipe.name}: mode {recipe.mode!r} needs a training-free "
+                             f"baseline, not {job.model_name}")
+        return Trained(outcome, model, model.config.to_dict())
 
     def run(self, job: Job, on_epoch=None) -> dict:
         start = time.perf_counter()
         data = self.parts(job)
         source, target, train, test, val = data.source, data.target, data.train, data.test, data.val
         recipe = job.recipe
-        model = self.build_model(job)
         train_y = targets_of(train, source.dataset, recipe.label_scale)
         test_y = targets_of(test, target.dataset, recipe.label_scale)
         val_y = targets_of(val, source.dataset, recipe.label_scale) if val else None
-        if recipe.mode == "frozen":
-            plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
-                            recipe.resize_policy, recipe.hflip)
-            features = FeatureCache(cache_root() / "features", model, plan, self.images, self.device)
-            outcome = train_frozen(model, recipe, features.get_all(train, "train"), train_y,
-                                   features.get_all(test, "test"), test_y, job.selection,
-                                   features.get_all(val, "test"), val_y, self.device, job.seed,
-                                   on_epoch)
-        else:
-            outcome = train_finetune(model, recipe, train, train_y, test, test_y, self.images,
-                                     job.selection, val, val_y, self.device, job.seed, on_epoch)
+        trained = self.train(job, data, train_y, test_y, val_y, on_epoch)
+        outcome, model = trained.outcome, trained.model
         # Orient predictions so that higher means better quality before correlating.
-        train_higher = recipe.label_scale == "unit" or source.dataset.scale.higher_is_better
+        train_higher = trained.higher_is_better if trained.higher_is_better is not None else (
+            recipe.label_scale == "unit" or source.dataset.scale.higher_is_better)
         oriented = outcome.predictions if train_higher else -outcome.predictions
         native_test = np.array([r.score for r in test])
         scores = metrics.evaluate(oriented, native_test, target.dataset.scale.higher_is_better)
@@ -161,20 +223,23 @@ class JobRunner:
             "suite": job.suite, "model": job.model_name, "preset": job.preset,
             "variant": job.variant, "train_dataset": job.train_dataset,
             "test_dataset": job.test_dataset, "unit": job.unit,
-            "selection": job.selection, "selected_epoch": outcome.selected_epoch,
+            "selection": job.selection,
+            "selected_epoch": outcome.selected_epoch if not trained.selection_note else None,
+            "selection_note": trained.selection_note,
             "metrics": scores.to_dict(),
             "split": {"file": data.split_file, "sha256_16": data.split_sha256_16,
                       "train_images": len(train), "test_images": len(test),
                       "validation_images": len(val)},
             "config": job.config(),
-            "model_config": model.config.to_dict(),
+            "model_config": trained.info,
             "data": {"train": self.sources.describe(job.train_dataset),
                      "test": self.sources.describe(job.test_dataset)},
             "exclusions": [str(p) for p in source.exclusions
                            + (target.exclusions if target is not source else [])],
             "seeds": {"training": job.seed, "split": job.split_seed},
             "history": outcome.history,
-            "device": str(self.device), "environment": environment(),
+            "device": str(self.device), "world_size": distributed.world_size(),
+            "environment": environment(),
             "wall_seconds": round(time.perf_counter() - start, 2),
         }
         if any(r.distortion for r in test):  # cheap, so always; the protocol decides display
@@ -184,7 +249,7 @@ class JobRunner:
                         "level": r.level if r.level is not None else "", "score": r.score,
                         "prediction": float(p)} for r, p in zip(test, outcome.predictions,
                                                                  strict=True)]
-        if self.save_checkpoints:
+        if self.save_checkpoints and isinstance(model, lifeiqa.LifeIQA) and distributed.is_main():
             scale = source.dataset.scale
             label = (LabelScale("unit", 0.0, 1.0, True, job.train_dataset)
                      if recipe.label_scale == "unit" else
@@ -192,12 +257,17 @@ class JobRunner:
                                 job.train_dataset))
             lifeiqa.save_checkpoint(model, self.store.unit_dir(job.key) / "checkpoint.safetensors",
                                     label_scale=label)
-        self.store.write(job.key, result, predictions)
+        if distributed.is_main():  # under torchrun, rank 0 writes for all ranks
+            self.store.write(job.key, result, predictions)
         return result
 
-    def run_all(self, jobs: list[Job], force: bool = False) -> RunSummary:
+    def run_all(self, jobs: list[Job], force: bool = False,
+                take: Callable[[Job], bool] | None = None) -> RunSummary:
         """Run the jobs that have no result yet, with a progress display on stderr (suite
-        progress with ETA, and the current job's epochs) and one line per finished unit."""
+        progress with ETA, and the current job's epochs) and one line per finished unit.
+
+        ``take``: a queue shared with other processes (``--executor pool``); a job it does not
+        hand to this process is theirs, and left out of this summary."""
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -211,12 +281,16 @@ class JobRunner:
         summary = RunSummary()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        with Progress(*columns, console=Console(stderr=True), transient=True,
+                      disable=not distributed.is_main()) as progress:  # torchrun: rank 0's
             suite = progress.add_task(f"suite {jobs[0].suite if jobs else ''}", total=len(jobs))
             epochs = progress.add_task("", total=None, visible=False)
             for index, job in enumerate(jobs, start=1):
                 if not force and self.store.is_complete(job.key, job.config()):
                     summary.skipped.append(job)
+                    progress.advance(suite)
+                    continue
+                if take is not None and not take(job):
                     progress.advance(suite)
                     continue
                 label = f"[{index}/{len(jobs)}] {job.model_name} {job.dataset_label} {job.unit}"
@@ -227,8 +301,14 @@ class JobRunner:
                     progress.update(task, completed=entry["epoch"])
 
                 try:
-                    with self.store.claim(job.key):
-                        result = self.run(job, on_epoch)
+                    with distributed.claim(self.store, job.key):
+                        # another process may have finished it since the check above
+                        finished = not force and self.store.is_complete(job.key, job.config())
+                        result = None if finished else self.run(job, on_epoch)
+                    if result is None:
+                        summary.skipped.append(job)
+                        progress.advance(suite)
+                        continue
                     summary.done.append(job)
                     m = result["metrics"]
                     self.log(f"{label}: SRCC {m['srcc']:.4f} PLCC {m['plcc']:.4f} "

@@ -6,7 +6,7 @@ package versions, device, wall time) and ``predictions.csv``. ``result.json`` is
 and atomically: its presence means the unit is complete, so an interrupted unit is simply
 redone and a reader never sees a partial result. A rerun skips complete units and refuses a
 unit whose stored config differs from the requested one (naming the differences).
-Concurrent runners claim a unit with an exclusive lock file first.
+Concurrent runners claim a unit with an exclusive lock (flock on ``.lock``) first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import platform
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,12 @@ def environment() -> dict[str, Any]:
 
     import lifeiqa
 
+    # a query only: without optional locks git status never rewrites the repository's index
+    git = {"capture_output": True, "text": True, "cwd": Path(__file__).parent, "timeout": 10,
+           "env": {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True,
-                                    text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip())
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], **git).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], **git).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {
@@ -120,30 +121,28 @@ class ResultsStore:
 
     @contextmanager
     def claim(self, key: UnitKey) -> Iterator[Path]:
-        """Exclusive ownership of a unit while it runs (a lock file holding the owner's pid).
+        """Exclusive ownership of a unit while it runs: an advisory lock (``flock``) on the
+        unit's lock file, which records the owner's pid and host for the busy message.
 
-        A lock left by a process that no longer exists (killed) is taken over.
+        The kernel drops the lock when its process dies, however it dies, so a killed run
+        leaves nothing to clean up and no lock is taken over by guessing whether its owner
+        lives. Raises :class:`UnitBusyError` at once if another process holds it.
         """
         folder = self.unit_dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         lock = folder / LOCK
-        for _ in range(2):
-            try:
-                descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                break
-            except FileExistsError:
-                owner = _lock_owner(lock)
-                if owner is not None and _alive(owner):
-                    raise UnitBusyError(f"{folder} is being run by process {owner}") from None
-                lock.unlink(missing_ok=True)
-        else:
-            raise UnitBusyError(f"{folder}: could not take the lock")
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(str(os.getpid()))
+        descriptor = _lock(lock, folder)
         try:
+            # who holds it, for others' busy message; the flock is the lock, so a full disk
+            # here must not fail the unit
+            with suppress(OSError):
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, f"{os.getpid()} {socket.gethostname()}".encode())
             yield folder
         finally:
+            # unlink before unlocking: a process waiting on this file then sees it replaced
             lock.unlink(missing_ok=True)
+            os.close(descriptor)
 
     def write(self, key: UnitKey, result: dict, predictions: list[dict]) -> Path:
         """Predictions first, then result.json (the completion mark)."""
@@ -163,20 +162,28 @@ class ResultsStore:
         return [json.loads(p.read_text()) for p in sorted(base.rglob(RESULT))] if base.exists() else []
 
 
-def _lock_owner(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text().strip())
-    except (OSError, ValueError):
-        return None
+def _lock(lock: Path, folder: Path) -> int:
+    """An open descriptor of ``lock`` holding its exclusive flock; UnitBusyError if taken."""
+    import fcntl
 
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    while True:
+        descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(descriptor, 200).decode(errors="replace").split()
+            os.close(descriptor)
+            who = f"process {owner[0]} on {owner[1]}" if len(owner) == 2 else "another process"
+            raise UnitBusyError(
+                f"{folder} is being run by {who} (unit lock {lock}); it is left to that process: "
+                f"rerun once it ends to pick up anything it did not finish") from None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(descriptor).st_ino:
+            return descriptor
+        os.close(descriptor)  # locked a file its owner had just released and unlinked: retry

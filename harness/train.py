@@ -9,6 +9,7 @@ explicit request, and always labelled test-oracle).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -19,10 +20,11 @@ import torch
 
 from lifeiqa import BackboneFeatures, LifeIQA, LifeIQALoss
 
-from . import metrics
+from . import distributed, metrics
+from .batching import BatchCutter, Prefetcher, predict_crops
 from .datasets.cache import DecodedImageCache
 from .datasets.records import ImageRecord
-from .features import CropPlan, cut, image_tensor, test_boxes
+from .features import CropPlan
 from .recipes import Recipe, lr_factor
 
 SELECTIONS = ("last", "val", "oracle")
@@ -85,6 +87,7 @@ class _Stepper:
                                                        and recipe.precision == "fp16") else None
         self.step_count = 0
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        distributed.sync_balance_loss(model)
 
     def __call__(self, forward: Callable[[], object], targets: torch.Tensor) -> torch.Tensor:
         factor = lr_factor(self.recipe, self.step_count / self.steps_per_epoch)
@@ -92,12 +95,12 @@ class _Stepper:
             group["lr"] = self.recipe.lr * factor
         with _autocast(self.device, self.recipe):
             loss = self.loss_fn(forward(), targets)
+        loss = distributed.weight_loss(loss, targets.shape[0])  # torchrun: this rank's share
         self.optimizer.zero_grad(set_to_none=True)
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        distributed.average_gradients(self.params)  # before unscaling: every rank sees any inf
         if self.scaler:
-            self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, self.recipe.grad_clip)
         if self.scaler:
             self.scaler.step(self.optimizer)
@@ -113,6 +116,14 @@ def _check_finite(loss_sum: torch.Tensor, epoch: int) -> float:
     if not math.isfinite(value):
         raise NonFiniteLossError(f"non-finite training loss in epoch {epoch + 1}")
     return value
+
+
+def _finite(predictions: np.ndarray, part: str, epoch: int) -> np.ndarray:
+    """``predictions``, unless an update diverged the model after its loss was last checked."""
+    if not np.all(np.isfinite(predictions)):
+        raise NonFiniteLossError(f"non-finite {part} predictions after epoch {epoch}: training "
+                                 f"diverged")
+    return predictions
 
 
 Batch = tuple[Callable[[], object], torch.Tensor]  # (forward pass, targets)
@@ -139,11 +150,11 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: _Stepper,
         for forward, targets in batches():
             loss_sum += stepper(forward, targets)
             steps += 1
-        entry = {"epoch": epoch + 1, "loss": _check_finite(loss_sum, epoch) / max(steps, 1)}
+        entry = {"epoch": epoch + 1, "loss": _check_finite(distributed.mean(loss_sum), epoch) / max(steps, 1)}
         if selection == "val":
-            entry["val_srcc"] = metrics.srcc(predict_val(), val_targets)
+            entry["val_srcc"] = metrics.srcc(_finite(predict_val(), "validation", epoch + 1), val_targets)
         if selection == "oracle":
-            entry["test_srcc"] = metrics.srcc(predict_test(), test_targets)
+            entry["test_srcc"] = metrics.srcc(_finite(predict_test(), "test", epoch + 1), test_targets)
         history.append(entry)
         if on_epoch:
             on_epoch(entry)
@@ -153,7 +164,8 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: _Stepper,
                 best_value, best_state = value, copy.deepcopy(model.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
-    return TrainOutcome(predict_test(), _select(history, selection) + 1, history)
+    selected = _select(history, selection) + 1
+    return TrainOutcome(_finite(predict_test(), "test", selected), selected, history)
 
 
 # --- frozen backbone --------------------------------------------------------------------------
@@ -203,46 +215,41 @@ def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[Backbo
     def batches() -> Iterable[Batch]:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, recipe.batch_size):
-            index = order[start:start + recipe.batch_size]
+            index = distributed.shard(order[start:start + recipe.batch_size])
             batch = BackboneFeatures(stacked.pooled[index].to(device),
                                      stacked.deepest[index].to(device))
             yield (lambda b=batch: model.forward_head(b)), targets[index].to(device)
 
+    def predict(features: Sequence[BackboneFeatures]) -> np.ndarray:
+        return predict_features(model, features, device)
+
     return _run_epochs(
         model, recipe, stepper, batches,
-        lambda: predict_features(model, test_features, device), test_targets, selection,
-        (lambda: predict_features(model, val_features, device)) if len(val_features) else None,
+        lambda: distributed.map_sharded(predict, test_features), test_targets, selection,
+        (lambda: distributed.map_sharded(predict, val_features)) if len(val_features) else None,
         val_targets, on_epoch)
 
 
 # --- full fine-tuning -------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def predict_records(model: LifeIQA, records: Sequence[ImageRecord], images: DecodedImageCache,
-                    plan: CropPlan, device: torch.device) -> np.ndarray:
+                    plan: CropPlan, device: torch.device, recipe: Recipe | None = None,
+                    workers: int | None = None) -> np.ndarray:
+    """Per-image predictions: the mean over a uniform grid of ``plan.test_crops`` crops, cut
+    from the decoded-image cache in batches that span images (``recipe.batch_size`` crops, under
+    the recipe's precision; 64 crops in fp32 without a recipe)."""
     model.eval()
-    scores = []
-    for record in records:
-        image = image_tensor(images.get(record.path, plan.resize_policy), plan.crop_size)
-        crops = cut(image, test_boxes(*image.shape[-2:], plan), plan.crop_size).to(device)
-        scores.append(float(model(crops).score.float().mean()))
-    return np.asarray(scores)
+    cutter = BatchCutter(images, [r.path for r in records], plan.resize_policy, plan.crop_size)
+    layout = torch.channels_last if recipe is None or recipe.channels_last else torch.contiguous_format
 
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        # the cutter's output is valid by construction: skip forward()'s range check (a host sync)
+        with _autocast(device, recipe) if recipe else contextlib.nullcontext():
+            return model.forward_head(model.forward_features(x.contiguous(memory_format=layout))).score
 
-def _random_crops(arrays: Sequence[np.ndarray], crop: int, hflip: bool,
-                  generator: torch.Generator) -> torch.Tensor:
-    out = []
-    for array in arrays:
-        image = image_tensor(array, crop)
-        height, width = image.shape[-2:]
-        top = int(torch.randint(0, height - crop + 1, (1,), generator=generator))
-        left = int(torch.randint(0, width - crop + 1, (1,), generator=generator))
-        patch = image[:, top:top + crop, left:left + crop]
-        if hflip and bool(torch.rand((), generator=generator) < 0.5):
-            patch = patch.flip(-1)
-        out.append(patch)
-    return torch.stack(out)
+    return predict_crops(forward, Prefetcher(cutter, device, workers), cutter.grid_crops(plan.test_crops),
+                         plan.test_crops, recipe.batch_size if recipe else 64, device)
 
 
 def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[ImageRecord],
@@ -250,30 +257,39 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
                    test_targets: np.ndarray, images: DecodedImageCache, selection: str = "last",
                    val_records: Sequence[ImageRecord] = (), val_targets: np.ndarray | None = None,
                    device: torch.device | str = "cpu", seed: int = 0,
-                   on_epoch: Callable[[dict], None] | None = None) -> TrainOutcome:
+                   on_epoch: Callable[[dict], None] | None = None,
+                   workers: int | None = None) -> TrainOutcome:
     """The paper's mode: the whole network trains on random crops (each image listed
-    ``train_crops`` times per epoch); evaluation averages a uniform grid of test crops."""
+    ``train_crops`` times per epoch) cut from the decoded-image cache by ``workers`` background
+    processes (default :func:`harness.batching.default_workers`; the batches do not depend on
+    it); evaluation averages a uniform grid of test crops."""
     device = torch.device(device)
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size, recipe.resize_policy,
                     recipe.hflip)
-    model.to(device)
+    layout = torch.channels_last if recipe.channels_last else torch.contiguous_format
+    model.to(device, memory_format=layout)
+    forward = torch.compile(model) if recipe.compile else model
+    cutter = BatchCutter(images, [r.path for r in train_records], recipe.resize_policy,
+                         recipe.crop_size)
+    prefetch = Prefetcher(cutter, device, workers)
     listing = np.repeat(np.arange(len(train_records)), recipe.train_crops)
     stepper = _Stepper(model, recipe, math.ceil(len(listing) / recipe.batch_size), device,
                        lambda name: True)
-    targets = torch.as_tensor(train_targets, dtype=torch.float32)
+    targets = torch.as_tensor(train_targets, dtype=torch.float32).to(device)
 
     def batches() -> Iterable[Batch]:
-        order = listing[torch.randperm(len(listing), generator=generator).numpy()]
-        for start in range(0, len(order), recipe.batch_size):
-            index = order[start:start + recipe.batch_size]
-            arrays = [images.get(train_records[i].path, recipe.resize_policy) for i in index]
-            batch = _random_crops(arrays, recipe.crop_size, recipe.hflip, generator).to(device)
-            yield (lambda b=batch: model(b)), targets[index].to(device)
+        crops = cutter.random_crops(listing, recipe.hflip, rng)
+        # every rank draws the same crops and cuts only its rows of each batch
+        mine = [c.take(distributed.shard(np.arange(len(c)))) for c in crops.batches(recipe.batch_size)]
+        for x, image in prefetch(mine):
+            x = x.contiguous(memory_format=layout)
+            yield (lambda x=x: forward(x)), targets[image]
 
     def predict(records: Sequence[ImageRecord]) -> Callable[[], np.ndarray]:
-        return lambda: predict_records(model, records, images, plan, device)
+        return lambda: distributed.map_sharded(
+            lambda part: predict_records(model, part, images, plan, device, recipe, workers), records)
 
     return _run_epochs(model, recipe, stepper, batches, predict(test_records), test_targets,
                        selection, predict(val_records) if len(val_records) else None,

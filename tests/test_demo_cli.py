@@ -14,11 +14,14 @@ def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
     result = subprocess.run([script, "demo", "--smoke", "--runs", str(runs)], capture_output=True,
                             text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    board = (runs / "demo" / "leaderboard.md").read_text()
-    for heading in ("### splits (protocol v1.0), selection: last epoch",
-                    "### ablation (protocol v1.0)", "### cross-dataset (protocol v1.0)"):
+    board = (runs / "demo" / "leaderboard" / "leaderboard.md").read_text()
+    for heading in ("## splits (protocol v1.0) · selection: last epoch",
+                    "## comparison (protocol v1.0)", "## cross-dataset (protocol v1.0)"):
         assert heading in board
     assert "Per-distortion SRCC" in board
-    assert "lifeiqa_tiny+vanilla_decoder" in board
+    for model in ("lifeiqa_tiny+vanilla_decoder", "deiqt_head", "probe_stage1", "probe_stage4",
+                  "cnniqa", "wadiqam_nr", "piqe"):
+        assert f"| {model} " in board
     assert "synth-koniq10k -> synth-kadid10k" in board
-    assert len(list(runs.rglob("result.json"))) == 10 + 7 * 2 + 3
+    assert "![SRCC by model" in board
+    assert len(list(runs.rglob("result.json"))) == 2 + 15 * 2 + 3

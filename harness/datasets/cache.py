@@ -4,12 +4,15 @@ Entries are ``.npy`` files keyed by the source file's content hash and the resiz
 they are shared across splits, epochs, runs and models, and a changed file gets a new entry.
 Reads are memory-mapped. Writes go to a temporary file then ``os.replace``: concurrent writers
 of one key write identical bytes and the last rename wins; an interrupted write leaves only a
-temporary file. An entry that fails to load or has the wrong shape is rebuilt, never trusted.
+temporary file. Each entry has a checksum beside it (``.blake2b``, written first), checked on
+the entry's first read in a process: an entry that fails to load, has the wrong shape or does
+not match its checksum (a damaged disk, a bad copy) is rebuilt, never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from pathlib import Path
@@ -17,7 +20,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..fileio import atomic_write, atomic_write_bytes
+from ..fileio import atomic_write_bytes
+
+CHECKSUM = ".blake2b"
+
+
+class ImageReadError(OSError):
+    """An image file that cannot be decoded; the message names the file."""
+
 
 POLICY = re.compile(r"^(native|fit:(\d+)x(\d+)|squeeze:(\d+)x(\d+))$")
 
@@ -53,8 +63,8 @@ def decode_image(path: Path, policy: str = "native") -> np.ndarray:
         return np.asarray(image, dtype=np.uint8).copy()
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -70,6 +80,7 @@ class DecodedImageCache:
         (self.root / "digests").mkdir(parents=True, exist_ok=True)
         self.rebuilt: list[str] = []  # entries found corrupt and rebuilt, for the run's record
         self._known: dict[tuple[str, int, int], str] = {}
+        self._verified: set[Path] = set()  # entries whose checksum this process has checked
 
     def digest(self, path: Path) -> str:
         """Content hash, remembered per (path, size, mtime) so unchanged files are not reread."""
@@ -100,18 +111,31 @@ class DecodedImageCache:
         path = Path(path)
         entry = self.entry_path(path, policy)
         if entry.exists():
-            try:
-                array = np.load(entry, mmap_mode="r")
-                if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
-                    return array
-            except (OSError, ValueError):
-                pass
+            array = self._load(entry)
+            if array is not None:
+                return array
             self.rebuilt.append(str(entry))
-        decoded = decode_image(path, policy)
-
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as out:  # a handle: np.save would append .npy to a path
-                np.save(out, decoded)
-
-        atomic_write(entry, save)
+        try:
+            decoded = decode_image(path, policy)
+        except Exception as err:  # Pillow raises many types for damaged files
+            raise ImageReadError(f"{path}: cannot decode the image ({type(err).__name__}: {err})") \
+                from err
+        buffer = io.BytesIO()
+        np.save(buffer, decoded)
+        data = buffer.getvalue()
+        atomic_write_bytes(entry.with_suffix(CHECKSUM), hashlib.blake2b(data).hexdigest().encode())
+        atomic_write_bytes(entry, data)
+        self._verified.add(entry)
         return np.load(entry, mmap_mode="r")
+
+    def _load(self, entry: Path) -> np.ndarray | None:
+        """The entry's array, or None if it is damaged in any way."""
+        try:
+            if entry not in self._verified:
+                if file_digest(entry, "blake2b") != entry.with_suffix(CHECKSUM).read_text().strip():
+                    return None
+                self._verified.add(entry)
+            array = np.load(entry, mmap_mode="r")
+        except (OSError, ValueError):
+            return None
+        return array if array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3 else None

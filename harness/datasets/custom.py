@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pandas as pd
-
-from .layout import DatasetLayoutError, image_id, resolve_inside
+from .layout import DatasetLayoutError, image_id, read_csv, resolve_inside
 from .records import Dataset, ImageRecord, Problem, ScoreScale
 
 REQUIRED_COLUMNS = ("path", "mos")
@@ -32,8 +30,8 @@ def load_custom_csv(csv_path: str | Path, scale: ScoreScale, root: str | Path | 
 
     ``root`` (default: the CSV's folder) is where the ``path`` column is relative to. The kind is
     "synthetic" when a ``ref`` column names content groups, else "authentic" (each image its own
-    group). Bad rows become Problems located as ``<file>:<line>`` (the header is line 1), never
-    records, so nothing is dropped silently.
+    group). Bad rows become Problems located as ``<file>:<line>`` (the header is line 1; a blank
+    line holds no row), never records, so nothing is dropped silently.
     """
     csv_path = Path(csv_path).expanduser().resolve()
     root = Path(root).expanduser().resolve() if root is not None else csv_path.parent
@@ -41,18 +39,20 @@ def load_custom_csv(csv_path: str | Path, scale: ScoreScale, root: str | Path | 
         raise DatasetLayoutError(f"{csv_path}: CSV file not found")
     if not root.is_dir():
         raise DatasetLayoutError(f"{root}: image folder not found")
-    # Blank lines are kept (as "empty path" rows) so that row locations are true line numbers.
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                        encoding="utf-8-sig")
-    columns = _match_columns(csv_path, list(table.columns))
+    header, rows = read_csv(csv_path)
+    columns = _match_columns(csv_path, header)
 
     records: list[ImageRecord] = []
     problems: list[Problem] = []
     first_line: dict[str, int] = {}
-    for index, row in enumerate(table.itertuples(index=False)):
-        line = index + 2
+    for line, row in rows:
         location = f"{csv_path.name}:{line}"
-        values = {key: str(row[pos]).strip() for key, pos in columns.items()}
+        if any(cell.strip() for cell in row[len(header):]):  # an unquoted comma in a path?
+            problems.append(Problem(location, f"row has {len(row)} fields but the header has "
+                                              f"{len(header)}"))
+            continue
+        row = row + [""] * (len(header) - len(row))  # missing trailing cells are empty
+        values = {key: row[pos].strip() for key, pos in columns.items()}
         record = _record(root, values, location)
         if isinstance(record, ImageRecord) and record.image_id in first_line:
             record = Problem(location, f"duplicate path {values['path']!r} "

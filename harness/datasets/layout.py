@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+import csv
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .records import Problem
 
@@ -32,15 +33,45 @@ def find_child(parent: Path, name: str, *, required: bool = True) -> Path | None
     return current
 
 
-def resolve_inside(root: Path, relative: str, location: str) -> tuple[Path | None, Problem | None]:
-    """``root / relative`` if it stays inside ``root``; else a Problem naming the row.
+def resolve_inside(root: Path, relative: str, location: str, folder: str = ""
+                   ) -> tuple[Path | None, Problem | None]:
+    """``root / folder / relative`` if ``relative`` stays inside; else a Problem naming the row.
 
-    Metadata must never point outside the dataset (``../``, absolute paths).
+    The one check every loader's metadata passes through: it must never point outside the
+    dataset. ``..`` components, absolute paths and Windows drive or UNC paths (``C:\\x``,
+    ``\\\\host\\x``) are refused on every OS, as is a NUL character (no file name holds one).
+    ``folder`` is the loader's own image folder (trusted), which the metadata's names are
+    relative to. Symbolic links under the root are followed: whoever owns the folder made them,
+    and archives holding links are refused when installed (``download.install_archive``).
     """
-    posix = relative.replace("\\", "/")
-    if PurePosixPath(posix).is_absolute() or ".." in PurePosixPath(posix).parts:
+    if "\0" in relative:
+        return None, Problem(location, f"path {relative!r} contains a NUL character")
+    posix = PurePosixPath(relative.replace("\\", "/"))
+    if posix.is_absolute() or ".." in posix.parts or PureWindowsPath(relative).drive:
         return None, Problem(location, f"path {relative!r} escapes the dataset root")
-    return root / posix, None
+    return root / folder / posix, None
+
+
+def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line, fields) of each non-blank row of a comma-separated UTF-8 file.
+
+    A row's line is the one it starts on (a quoted field may span lines); a file that is not
+    UTF-8 CSV raises DatasetLayoutError naming it.
+    """
+    rows: list[tuple[int, list[str]]] = []
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+            start = reader.line_num + 1
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append((start, row))
+                start = reader.line_num + 1
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise DatasetLayoutError(f"{path}: not readable as UTF-8 CSV near line "
+                                     f"{reader.line_num + 1} ({err})") from err
+    return header, rows
 
 
 def image_id(root: Path, path: Path) -> str:

@@ -1,6 +1,6 @@
 """What every loader shares: turning metadata rows into records or Problems, finding image
 files whatever their letter case, and reading the metadata formats the releases use (MATLAB
-``.mat``, Excel ``.xlsx``, CSV and whitespace-separated text).
+``.mat``, Excel ``.xlsx`` and whitespace-separated text; CSV is ``layout.read_csv``).
 
 A row's location is ``<file>:<row>``, the file relative to the dataset root: for text files the
 line number (a header is line 1), for spreadsheets the sheet's row number, for ``.mat`` files
@@ -9,7 +9,6 @@ the 1-based entry index.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -176,7 +175,7 @@ class RecordCollector:
                 ref: str | None) -> ImageRecord:
         if not name:
             raise BadRow("empty image name")
-        path, problem = resolve_inside(self.root, f"{folder}/{name}" if folder else name, location)
+        path, problem = resolve_inside(self.root, name, location, folder)
         if problem is not None:
             raise BadRow(problem.reason)
         path = self._case.match(self.root, PurePosixPath(image_id(self.root, path)))
@@ -214,19 +213,14 @@ def field(row: Sequence[object], position: int) -> object:
     return row[position]
 
 
-def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the (line, fields) of each non-blank row of a comma-separated file."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    return header, rows
-
-
 def read_words(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """The (line, whitespace-separated fields) of each non-blank line of a text file."""
-    with open(path, encoding="utf-8-sig") as handle:
-        lines = handle.read().splitlines()
+    """The (line, whitespace-separated fields) of each non-blank line of a UTF-8 text file;
+    lines end at line breaks only (as editors count them), not at form feeds and the like."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = handle.read().split("\n")
+    except UnicodeDecodeError as err:
+        raise DatasetLayoutError(f"{path}: not UTF-8 text ({err})") from err
     return ((number, line.split()) for number, line in enumerate(lines, 1) if line.strip())
 
 
@@ -240,7 +234,11 @@ def read_xlsx(path: Path, columns: tuple[str, ...], sheet: str | None = None
     """
     from openpyxl import load_workbook
 
-    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # openpyxl raises zip, XML and its own errors for damaged files
+        raise DatasetLayoutError(f"{path}: cannot read the workbook ({type(err).__name__}: "
+                                 f"{err})") from err
     try:
         names = sorted(workbook.sheetnames, key=lambda n: n != sheet)
         for name in names:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
+from ..layout import read_csv
 from ..records import Dataset, ScoreScale
 from ..registry import DatasetSpec, register_dataset
-from ._common import BadRow, Meta, RecordCollector, column, read_csv, type_name
+from ._common import BadRow, Meta, RecordCollector, column, type_name
 from .pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 
 # KADID-10k paper / release readme, in code order 01-25 (DESIGN.md section 4)

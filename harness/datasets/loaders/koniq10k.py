@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..layout import read_csv
 from ..records import Dataset, ScoreScale
 from ..registry import DatasetSpec, register_dataset
-from ._common import RecordCollector, column, read_csv
+from ._common import RecordCollector, column
 from .pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 
 SCORE_COLUMN = "MOS_zscore"

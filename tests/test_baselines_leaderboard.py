@@ -1,0 +1,183 @@
+"""Baselines (registry, probes, pyiqa architectures, training-free metrics) and leaderboards."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from dataset_fixtures import write_kadid10k_release
+
+import lifeiqa
+from harness import metrics
+from harness.aggregate import Cell
+from harness.baselines import get_baseline, list_baselines
+from harness.baselines.probe import StageExtractor, fit_ridge, predict_ridge
+from harness.baselines.pyiqa_arch import build
+from harness.baselines.registry import pyiqa_trained_on
+from harness.leaderboard import marker, model_order
+from harness.protocols import load_protocol, parse_protocol
+
+
+def bench(cache: Path, *args: str) -> subprocess.CompletedProcess:
+    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
+    env = {**os.environ, "LIFEIQA_CACHE": str(cache)}
+    return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_registry_names_needs_and_data_seen():
+    names = list_baselines()
+    for name in ("deiqt_head", "probe_stage1", "probe_stage4", "cnniqa", "wadiqam_nr", "musiq",
+                 "topiq_nr", "piqe"):
+        assert name in names
+    for name in names:
+        baseline = get_baseline(name)
+        assert baseline.needs and baseline.description
+    assert get_baseline("piqe").trained_on == ()
+    assert get_baseline("brisque").trained_on == ("live",)
+    # read from pyiqa's own config: its default musiq / dbcnn weights were fitted on KonIQ-10k
+    assert pyiqa_trained_on("musiq") == ("koniq10k",)
+    assert pyiqa_trained_on("musiq-spaq") == ("spaq",)
+    assert get_baseline("pyiqa:dbcnn").trained_on == ("koniq10k",)
+    with pytest.raises(KeyError, match="did you mean"):
+        get_baseline("cnn_iqa")
+    with pytest.raises(KeyError, match="pyiqa has no metric"):
+        get_baseline("pyiqa:no_such_metric")
+
+
+def test_protocols_declare_baselines_and_unknown_ones_are_named():
+    comparison = load_protocol("comparison")
+    assert {"deiqt_head", "cnniqa", "wadiqam_nr", "piqe"} <= set(comparison.baselines)
+    assert len(comparison.variants) == 7
+    assert load_protocol("layer-probes").baselines == tuple(f"probe_stage{k}" for k in range(1, 5))
+    with pytest.raises(ValueError, match="baseline 'vgg_probe'"):
+        parse_protocol({"name": "x", "version": 1, "kind": "splits", "baselines": ["vgg_probe"]},
+                       "x.yaml")
+
+
+def test_ridge_recovers_a_linear_relation_and_picks_little_shrinkage():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 12)) * rng.uniform(0.1, 10, size=12) + 3
+    w = rng.normal(size=12)
+    y = x @ w + 1.5 + rng.normal(scale=0.01, size=400)
+    weights, alpha, _ = fit_ridge(x, y)
+    assert np.allclose(predict_ridge(weights, x), y, atol=0.05)
+    assert alpha <= 1.0
+
+
+def test_stage_extractor_reuses_the_life_iqa_backbone_weights():
+    torch.manual_seed(0)
+    model = lifeiqa.create_model("lifeiqa_tiny").eval()
+    extractor = StageExtractor(model)
+    crops = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        stages = extractor(crops)
+        penultimate, deepest = model.backbone((crops - model.input_mean) / model.input_std)
+    assert sorted(stages) == ["s16", "s32", "s4", "s8"]
+    assert torch.allclose(stages["s16"], penultimate.mean((2, 3)), atol=1e-5)
+    assert torch.allclose(stages["s32"], deepest.mean((2, 3)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name,size", [("cnniqa", 32), ("wadiqam_nr", 96)])
+def test_pyiqa_architectures_build_offline_and_train_through_the_adapter(name, size):
+    torch.manual_seed(0)
+    model = build(get_baseline(name))
+    assert model.description["trainable_parameters"] > 1000
+    x = torch.rand(4, 3, size, size)
+    out = model(x)
+    assert out.score.shape == (4,) and float(out.aux_loss) == 0.0
+    out.score.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    model.eval()
+    with torch.no_grad():
+        assert model(x).score.shape == (4,)
+
+
+def _cell(model: str, values: list[float]) -> Cell:
+    units = [f"split_{k:02d}" for k in range(len(values))]
+    summary = metrics.summarize(values)
+    return Cell("comparison", "1.0", "last", model, "synth", units, summary, summary,
+                dict(zip(units, values, strict=True)))
+
+
+def test_markers_follow_the_paired_test_and_order_puts_the_reference_first():
+    reference = _cell("lifeiqa_x", [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80, 0.84])
+    worse = _cell("cnniqa", [0.60, 0.61, 0.58, 0.66, 0.62, 0.64, 0.61, 0.63])
+    mixed = _cell("piqe", [0.81, 0.80, 0.80, 0.84, 0.82, 0.82, 0.81, 0.83])
+    assert marker(worse, reference) == " ▼"
+    assert marker(mixed, reference) == ""
+    assert marker(reference, reference) == ""
+    order = model_order(["piqe", "lifeiqa_x+no_gcn", "cnniqa", "lifeiqa_x", "probe_stage2"],
+                        "lifeiqa_x")
+    assert order[:2] == ["lifeiqa_x", "lifeiqa_x+no_gcn"]
+    assert order.index("probe_stage2") < order.index("cnniqa") < order.index("piqe")
+
+
+def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_path):
+    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    write_kadid10k_release(tmp_path / "kadid", bad_rows=False)  # 12 images, 3 references
+    protocol = tmp_path / "mini.yaml"
+    protocol.write_text(
+        "name: mini\nversion: '1'\nkind: splits\nsplits: 2\ntest_fraction: 0.34\n"
+        "datasets: [kadid10k]\nvariants: [full, no_moe]\n"
+        "baselines: [deiqt_head, probe_stage3, cnniqa, piqe]\nbreakdown: distortion\n")
+    run = bench(cache, "run", "--protocol", str(protocol), "--runs", str(runs), "--model",
+                "lifeiqa_tiny", "--recipe", "cpu_demo", "--dataset-root",
+                f"kadid10k={tmp_path / 'kadid'}", "--set", "epochs=1", "--set", "train_crops=2",
+                "--set", "test_crops=2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    stored = [json.loads(p.read_text()) for p in sorted(runs.rglob("result.json"))]
+    by_model = {}
+    for result in stored:
+        by_model.setdefault(result["model"], []).append(result)
+    assert sorted(by_model) == ["cnniqa", "deiqt_head", "lifeiqa_tiny", "lifeiqa_tiny+no_moe",
+                                "piqe", "probe_stage3"]
+    split_files = {m: sorted(r["split"]["sha256_16"] for r in rs) for m, rs in by_model.items()}
+    assert len({tuple(v) for v in split_files.values()}) == 1  # every model, the same splits
+    piqe = by_model["piqe"][0]
+    assert piqe["selection_note"].startswith("zero-shot") and piqe["model_config"]["trained_on"] == []
+    assert by_model["cnniqa"][0]["config"]["recipe"]["crop_size"] == 32
+    assert by_model["deiqt_head"][0]["model_config"]["num_queries"] == 1
+    assert by_model["probe_stage3"][0]["model_config"]["probe_stride"] == 16
+
+    board = bench(cache, "leaderboard", "mini", "--runs", str(runs), "--out",
+                  str(tmp_path / "board"), "--published", "none")
+    assert board.returncode == 0, board.stdout + board.stderr
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    for model in by_model:
+        assert f"| {model} " in text
+    assert "selection: last epoch" in text and "Split files:" in text and "Hardware" in text
+    figures = sorted(p.name for p in (tmp_path / "board" / "figures").iterdir())
+    assert any(f.endswith("-srcc.png") for f in figures)
+    assert any(f.endswith("-distortions.png") for f in figures)
+    assert any(f.endswith("-scatter.png") for f in figures)
+    for name in figures:
+        assert f"figures/{name}" in text
+
+
+def _result(model: str, unit: str, srcc: float, dataset: str = "csiq") -> dict:
+    return {"protocol": {"name": "splits", "version": "1.0"}, "selection": "last", "model": model,
+            "suite": "s", "train_dataset": dataset, "test_dataset": dataset, "unit": unit,
+            "metrics": {"srcc": srcc, "plcc": srcc + 0.01},
+            "split": {"file": f"protocols/splits/{dataset}/{unit}.json"},
+            "config": {"breakdown": "none"}, "model_config": {},
+            "environment": {"torch": "2.x", "host": "h", "platform": "Linux", "cuda_device": None},
+            "wall_seconds": 60.0}
+
+
+def test_published_rows_sit_beside_reproductions_with_their_source():
+    from harness.leaderboard import load_published_values, render
+
+    results = [_result("lifeiqa_swin_b_csiq", f"split_{k:02d}", 0.95 + k / 1000) for k in range(6)]
+    results += [_result("cnniqa", f"split_{k:02d}", 0.70 + k / 1000) for k in range(6)]
+    text = render(results, None, load_published_values(), "t")
+    row = next(line for line in text.splitlines() if line.startswith("| Life-IQA (published)"))
+    assert "0.966" in row  # DESIGN.md section 6, second-hand
+    assert "arXiv 2511.19024" in text and "second-hand" in text and "selected by oracle" in text
+    cnniqa = next(line for line in text.splitlines() if line.startswith("| cnniqa"))
+    assert cnniqa.rstrip(" |").endswith("▼")  # 6 of 6 splits worse: p = 0.03125
+    assert "6.0 min of unit wall time" in text or "12.0 min" in text

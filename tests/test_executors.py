@@ -1,0 +1,121 @@
+"""The run command's executors give the same results per unit: local (in process), a pool of
+worker processes (with a worker killed mid-unit, then a rerun), and submitit's local executor
+standing in for Slurm (real subprocesses, real pickling)."""
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dataset_fixtures import write_kadid10k_release
+
+from harness.cli import main
+
+
+@pytest.fixture(scope="module")
+def kadid(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("kadid")
+    write_kadid10k_release(root, bad_rows=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The cache for this module, read (at use) here and by every child process."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("lifeiqa-cache")
+        patch.setenv("LIFEIQA_CACHE", str(path))
+        yield path
+
+
+def bench(kadid: Path, runs: Path, *extra: str) -> int:
+    """``lifeiqa-bench run`` in this process: 2 splits of a small KADID layout, tiny model."""
+    return main(["run", "--protocol", "splits", "--splits", "2", "--dataset-root",
+                 f"kadid10k={kadid}", "--datasets", "kadid10k", "--model", "lifeiqa_tiny",
+                 "--device", "cpu", "--set", "epochs=2", "--set", "batch_size=4",
+                 "--runs", str(runs), *extra])
+
+
+def units(runs: Path) -> dict[str, tuple[dict, np.ndarray]]:
+    """Per unit: its metrics and its test predictions."""
+    out = {}
+    for path in sorted(runs.rglob("result.json")):
+        lines = (path.parent / "predictions.csv").read_text().splitlines()[1:]
+        out[str(path.parent.relative_to(runs))] = (
+            json.loads(path.read_text())["metrics"],
+            np.array([float(line.rsplit(",", 1)[1]) for line in lines]))
+    return out
+
+
+def assert_same_units(ours: dict, reference: dict, count: int) -> None:
+    # Pool workers run with fewer torch threads, which changes float summation order only.
+    assert len(ours) == count and set(ours) <= set(reference)
+    for unit, (metrics, predictions) in ours.items():
+        assert metrics == pytest.approx(reference[unit][0], abs=1e-5), unit
+        np.testing.assert_allclose(predictions, reference[unit][1], atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def reference(kadid, cache, tmp_path_factory) -> dict:
+    runs = tmp_path_factory.mktemp("local")
+    assert bench(kadid, runs) == 0
+    return units(runs)
+
+
+def test_slurm_executor_through_submitit_matches_local(kadid, reference, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    slurm = ["--splits", "1", "--executor", "slurm", "--slurm-cluster", "local"]
+    assert bench(kadid, runs, *slurm, "--slurm-gpus-per-job", "0", "--slurm-time", "10") == 0
+    out = capsys.readouterr().out
+    assert "slurm (local): submitted 1 job(s)" in out and "1 run, 0 already done" in out
+    assert_same_units(units(runs), reference, 1)
+    (log,) = (runs / "splits" / "slurm").rglob("*_log.out")
+    assert "SRCC" in log.read_text()
+    assert bench(kadid, runs, *slurm) == 0
+    assert "0 run, 1 already done" in capsys.readouterr().out  # nothing is resubmitted
+
+
+def test_pool_worker_killed_midway_is_reported_and_its_unit_redone(kadid, reference, tmp_path,
+                                                                    capsys):
+    runs = tmp_path / "runs"
+    codes = []
+    parent = threading.Thread(target=lambda: codes.append(
+        bench(kadid, runs, "--executor", "pool", "--workers", "2")))
+    parent.start()
+    deadline, victim = time.time() + 300, None
+    while victim is None and parent.is_alive() and time.time() < deadline:
+        for lock in runs.rglob(".lock"):  # a claim records "pid host" once written
+            owner = lock.read_text().split()
+            if owner:
+                victim = int(owner[0])
+                break
+        time.sleep(0.05)
+    assert victim, "no worker claimed a unit"
+    os.kill(victim, signal.SIGKILL)
+    parent.join(300)
+    first = capsys.readouterr()
+    assert codes == [1]
+    assert "(killed by SIGKILL)" in first.err and "1 run, 0 already done, 1 failed" in first.out
+    assert "[worker 0]" in first.out or "[worker 1]" in first.out
+    assert len(units(runs)) == 1 and lock.exists()  # a stale claim, no result
+    assert bench(kadid, runs, "--executor", "pool", "--workers", "2") == 0
+    second = capsys.readouterr().out
+    assert "pool: 1 worker(s)" in second and "1 run, 1 already done, 0 failed" in second
+    assert_same_units(units(runs), reference, 2)
+    logs = list((runs / "splits" / "pool").rglob("worker-*.log"))
+    assert len(logs) == 3 and sum("SRCC" in log.read_text() for log in logs) == 2
+
+
+def test_executor_options_are_checked(kadid, tmp_path, capsys):
+    with pytest.raises(SystemExit, match="--workers: only with --executor pool"):
+        bench(kadid, tmp_path, "--workers", "2")
+    with pytest.raises(SystemExit, match=r"needs --gpus 0,1,\.\.\. .* or --workers N"):
+        bench(kadid, tmp_path, "--executor", "pool")
+    with pytest.raises(SystemExit, match="--gpus 'a,b': expected comma-separated GPU indices"):
+        bench(kadid, tmp_path, "--executor", "pool", "--gpus", "a,b")
+    with pytest.raises(SystemExit, match="--slurm-time: only with --executor slurm"):
+        bench(kadid, tmp_path, "--slurm-time", "5")

@@ -1,0 +1,159 @@
+"""The batched fine-tuning data path and the speed benchmark (CPU)."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import lifeiqa
+from harness import features
+from harness.batching import BatchCutter, Prefetcher, to_device
+from harness.datasets.cache import DecodedImageCache
+from harness.datasets.records import ImageRecord
+from harness.features import CropPlan, cut, image_tensor
+from harness.recipes import Recipe
+from harness.speed import TITLES, _conv_backward_flop, peak_bf16_tflops
+from harness.train import predict_records, train_finetune
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: these tests check results, and on a shared 2-core machine a second
+    thread that is descheduled stalls every small op."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> tuple[DecodedImageCache, list[ImageRecord]]:
+    """Real PNG files: three cut directly, one below the crop size (resized up first)."""
+    folder = tmp_path_factory.mktemp("speed-images")
+    rng = np.random.default_rng(0)
+    records = []
+    for index, (height, width) in enumerate([(240, 300), (224, 224), (96, 128), (260, 240)]):
+        path = folder / f"{index}.png"
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+        records.append(ImageRecord(path.name, path, float(index + 1), path.name))
+    return DecodedImageCache(folder / "cache"), records
+
+
+def reference(cache: DecodedImageCache, record: ImageRecord, boxes) -> torch.Tensor:
+    """The per-sample crops the frozen-feature cache and the old fine-tuning path cut."""
+    return cut(image_tensor(cache.get(record.path), 224), boxes, 224)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_cutter_gives_exactly_the_reference_crops(images, workers):
+    cache, records = images
+    cutter = BatchCutter(cache, [r.path for r in records], "native", 224)
+    assert cutter.native.tolist() == [True, True, False, True]
+    crops = cutter.random_crops(np.repeat(np.arange(4), 6), True, np.random.default_rng(3))
+    assert crops.flip.any() and not crops.flip.all()
+    batches = list(Prefetcher(cutter, CPU, workers)(crops.batches(5)))
+    assert torch.equal(torch.cat([image for _, image in batches]), torch.from_numpy(crops.image))
+    got = torch.cat([x for x, _ in batches])
+    assert torch.equal(got[:5], to_device(cutter.cut(crops.take(slice(0, 5))), CPU))
+    assert got.dtype == torch.float32 and got.is_contiguous(memory_format=torch.channels_last)
+    expected = torch.cat([reference(cache, records[i], [(int(t), int(s), bool(f))])
+                          for i, t, s, f in zip(crops.image, crops.top, crops.left, crops.flip,
+                                                strict=True)])
+    assert torch.equal(got, expected)
+
+    grid = cutter.grid_crops(4)
+    plan = CropPlan(1, 4, 224, "native")
+    for index, (height, width) in enumerate(cutter.sizes):
+        rows = grid.image == index
+        boxes = features.test_boxes(int(height), int(width), plan)
+        assert list(zip(grid.top[rows], grid.left[rows], strict=True)) == [(t, s) for t, s, _ in boxes]
+
+
+def test_batched_test_predictions_match_per_image_scoring(images):
+    cache, records = images
+    torch.manual_seed(0)
+    model = lifeiqa.create_model("lifeiqa_tiny").eval()
+    plan = CropPlan(1, 3, 224, "native")
+    with torch.no_grad():
+        direct = [float(model(reference(cache, r, features.test_boxes(
+            *image_tensor(cache.get(r.path), 224).shape[-2:], plan))).score.mean()) for r in records]
+    batched = predict_records(model, records, cache, plan, CPU)  # batches of 64 span the images
+    np.testing.assert_allclose(batched, direct, rtol=1e-4, atol=1e-5)
+
+
+def test_finetune_is_deterministic_per_seed_whatever_the_workers(images):
+    cache, records = images
+    recipe = Recipe(name="test", epochs=1, warmup_epochs=0, batch_size=4, lr=1e-3, train_crops=2,
+                    test_crops=1, precision="fp32", model="lifeiqa_tiny")
+    targets = np.array([r.score for r in records])
+
+    def train(seed: int, workers: int):
+        torch.manual_seed(0)
+        model = lifeiqa.create_model("lifeiqa_tiny")
+        return train_finetune(model, recipe, records, targets, records, targets, cache, seed=seed,
+                              workers=workers)
+
+    first, again, other = train(0, 0), train(0, 2), train(1, 0)
+    assert [h["loss"] for h in first.history] == [h["loss"] for h in again.history]
+    np.testing.assert_array_equal(first.predictions, again.predictions)
+    assert not np.array_equal(first.predictions, other.predictions)
+    assert np.isfinite(first.predictions).all() and first.predictions.shape == (4,)
+
+
+def test_peak_table_by_device_name():
+    assert peak_bf16_tflops("NVIDIA H100 80GB HBM3") == (989.5, "H100 SXM")
+    assert peak_bf16_tflops("NVIDIA H100 PCIe")[0] == 756.5
+    assert peak_bf16_tflops("NVIDIA H200")[0] == 989.5
+    assert peak_bf16_tflops("NVIDIA A100-SXM4-80GB")[0] == 312.0
+    peak, why = peak_bf16_tflops("Tesla T4")
+    assert peak is None and "MFU not reported" in why
+
+
+def test_training_flops_count_depthwise_convolutions_once():
+    """A convolution's backward (input and weight gradients) costs twice its forward; torch's own
+    counter reports (1 + groups)x for a grouped one (33x here, ~30x for EfficientNet)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, groups=64)
+    x = torch.rand(2, 64, 28, 28, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        y = conv(x)
+    forward = counter.get_total_flops()
+    mapping = {torch.ops.aten.convolution_backward: _conv_backward_flop}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        y.sum().backward()
+    assert counter.get_total_flops() == 2 * forward
+
+
+def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
+    """``scripts/gpu_check.sh --tiny``: ``lifeiqa-bench speed --tiny --device cpu --out ...`` as
+    a user types it (all five sections, JSON written), then a fine-tuning run end to end."""
+    out = tmp_path / "out"
+    # one thread: on a shared 2-core machine, waiting at every op for a descheduled second
+    # thread makes this tiny workload many times slower
+    env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),
+           "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--tiny"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for title in TITLES.values():
+        assert title in result.stdout
+    report = json.loads((out / "speed.json").read_text())
+    assert report["machine"]["device"] == "cpu" and report["failed"] == {}
+    assert set(report["sections"]) == set(TITLES)
+    for name, section in report["sections"].items():
+        assert section["rows"], name
+    assert report["sections"]["feature_cache"]["rows"][0]["equal_within_tolerance"]
+    assert {r["metric"] for r in report["sections"]["inference"]["rows"]} >= {"topiq_nr", "musiq"}
+    assert "Decoder overhead" in (out / "speed.md").read_text()
+    e2e = json.loads((out / "e2e_result.json").read_text())
+    assert e2e["config"]["recipe"]["mode"] == "finetune" and e2e["device"] == "cpu"
+    assert "1 run, 0 already done, 0 failed" in (out / "e2e.txt").read_text()
