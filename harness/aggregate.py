@@ -28,6 +28,7 @@ class Cell:
     srcc: metrics.Summary
     plcc: metrics.Summary
     per_unit_srcc: dict[str, float]
+    per_unit_plcc: dict[str, float] = field(default_factory=dict)
     per_distortion: dict[str, float] = field(default_factory=dict)
     split_files: list[str] = field(default_factory=list)
     show_breakdown: bool = False
@@ -52,6 +53,7 @@ def aggregate(results: list[dict]) -> list[Cell]:
             protocol, version, selection, model, dataset, [r["unit"] for r in items],
             metrics.summarize(srcc), metrics.summarize([r["metrics"]["plcc"] for r in items]),
             {r["unit"]: r["metrics"]["srcc"] for r in items},
+            {r["unit"]: r["metrics"]["plcc"] for r in items},
             {name: float(np.median(v)) for name, v in sorted(by_type.items())},
             sorted({r["split"]["file"] for r in items}),
             any(r["config"].get("breakdown") == "distortion" for r in items),
@@ -66,13 +68,19 @@ def _dataset_label(result: dict) -> str:
     return f"{result['train_dataset']} -> {result['test_dataset']}"
 
 
-def paired_p_value(cell: Cell, reference: Cell) -> float | None:
+def shared_units(cell: Cell, reference: Cell, metric: str = "srcc") -> tuple[list[float], list[float]]:
+    """Per-unit values of ``metric`` on the units both cells ran, paired."""
+    mine, theirs = getattr(cell, f"per_unit_{metric}"), getattr(reference, f"per_unit_{metric}")
+    shared = sorted(set(mine) & set(theirs))
+    return [mine[u] for u in shared], [theirs[u] for u in shared]
+
+
+def paired_p_value(cell: Cell, reference: Cell, metric: str = "srcc") -> float | None:
     """Wilcoxon signed-rank p-value over the units both cells share (None if under 2)."""
-    shared = sorted(set(cell.per_unit_srcc) & set(reference.per_unit_srcc))
-    if len(shared) < 2:
+    mine, theirs = shared_units(cell, reference, metric)
+    if len(mine) < 2:
         return None
-    return metrics.paired_wilcoxon([cell.per_unit_srcc[u] for u in shared],
-                                   [reference.per_unit_srcc[u] for u in shared])
+    return metrics.paired_wilcoxon(mine, theirs)
 
 
 def _fmt(summary: metrics.Summary) -> str:

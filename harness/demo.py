@@ -10,7 +10,7 @@ breakdown, figures) is printed and written to ``runs/demo/leaderboard/``.
 
 To stay near 10 minutes on 2 CPU cores the demo uses the ``cpu_demo`` recipe (the half-width
 ``lifeiqa_effnet_lite0_small`` preset, 3 epochs, one crop per image), the comparison on the
-first 5 of the 10 splits, and one seed per cross-dataset pair; the commands it prints run the
+first 3 of the 10 splits, and one seed per cross-dataset pair; the commands it prints run the
 full versions.
 """
 
@@ -23,7 +23,7 @@ from .leaderboard import write_leaderboard
 
 STEPS = (
     ("splits", []),
-    ("comparison", ["--splits", "5"]),
+    ("comparison", ["--splits", "3"]),
     ("cross-dataset", ["--seeds", "1"]),
 )
 

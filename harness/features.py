@@ -131,7 +131,8 @@ class FeatureCache:
         self.folder = Path(root) / self.extractor.key / plan.key()
         self.folder.mkdir(parents=True, exist_ok=True)
         # channels-last roughly doubles CNN throughput on CPU; the backbone is frozen here
-        self.extractor.module.to(memory_format=torch.channels_last)
+        model.to(self.device)
+        self.extractor.module.to(self.device, memory_format=torch.channels_last)
         self.rebuilt: list[str] = []
 
     def _path(self, digest: str, part: str) -> Path:

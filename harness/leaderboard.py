@@ -14,7 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .aggregate import SELECTION_LABELS, Cell, aggregate, paired_p_value
+import numpy as np
+
+from .aggregate import SELECTION_LABELS, Cell, aggregate, paired_p_value, shared_units
 from .baselines import BASELINES, get_baseline, is_baseline
 from .store import ResultsStore
 
@@ -83,13 +85,16 @@ def _interval(cell: Cell, metric: str) -> str:
     return f"{summary.median:.3f} [{summary.ci_low:.3f}, {summary.ci_high:.3f}]"
 
 
-def marker(cell: Cell, reference: Cell | None) -> str:
+def marker(cell: Cell, reference: Cell | None, metric: str = "srcc") -> str:
+    """▲/▼ when the paired test over shared units gives p < ALPHA; the direction is the sign of
+    the median paired difference."""
     if reference is None or cell is reference:
         return ""
-    p = paired_p_value(cell, reference)
+    p = paired_p_value(cell, reference, metric)
     if p is None or not p < ALPHA:
         return ""
-    return " ▲" if cell.srcc.median > reference.srcc.median else " ▼"
+    mine, theirs = shared_units(cell, reference, metric)
+    return " ▲" if float(np.median(np.subtract(mine, theirs))) > 0 else " ▼"
 
 
 def reference_model(cells: list[Cell]) -> str | None:
@@ -119,7 +124,7 @@ def block_tables(block: list[Cell], reference: str | None, published: list[Publi
             if cell is None:
                 row[dataset] = "-"
                 continue
-            text = _interval(cell, metric) + marker(cell, by_key.get((reference, dataset)))
+            text = _interval(cell, metric) + marker(cell, by_key.get((reference, dataset)), metric)
             row[dataset] = text + (" †" if cell.not_zero_shot else "")
         rows.append(row)
     for name in sorted({v.model for v in published}):
@@ -135,7 +140,7 @@ def per_distortion_table(block: list[Cell], reference: str | None) -> str:
 
     out = []
     for dataset in sorted({c.dataset for c in block}):
-        cells = [c for c in block if c.dataset == dataset and c.per_distortion]
+        cells = [c for c in block if c.dataset == dataset and c.per_distortion and c.show_breakdown]
         if not cells:
             continue
         models = model_order([c.model for c in cells], reference)
@@ -196,6 +201,15 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
                  f"▲/▼: better/worse than {reference} (paired Wilcoxon signed-rank over shared "
                  f"units, p < {ALPHA}); with n units the smallest attainable two-sided p is "
                  f"{2 / 2 ** len(units):.3g}."]
+        notes_by_model = {r["model"]: r["selection_note"] for r in results
+                          if r.get("selection_note") and r["protocol"]["name"] == protocol}
+        for model, note in sorted(notes_by_model.items()):
+            notes.append(f"{model}: {note} (the selection mode above does not apply).")
+        unknown = sorted({r["model"] for r in results if "unknown" in
+                          r.get("model_config", {}).get("trained_on", ())})
+        if unknown:
+            notes.append(f"{', '.join(unknown)}: pyiqa's config does not say what data the "
+                         f"weights were fitted on, so 'zero-shot' is unverified.")
         if any(c.not_zero_shot for c in block):
             notes.append("†: a training-free metric whose shipped weights were fitted on this "
                          "dataset: not zero-shot.")

@@ -84,7 +84,7 @@ def scatter(result: dict, runs_root: Path, path: Path) -> Path | None:
 
 
 def distortion_heatmap(cells: list[Cell], order: list[str], path: Path) -> Path | None:
-    cells = [c for c in cells if c.per_distortion]
+    cells = [c for c in cells if c.per_distortion and c.show_breakdown]
     if not cells:
         return None
     by_model = {c.model: c for c in cells}

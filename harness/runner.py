@@ -166,7 +166,8 @@ class JobRunner:
             scorer = ZeroShotScorer(baseline, cache_root() / "zero_shot", self.images,
                                     recipe.resize_policy, self.device)
             info = {**scorer.describe(), "trained_on": list(baseline.trained_on or ())}
-            return Trained(TrainOutcome(scorer.predict(test), 0), None, info, True,
+            return Trained(TrainOutcome(scorer.predict(test), 0), None, info,
+                           not scorer.lower_better,
                            "zero-shot: no training, no epochs")
         if family == "pyiqa_arch":
             model = pyiqa_arch.build(get_baseline(job.variant))

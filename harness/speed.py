@@ -640,8 +640,10 @@ def machine(device: torch.device) -> dict:
 
 def run_speed(sections: list[int], device: torch.device, tiny: bool = False,
               precision: str = "bf16", compile: bool = False, workers: int | None = None,
-              log: Callable[[str], None] = print) -> dict:
-    """Run the chosen sections; returns the report (see :func:`render_markdown`)."""
+              log: Callable[[str], None] = print,
+              on_section: Callable[[dict], None] | None = None) -> dict:
+    """Run the chosen sections; returns the report (see :func:`render_markdown`), also passed
+    to ``on_section`` after each section (so an interrupted run keeps what it measured)."""
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ValueError(f"--sections: unknown section(s) {unknown}; expected numbers from "
@@ -676,6 +678,9 @@ def run_speed(sections: list[int], device: torch.device, tiny: bool = False,
                 continue
             result["seconds"] = time.perf_counter() - start
             report["sections"][name] = {"title": TITLES[name], **result}
+            report["load_average_end"] = list(os.getloadavg())
+            if on_section:
+                on_section(report)
     report["load_average_end"] = list(os.getloadavg())
     report["wall_seconds"] = time.perf_counter() - started
     return report
@@ -710,6 +715,8 @@ def render_markdown(report: dict) -> str:
         lines += [f"- section time: {section['seconds']:.0f} s", ""]
     for name, message in report["failed"].items():
         lines += [f"## {TITLES[name]}", "", f"FAILED: {message}", ""]
+    if "wall_seconds" in report:
+        lines.append(f"Total wall time: {report['wall_seconds'] / 60:.1f} min.")
     return "\n".join(lines)
 
 
@@ -721,14 +728,18 @@ def main(args) -> int:
     except ValueError:
         raise SystemExit(f"--sections {args.sections!r}: expected numbers like 1,2,5") from None
     device = resolve_device(args.device)
+
+    def save(report: dict) -> None:
+        if args.out:
+            Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        if args.markdown:
+            Path(args.markdown).write_text(render_markdown(report) + "\n")
+
     try:
-        report = run_speed(sections, device, args.tiny, args.precision, args.compile, args.workers)
+        report = run_speed(sections, device, args.tiny, args.precision, args.compile, args.workers,
+                           on_section=save)
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    text = render_markdown(report)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+    save(report)
+    print(render_markdown(report))
     return 1 if report["failed"] else 0

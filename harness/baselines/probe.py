@@ -2,8 +2,8 @@
 
 The frozen backbone runs once per crop (cached like the Life-IQA features, all stages in one
 file); the head is closed-form ridge regression with the regularisation chosen by generalised
-cross-validation on the training crops, so a probe is deterministic and takes well under a
-second per split.
+cross-validation on the training crops, so a probe is deterministic and, once the features
+are cached, takes seconds per split.
 """
 
 from __future__ import annotations
@@ -69,21 +69,23 @@ def stage_matrix(features: Sequence[dict[str, torch.Tensor]], stride: int) -> np
 def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray = ALPHAS) -> tuple[np.ndarray, float, float]:
     """Ridge regression on standardised features with alpha chosen by generalised
     cross-validation; returns (weights over raw features incl. bias as last entry, alpha,
-    GCV score)."""
+    GCV score). Works through the channels x channels Gram matrix, so memory stays at the size
+    of ``x`` however many crops there are."""
     mean, std = x.mean(0), x.std(0) + 1e-8
     z = (x - mean) / std
     y_mean = y.mean()
-    u, s, vt = np.linalg.svd(z, full_matrices=False)
-    uty = u.T @ (y - y_mean)
+    centred = y - y_mean
+    eigenvalues, vectors = np.linalg.eigh(z.T @ z)
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
+    projected = vectors.T @ (z.T @ centred)
     n = len(y)
     best = None
     for alpha in alphas:
-        shrink = s / (s ** 2 + alpha)
-        fitted = u @ (s * shrink * uty)
-        dof = float(np.sum(s ** 2 / (s ** 2 + alpha)))
-        gcv = float(np.sum((y - y_mean - fitted) ** 2)) / max(n - dof, 1e-9) ** 2
+        beta = vectors @ (projected / (eigenvalues + alpha))
+        dof = float(np.sum(eigenvalues / (eigenvalues + alpha)))
+        gcv = float(np.sum((centred - z @ beta) ** 2)) / max(n - dof, 1e-9) ** 2
         if best is None or gcv < best[1]:
-            best = (alpha, gcv, vt.T @ (shrink * uty))
+            best = (alpha, gcv, beta)
     alpha, gcv, beta = best
     weights = beta / std
     bias = y_mean - float(mean @ weights)

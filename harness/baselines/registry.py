@@ -155,8 +155,9 @@ _PYIQA_DATA_TOKENS = {"koniq": "koniq10k", "spaq": "spaq", "kadid": "kadid10k", 
 
 
 def pyiqa_trained_on(metric: str) -> tuple[str, ...] | None:
-    """The data a pyiqa metric's default weights were fitted on, read from its pyiqa option
-    values (``pretrained``, ``train_dataset``, ``model_name``, ...); None when none says."""
+    """The data a pyiqa metric's default weights were fitted on, read from its name and its
+    pyiqa option values (``pretrained``, ``train_dataset``, ``regressor_dataset``, ...); None
+    when none says (the leaderboard then marks its cells as of unknown provenance)."""
     from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
     if metric not in DEFAULT_CONFIGS:
@@ -165,8 +166,9 @@ def pyiqa_trained_on(metric: str) -> tuple[str, ...] | None:
                                                              else ""))
     options = DEFAULT_CONFIGS[metric].get("metric_opts", {})
     found = set()
-    for key in ("pretrained", "train_dataset", "model_name", "pretrained_model_path"):
-        value = str(options.get(key, "")).lower()
+    # every text option (pretrained, train_dataset, model_type, regressor_dataset...) and the name
+    for value in [metric, *(v for v in options.values() if isinstance(v, str))]:
+        value = value.lower()
         # longest tokens first, each consumed, so "livec" is not also read as "live"
         for token in sorted(_PYIQA_DATA_TOKENS, key=len, reverse=True):
             if token in value:

@@ -1,8 +1,8 @@
 """Training-free metrics used zero-shot: each test image is scored once with a pyiqa metric.
 
 Scores are cached per (metric, pyiqa version, resize policy, image content hash), so the ten
-test parts of a splits protocol cost one pass over the dataset. Predictions are oriented so that
-higher means better before they reach the correlations.
+test parts of a splits protocol cost one pass over the dataset. Predictions are stored raw; the
+runner orients them by the metric's ``lower_better`` before correlating.
 """
 
 from __future__ import annotations
@@ -64,6 +64,5 @@ class ZeroShotScorer:
         return value
 
     def predict(self, records: Sequence[ImageRecord]) -> np.ndarray:
-        """Scores oriented so that higher means better quality."""
-        raw = np.array([self.score(r) for r in records], dtype=np.float64)
-        return -raw if self.lower_better else raw
+        """The metric's raw scores (``lower_better`` says their direction)."""
+        return np.array([self.score(r) for r in records], dtype=np.float64)
