@@ -630,6 +630,8 @@ def machine(device: torch.device) -> dict:
     except OSError:
         pass
     info = {"device": str(device), "cpu": cpu, "cpu_cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (active)"),
             "torch": torch.__version__, "timm": timm.__version__, "pyiqa": pyiqa_version,
             "python": platform.python_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -706,7 +708,10 @@ def render_markdown(report: dict) -> str:
              f"{info['timm']}, pyiqa {info['pyiqa']}; {info['date']}.",
              f"Load average at start/end: {report['load_average_start'][0]:.1f} / "
              f"{report['load_average_end'][0]:.1f} (on {info['cpu_cores']} cores; above the core "
-             "count means other processes shared the machine and the figures are noisy).", ""]
+             "count means other processes shared the machine and the figures are noisy). "
+             f"{info['torch_threads']} torch thread(s), OMP_WAIT_POLICY {info['omp_wait_policy']} "
+             "(on a shared CPU, PASSIVE keeps OpenMP's spinning threads from stalling every op).",
+             ""]
     for section in report["sections"].values():
         rows = [{k: _format(v) for k, v in row.items()} for row in section["rows"]]
         lines += [f"## {section['title']}", "", tabulate(rows, headers="keys", tablefmt="github"),
