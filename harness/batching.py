@@ -6,12 +6,13 @@ float work on the host, and a quarter of the bytes a float batch would move. Bac
 cut the next batches while the device computes (numpy copies run without the GIL; threads need
 no shared memory and no fork), straight into pinned memory for non-blocking copies. On the
 device one pass turns them into floats in [0, 1] with channels-last strides (the model
-normalises its input itself, as for any other caller).
+normalises its input itself, as for any other caller); on a CPU device the threads do that too.
 
 Crop positions and flips are drawn in the main process from a seeded generator, so a seed gives
 the same batches whatever the number of workers. Images with a side below the crop size are
 resized up in float exactly as :func:`harness.features.image_tensor` does, and their crops
-travel as floats beside the uint8 batch (only tiny synthetic sets have such images).
+travel as floats beside the uint8 batch (of the supported data, only the tiny and small
+synthetic sets have such images).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Crops:
 class CutBatch(NamedTuple):
     """A cut batch on the host: what :func:`to_device` turns into model input."""
 
-    pixels: torch.Tensor  # (N, c, c, 3) uint8; rows in ``upscaled_rows`` are left zero
+    pixels: torch.Tensor  # (N, c, c, 3) uint8; rows in ``upscaled_rows`` are left unset
     image: torch.Tensor  # (N,) int64: the image index of each crop
     upscaled_rows: torch.Tensor  # (k,) int64: crops of images resized up
     upscaled: torch.Tensor  # (k, 3, c, c) float in [0, 1]
@@ -115,7 +116,7 @@ class BatchCutter:
 
     def cut(self, crops: Crops, pin: bool = False) -> CutBatch:
         c = self.crop
-        pixels = torch.zeros((len(crops), c, c, 3), dtype=torch.uint8, pin_memory=pin)
+        pixels = torch.empty((len(crops), c, c, 3), dtype=torch.uint8, pin_memory=pin)
         out = pixels.numpy()
         upscaled_rows, upscaled = [], []
         resized: dict[int, torch.Tensor] = {}  # each small image resized once per batch
@@ -134,7 +135,8 @@ class BatchCutter:
                 patch = resized[i][:, top:top + c, left:left + c]
                 upscaled_rows.append(row)
                 upscaled.append(patch.flip(-1) if flip else patch)
-        return CutBatch(pixels, torch.from_numpy(crops.image.astype(np.int64)),
+        image = torch.from_numpy(crops.image.astype(np.int64))
+        return CutBatch(pixels, image.pin_memory() if pin else image,
                         torch.tensor(upscaled_rows, dtype=torch.int64),
                         torch.stack(upscaled) if upscaled else torch.empty(0, 3, c, c))
 

@@ -651,6 +651,8 @@ def run_speed(sections: list[int], device: torch.device, tiny: bool = False,
         raise ValueError(f"--sections: unknown section(s) {unknown}; expected numbers from "
                          f"{sorted(SECTIONS)}")
     sizes = SIZES[("cuda" if device.type == "cuda" else "cpu", tiny)]
+    if workers is not None and workers < 0:
+        raise ValueError(f"--workers {workers}: expected 0 or more")
     workers = default_workers(device) if workers is None else workers
     if device.type == "cpu":
         workers = max(workers, min(2, os.cpu_count() or 1))  # the authors' loader needs some

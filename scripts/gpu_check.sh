@@ -42,6 +42,8 @@ export LIFEIQA_CACHE="${LIFEIQA_CACHE:-$work/cache}"
 
 if [ "$tiny" = 1 ]; then
     device=cpu
+    # on a shared CPU (CI), OpenMP threads spin-waiting for descheduled peers stall every op
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     speed_args=(--tiny)
     # the random tiny model on tiny synthetic data: seconds, numbers meaningless
     run_args=(--model lifeiqa_tiny --set epochs=1 --set train_crops=1 --set test_crops=1

@@ -137,10 +137,8 @@ def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     """``scripts/gpu_check.sh --tiny``: ``lifeiqa-bench speed --tiny --device cpu --out ...`` as
     a user types it (all five sections, JSON written), then a fine-tuning run end to end."""
     out = tmp_path / "out"
-    # one thread: on a shared 2-core machine, waiting at every op for a descheduled second
-    # thread makes this tiny workload many times slower
     env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),
-           "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+           "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--tiny"], cwd=tmp_path,
                             capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
