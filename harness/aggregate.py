@@ -39,7 +39,7 @@ def aggregate(results: list[dict]) -> list[Cell]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for result in results:
         key = (result["protocol"]["name"], result["protocol"]["version"], result["selection"],
-               result["model"], _dataset_label(result))
+               result["model"], dataset_label(result))
         groups[key].append(result)
     cells = []
     for (protocol, version, selection, model, dataset), items in sorted(groups.items()):
@@ -62,7 +62,7 @@ def aggregate(results: list[dict]) -> list[Cell]:
     return cells
 
 
-def _dataset_label(result: dict) -> str:
+def dataset_label(result: dict) -> str:
     if result["train_dataset"] == result["test_dataset"]:
         return result["train_dataset"]
     return f"{result['train_dataset']} -> {result['test_dataset']}"
@@ -117,7 +117,7 @@ def markdown_tables(cells: list[Cell], reference_model: str | None = None,
                    f"{SELECTION_LABELS.get(selection, selection)}\n")
         out.append(tabulate(rows, headers="keys", tablefmt="github"))
         files = sorted({f for c in block for f in c.split_files})
-        out.append(f"\nSplit files: {_describe_files(files)}. Interval: percentile bootstrap of "
+        out.append(f"\nSplit files: {describe_files(files)}. Interval: percentile bootstrap of "
                    f"the median over units; p: paired Wilcoxon signed-rank over shared units.\n")
         for cell in (c for c in block if c.per_distortion and (c.show_breakdown or breakdown)):
             out.append(f"\nPer-distortion SRCC, median over {len(cell.units)} test sets "
@@ -128,7 +128,7 @@ def markdown_tables(cells: list[Cell], reference_model: str | None = None,
     return "\n".join(out)
 
 
-def _describe_files(files: list[str]) -> str:
+def describe_files(files: list[str]) -> str:
     if not files:
         return "-"
     if len(files) <= 3:

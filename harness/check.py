@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from .aggregate import Cell, _dataset_label, aggregate
+from .aggregate import Cell, aggregate, dataset_label
 from .fileio import atomic_write_text
 from .published import (
     FORMAT_VERSION,
@@ -95,7 +95,7 @@ def load_suite(results_dir: str | Path) -> tuple[list[dict], str]:
 def _cell_results(results: list[dict], cell: Cell) -> dict[str, dict]:
     """The results behind an aggregated cell, by unit."""
     return {r["unit"]: r for r in results
-            if r["model"] == cell.model and _dataset_label(r) == cell.dataset
+            if r["model"] == cell.model and dataset_label(r) == cell.dataset
             and r["protocol"]["name"] == cell.protocol and r["protocol"]["version"] == cell.version
             and r["selection"] == cell.selection}
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from .baselines import get_baseline, is_baseline
 from .protocols import Protocol
 from .recipes import Recipe
-from .store import UnitKey
+from .store import UnitKey, dataset_folder
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,7 @@ class Job:
 
     @property
     def dataset_label(self) -> str:
-        if self.train_dataset == self.test_dataset:
-            return self.train_dataset
-        return f"{self.train_dataset}__to__{self.test_dataset}"
+        return dataset_folder(self.train_dataset, self.test_dataset)
 
     @property
     def key(self) -> UnitKey:

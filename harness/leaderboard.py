@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregate import SELECTION_LABELS, Cell, aggregate, paired_p_value, shared_units
+from .aggregate import (
+    SELECTION_LABELS,
+    Cell,
+    aggregate,
+    describe_files,
+    paired_p_value,
+    shared_units,
+)
 from .baselines import BASELINES, get_baseline, is_baseline
 from .store import ResultsStore
 
@@ -197,7 +204,7 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
             parts.append(block_tables(block, reference, [p for p in shown if p.metric == metric],
                                       metric))
             parts.append("")
-        notes = [f"Units: {', '.join(units)}. Split files: {_files(files)}.",
+        notes = [f"Units: {', '.join(units)}. Split files: {describe_files(files)}.",
                  f"▲/▼: better/worse than {reference} (paired Wilcoxon signed-rank over shared "
                  f"units, p < {ALPHA}); with n units the smallest attainable two-sided p is "
                  f"{2 / 2 ** len(units):.3g}."]
@@ -228,13 +235,6 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
                 parts.append(f"![{caption}](figures/{path.name})\n")
     parts.append(footer(results))
     return "\n".join(parts) + "\n"
-
-
-def _files(files: list[str]) -> str:
-    if len(files) <= 2:
-        return ", ".join(files) or "-"
-    folders = sorted({f.rsplit("/", 1)[0] for f in files})
-    return f"{len(files)} files under {', '.join(folders)}"
 
 
 def write_leaderboard(suite: str, runs: str | Path, out: str | Path,

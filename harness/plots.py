@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .aggregate import Cell
+from .aggregate import Cell, dataset_label
 
 
 def _pyplot():
@@ -47,9 +47,11 @@ def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
 
 
 def _predictions(result: dict, runs_root: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    train, test = result["train_dataset"], result["test_dataset"]
-    label = train if train == test else f"{train}__to__{test}"
-    path = runs_root / result["suite"] / result["model"] / label / result["unit"] / "predictions.csv"
+    from .store import PREDICTIONS, ResultsStore, UnitKey, dataset_folder
+
+    key = UnitKey(result["suite"], result["model"],
+                  dataset_folder(result["train_dataset"], result["test_dataset"]), result["unit"])
+    path = ResultsStore(runs_root).unit_dir(key) / PREDICTIONS
     if not path.is_file():
         return None
     with path.open() as handle:
@@ -120,16 +122,10 @@ def block_figures(block: list[Cell], results: list[dict], reference: str | None,
             out.append((f"per-distortion SRCC on {dataset}", heat))
         if runs_root is not None and reference:
             unit = next((r for r in results if r["model"] == reference
-                         and _label(r) == dataset and r["protocol"]["name"] == block[0].protocol
+                         and dataset_label(r) == dataset and r["protocol"]["name"] == block[0].protocol
                          and r["selection"] == block[0].selection), None)
             shot = scatter(unit, runs_root, folder / f"{slug}-{name}-scatter.png") if unit else None
             if shot:
                 out.append((f"{reference} on {dataset}, {unit['unit']}: prediction vs ground truth",
                             shot))
     return out
-
-
-def _label(result: dict) -> str:
-    if result["train_dataset"] == result["test_dataset"]:
-        return result["train_dataset"]
-    return f"{result['train_dataset']} -> {result['test_dataset']}"

@@ -160,9 +160,9 @@ class JobRunner:
         """Train (or fit, or just apply) the job's model by its family."""
         recipe = job.recipe
         train, test, val = data.train, data.test, data.val
-        family = get_baseline(job.variant).family if is_baseline(job.variant) else "lifeiqa"
+        baseline = get_baseline(job.variant) if is_baseline(job.variant) else None
+        family = baseline.family if baseline else "lifeiqa"
         if family == "training_free":
-            baseline = get_baseline(job.variant)
             scorer = ZeroShotScorer(baseline, cache_root() / "zero_shot", self.images,
                                     recipe.resize_policy, self.device)
             info = {**scorer.describe(), "trained_on": list(baseline.trained_on or ())}
@@ -170,14 +170,14 @@ class JobRunner:
                            not scorer.lower_better,
                            "zero-shot: no training, no epochs")
         if family == "pyiqa_arch":
-            model = pyiqa_arch.build(get_baseline(job.variant))
+            model = pyiqa_arch.build(baseline)
             torch.manual_seed(job.seed)
             outcome = train_finetune(model, recipe, train, train_y, test, test_y, self.images,
                                      job.selection, val, val_y, self.device, job.seed, on_epoch)
             return Trained(outcome, model, model.description)
         model = self.build_model(job)
         if family == "probe":
-            stride = get_baseline(job.variant).settings["stride"]
+            stride = baseline.settings["stride"]
             features = self._features(model, recipe, StageExtractor(model))
             x_train = probe.stage_matrix(features.get_all(train, "train"), stride)
             weights, alpha, gcv = probe.fit_ridge(x_train, np.repeat(train_y, recipe.train_crops))

@@ -79,6 +79,11 @@ def environment() -> dict[str, Any]:
     }
 
 
+def dataset_folder(train: str, test: str) -> str:
+    """A unit's dataset folder: the dataset, or ``SOURCE__to__TARGET`` for a pair."""
+    return train if train == test else f"{train}__to__{test}"
+
+
 @dataclass(frozen=True)
 class UnitKey:
     suite: str

@@ -75,6 +75,21 @@ def _check_every_row_accounted(dataset, file: str, rows: list[list[str]], starts
     assert sorted(_outcomes(dataset, file)) == expected
 
 
+def _check_round_trip(dataset, file: str, starts: list[int], rows: list, fields: tuple[str, ...],
+                      expected) -> None:
+    """Each valid row gives its record (``fields`` equal ``expected(want)``) the first time its
+    name appears; invalid rows and repeated names give Problems."""
+    outcomes = _outcomes(dataset, file)
+    seen = set()
+    for line, (_, want) in zip(starts, rows, strict=True):
+        got = outcomes[line]
+        if want is None or want[0] in seen:  # a name listed again is a Problem too
+            assert not hasattr(got, "image_id"), (line, got)
+            continue
+        seen.add(want[0])
+        assert tuple(getattr(got, f) for f in fields) == expected(want), (line, got)
+
+
 # --- KADID-10k dmos.csv ------------------------------------------------------------------------
 
 KADID_HEADER = ["dist_img", "ref_img", "dmos", "var"]
@@ -107,16 +122,9 @@ def test_kadid_csv_valid_rows_round_trip_and_bad_ones_become_problems(rows):
         root = Path(folder)
         starts = _write(root / "dmos.csv", KADID_HEADER, [cells for cells, _ in rows])
         dataset = load_dataset("kadid10k", root)
-    outcomes = _outcomes(dataset, "dmos.csv")
-    seen = set()
-    for line, (_, want) in zip(starts, rows, strict=True):
-        got = outcomes[line]
-        if want is None or want[0] in seen:  # a name listed again is a Problem too
-            assert not hasattr(got, "image_id"), (line, got)
-            continue
-        seen.add(want[0])
-        assert (got.image_id, got.score, got.group, got.distortion, got.level) == \
-            (f"images/{want[0]}", *want[1:])
+    _check_round_trip(dataset, "dmos.csv", starts, rows,
+                      ("image_id", "score", "group", "distortion", "level"),
+                      lambda want: (f"images/{want[0]}", *want[1:]))
 
 
 @SETTINGS
@@ -159,16 +167,8 @@ def test_koniq_csv_valid_rows_round_trip_and_bad_ones_become_problems(rows):
         root = Path(folder)
         starts = _write(root / KONIQ_FILE, KONIQ_HEADER, [cells for cells, _ in rows])
         dataset = load_dataset("koniq10k", root)
-    outcomes = _outcomes(dataset, KONIQ_FILE)
-    seen = set()
-    for line, (_, want) in zip(starts, rows, strict=True):
-        got = outcomes[line]
-        if want is None or want[0] in seen:
-            assert not hasattr(got, "image_id"), (line, got)
-            continue
-        seen.add(want[0])
-        assert (got.image_id, got.score, got.group) == (f"1024x768/{want[0]}", want[1],
-                                                        f"1024x768/{want[0]}")
+    _check_round_trip(dataset, KONIQ_FILE, starts, rows, ("image_id", "score", "group"),
+                      lambda want: (f"1024x768/{want[0]}", want[1], f"1024x768/{want[0]}"))
 
 
 @SETTINGS
@@ -212,15 +212,8 @@ def test_custom_csv_valid_rows_round_trip_and_bad_ones_become_problems(rows):
         root = Path(folder)
         starts = _write(root / "scores.csv", ["path", "mos", "ref"], [cells for cells, _ in rows])
         dataset = load_custom_csv(root / "scores.csv", MOS)
-    outcomes = _outcomes(dataset, "scores.csv")
-    seen = set()
-    for line, (_, want) in zip(starts, rows, strict=True):
-        got = outcomes[line]
-        if want is None or want[0] in seen:
-            assert not hasattr(got, "image_id"), (line, got)
-            continue
-        seen.add(want[0])
-        assert (got.image_id, got.score, got.group) == want
+    _check_round_trip(dataset, "scores.csv", starts, rows, ("image_id", "score", "group"),
+                      lambda want: want)
 
 
 @SETTINGS

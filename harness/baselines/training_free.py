@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +25,31 @@ class ZeroShotScorer:
     def __init__(self, baseline: Baseline, root: Path, images: DecodedImageCache,
                  resize_policy: str, device: torch.device) -> None:
         import pyiqa
+        from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
+        self.baseline = baseline
         self.metric_name = baseline.settings["metric"]
-        try:
-            self.metric = pyiqa.create_metric(self.metric_name, device=device)
-        except Exception as err:  # pyiqa fails with many types when weights are not cached
-            raise RuntimeError(
-                f"baseline {baseline.name}: pyiqa could not build {self.metric_name!r} "
-                f"({type(err).__name__}: {err}). It needs {baseline.needs}; lifeiqa never "
-                f"downloads weights, so fetch them once with pyiqa on a networked machine."
-            ) from err
-        self.lower_better = bool(self.metric.lower_better)
+        if self.metric_name not in DEFAULT_CONFIGS:
+            raise RuntimeError(f"baseline {baseline.name}: pyiqa has no metric {self.metric_name!r}")
+        self.lower_better = bool(DEFAULT_CONFIGS[self.metric_name].get("lower_better", False))
         self.images = images
         self.resize_policy = resize_policy
         self.device = device
         self.folder = root / f"{self.metric_name}-pyiqa{pyiqa.__version__}" / resize_policy.replace(":", "_")
+
+    @cached_property
+    def metric(self):
+        """The pyiqa metric, built only when an image's score is not cached yet."""
+        import pyiqa
+
+        try:
+            return pyiqa.create_metric(self.metric_name, device=self.device)
+        except Exception as err:  # pyiqa fails with many types when weights are not cached
+            raise RuntimeError(
+                f"baseline {self.baseline.name}: pyiqa could not build {self.metric_name!r} "
+                f"({type(err).__name__}: {err}). It needs {self.baseline.needs}; lifeiqa never "
+                f"downloads weights, so fetch them once with pyiqa on a networked machine."
+            ) from err
 
     def describe(self) -> dict:
         return {"metric": self.metric_name, "lower_better": self.lower_better,
