@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .leaderboard import write_leaderboard
+from harness.reporting.leaderboard import write_leaderboard
 
 STEPS = (
     ("splits", []),
@@ -35,8 +35,8 @@ def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
              leaderboard_out: str | None = None) -> int:
     """Run the demo; ``smoke`` swaps in tiny data and the random-weight tiny model (seconds,
     for tests), so its numbers mean nothing."""
-    from .cli import build_parser
-    from .commands import run_protocol
+    from harness.cli import build_parser
+    from harness.cli.commands import run_protocol
 
     start = time.perf_counter()
     parser = build_parser()

@@ -13,14 +13,13 @@ import torch
 from dataset_fixtures import write_kadid10k_release
 
 import lifeiqa
-from harness import metrics
-from harness.aggregate import Cell
-from harness.baselines import get_baseline, list_baselines
-from harness.baselines.probe import StageExtractor, fit_ridge, predict_ridge
-from harness.baselines.pyiqa_arch import build
-from harness.baselines.registry import pyiqa_trained_on
-from harness.leaderboard import marker, model_order
-from harness.protocols import load_protocol, parse_protocol
+from harness.engine.families.probe import StageExtractor, fit_ridge, predict_ridge
+from harness.engine.families.pyiqa_arch import build
+from harness.plan.baselines import get_baseline, list_baselines, pyiqa_trained_on
+from harness.plan.protocols import load_protocol, parse_protocol
+from harness.reporting.leaderboard import marker, model_order
+from harness.results import metrics
+from harness.results.aggregate import Cell
 
 
 def bench(cache: Path, *args: str) -> subprocess.CompletedProcess:
@@ -170,7 +169,7 @@ def _result(model: str, unit: str, srcc: float, dataset: str = "csiq") -> dict:
 
 
 def test_published_rows_sit_beside_reproductions_with_their_source():
-    from harness.leaderboard import load_published_values, render
+    from harness.reporting.leaderboard import load_published_values, render
 
     results = [_result("lifeiqa_swin_b_csiq", f"split_{k:02d}", 0.95 + k / 1000) for k in range(6)]
     results += [_result("cnniqa", f"split_{k:02d}", 0.70 + k / 1000) for k in range(6)]

@@ -21,8 +21,8 @@ from dataset_fixtures import (
 )
 from scipy.io import savemat
 
-from harness.datasets.layout import DatasetLayoutError
-from harness.datasets.registry import get_dataset_spec, list_datasets, load_dataset
+from harness.data.layout import DatasetLayoutError
+from harness.data.registry import get_dataset_spec, list_datasets, load_dataset
 
 NAMES = ["csiq", "kadid10k", "koniq10k", "live", "livec", "spaq", "tid2013"]
 

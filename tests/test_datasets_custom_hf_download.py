@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.datasets import download
-from harness.datasets.custom import load_custom_csv
-from harness.datasets.download import ChecksumError, UnsafeArchiveError, install_archive
-from harness.datasets.layout import DatasetLayoutError
-from harness.datasets.records import ScoreScale
+from harness.data import download
+from harness.data.custom import load_custom_csv
+from harness.data.download import ChecksumError, UnsafeArchiveError, install_archive
+from harness.data.layout import DatasetLayoutError
+from harness.data.records import ScoreScale
 
 MOS = ScoreScale("MOS", 1.0, 5.0, higher_is_better=True)
 
@@ -108,7 +108,7 @@ def hf_folder(tmp_path_factory):
 
 
 def test_hf_dataset_exports_images_once_and_reports_bad_rows(hf_folder, tmp_path):
-    from harness.datasets.hf import load_hf_dataset
+    from harness.data.hf import load_hf_dataset
 
     def load():
         return load_hf_dataset(hf_folder, image_column="img", score_column="score",
@@ -135,7 +135,7 @@ def test_hf_dataset_exports_images_once_and_reports_bad_rows(hf_folder, tmp_path
 
 
 def test_hf_dataset_without_group_is_authentic(hf_folder, tmp_path):
-    from harness.datasets.hf import load_hf_dataset
+    from harness.data.hf import load_hf_dataset
 
     ds = load_hf_dataset(hf_folder, image_column="img", score_column="score", scale=MOS,
                          cache_dir=tmp_path)
@@ -144,7 +144,7 @@ def test_hf_dataset_without_group_is_authentic(hf_folder, tmp_path):
 
 
 def test_hf_hub_name_needs_allow_download(tmp_path):
-    from harness.datasets.hf import load_hf_dataset
+    from harness.data.hf import load_hf_dataset
 
     with pytest.raises(DatasetLayoutError, match="allow_download=True"):
         load_hf_dataset("someone/some-iqa-dataset", image_column="img", score_column="mos",

@@ -18,12 +18,12 @@ import torch
 from dataset_fixtures import write_kadid10k_release
 
 import lifeiqa
-from harness import distributed
-from harness.datasets.cache import DecodedImageCache
-from harness.datasets.registry import load_dataset
-from harness.features import CropPlan, FeatureCache
-from harness.recipes import get_recipe
-from harness.train import train_finetune, train_frozen
+from harness.data.cache import DecodedImageCache
+from harness.data.registry import load_dataset
+from harness.engine import distributed
+from harness.engine.features import CropPlan, FeatureCache
+from harness.engine.train import train_finetune, train_frozen
+from harness.plan.recipes import get_recipe
 from lifeiqa import BackboneFeatures
 
 TOLERANCE = 1e-4

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.datasets.cache import DecodedImageCache, decode_image, parse_policy
+from harness.data.cache import DecodedImageCache, decode_image, parse_policy
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import data, transform
 
-from harness.synth import distortions as D
+from harness.data.synth import distortions as D
 
 # KADID-10k readme order; TID2013 readme Table I order and wording
 KADID_NAMES = [

@@ -28,14 +28,14 @@ from dataset_fixtures import WRITERS, write_kadid10k_release
 
 import lifeiqa
 from harness.cli import main
-from harness.datasets.cache import CHECKSUM, DecodedImageCache, ImageReadError, file_digest
-from harness.datasets.layout import DatasetLayoutError
-from harness.datasets.registry import load_dataset
-from harness.datasets.validate import require_valid
-from harness.features import tensor_checksum
-from harness.recipes import get_recipe
-from harness.store import LOCK, ResultsStore, UnitBusyError, UnitKey
-from harness.train import NonFiniteLossError, train_finetune, train_frozen
+from harness.data.cache import CHECKSUM, DecodedImageCache, ImageReadError, file_digest
+from harness.data.layout import DatasetLayoutError
+from harness.data.registry import load_dataset
+from harness.data.validate import require_valid
+from harness.engine.features import tensor_checksum
+from harness.engine.train import NonFiniteLossError, train_finetune, train_frozen
+from harness.plan.recipes import get_recipe
+from harness.results.store import LOCK, ResultsStore, UnitBusyError, UnitKey
 from lifeiqa import BackboneFeatures
 
 SCRIPT = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
@@ -205,7 +205,7 @@ def test_a_unit_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
     key = UnitKey("suite", "model", "data", "split_00")
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom harness.store import ResultsStore, UnitKey\n"
+         "import sys, time\nfrom harness.results.store import ResultsStore, UnitKey\n"
          f"with ResultsStore({str(tmp_path)!r}).claim(UnitKey(*{key.parts()!r})):\n"
          "    print('held', flush=True)\n    time.sleep(600)\n"],
         stdout=subprocess.PIPE, text=True)

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 import lifeiqa
-from harness.datasets.cache import DecodedImageCache
-from harness.datasets.registry import load_dataset
-from harness.features import CropPlan, FeatureCache
-from harness.synth.generate import synthesize
-from harness.train import predict_features
+from harness.data.cache import DecodedImageCache
+from harness.data.registry import load_dataset
+from harness.data.synth.generate import synthesize
+from harness.engine.features import CropPlan, FeatureCache
+from harness.engine.train import predict_features
 
 FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=2",
         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness import metrics
+from harness.results import metrics
 
 PRED = np.array([0.1, 0.4, 0.35, 0.8, 0.62, 0.9, 0.05, 0.5])
 TARGET = np.array([1.2, 2.9, 3.1, 4.4, 3.9, 4.8, 1.0, 3.0])

@@ -15,10 +15,10 @@ from dataset_fixtures import ESCAPE, WRITERS, write_csiq_official, write_koniq10
 from openpyxl import load_workbook
 from scipy.io import loadmat, savemat
 
-from harness.datasets.custom import load_custom_csv
-from harness.datasets.records import ScoreScale
-from harness.datasets.registry import get_dataset_spec, load_dataset
-from harness.datasets.validate import DatasetValidationError, require_valid
+from harness.data.custom import load_custom_csv
+from harness.data.records import ScoreScale
+from harness.data.registry import get_dataset_spec, load_dataset
+from harness.data.validate import DatasetValidationError, require_valid
 
 # A NUL only from Python 3.11, whose csv module reads it (3.10 refuses the whole file, naming it).
 HOSTILE = ["/etc/passwd", "C:\\Windows\\win.ini", "C:x.png", "\\\\host\\share\\x.png",

@@ -20,12 +20,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import metrics
-from harness.datasets.custom import load_custom_csv
-from harness.datasets.loaders.kadid10k import TYPES as KADID_TYPES
-from harness.datasets.records import ScoreScale
-from harness.datasets.registry import load_dataset
-from harness.splits import Split, plan_split, read_split, subsample_train, write_split
+from harness.data.custom import load_custom_csv
+from harness.data.loaders.kadid10k import TYPES as KADID_TYPES
+from harness.data.records import ScoreScale
+from harness.data.registry import load_dataset
+from harness.plan.splits import Split, plan_split, read_split, subsample_train, write_split
+from harness.results import metrics
 
 SETTINGS = settings(max_examples=50, deadline=None)
 

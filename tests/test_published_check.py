@@ -16,8 +16,8 @@ import yaml
 from PIL import Image
 
 from harness import cli
-from harness.check import golden_tolerance
-from harness.published import PUBLISHED_FILE, PublishedFileError, load_published, parse_published
+from harness.reporting.check import golden_tolerance
+from harness.reporting.published import PUBLISHED_FILE, PublishedFileError, load_published, parse_published
 
 IMAGES = 80
 # A recipe the tiny random-backbone model learns on the noise-level data below in seconds; the

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import lifeiqa
-from harness.score import read_image
+from harness.engine.score import read_image
 from lifeiqa import LabelScale
 
 

@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 
 import lifeiqa
-from harness import features
-from harness.batching import BatchCutter, Prefetcher, to_device
-from harness.datasets.cache import DecodedImageCache
-from harness.datasets.records import ImageRecord
-from harness.features import CropPlan, cut, image_tensor
-from harness.recipes import Recipe
+from harness.data.cache import DecodedImageCache
+from harness.data.records import ImageRecord
+from harness.engine import features
+from harness.engine.batching import BatchCutter, Prefetcher, to_device
+from harness.engine.features import CropPlan, cut, image_tensor
+from harness.engine.train import predict_records, train_finetune
+from harness.plan.recipes import Recipe
 from harness.speed import TITLES, _conv_backward_flop, peak_bf16_tflops
-from harness.train import predict_records, train_finetune
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

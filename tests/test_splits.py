@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.splits import plan_split, read_split, subsample_train, unit_list_hash, write_split
+from harness.plan.splits import plan_split, read_split, subsample_train, unit_list_hash, write_split
 
 UNITS = [f"I{i:02d}" for i in range(1, 82)]
 
@@ -58,7 +58,7 @@ def test_committed_frozen_split_files_match_the_planner():
     import json
     from pathlib import Path
 
-    from harness.protocols import PROTOCOL_DIR
+    from harness.plan.protocols import PROTOCOL_DIR
 
     files = sorted((PROTOCOL_DIR / "splits").rglob("split_*.json"))
     assert len(files) == 40  # kadid10k and tid2013: 10 splits, with and without validation

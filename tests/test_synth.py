@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.datasets.registry import load_dataset
-from harness.synth.generate import MANIFEST, synthesize
+from harness.data.registry import load_dataset
+from harness.data.synth.generate import MANIFEST, synthesize
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from dataset_fixtures import write_kadid10k_release
 
-from harness.datasets.registry import get_dataset_spec, load_dataset
-from harness.datasets.validate import DatasetValidationError, require_valid, validate_dataset
+from harness.data.registry import get_dataset_spec, load_dataset
+from harness.data.validate import DatasetValidationError, require_valid, validate_dataset
 
 
 def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

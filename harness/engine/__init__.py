@@ -1,0 +1,1 @@
+"""Execution: features, batching, training loops, the runner, executors and workers."""

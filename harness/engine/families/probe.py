@@ -1,0 +1,99 @@
+"""Layer probes: one backbone stage, globally average-pooled, and a ridge-regression head.
+
+The frozen backbone runs once per crop (cached like the Life-IQA features, all stages in one
+file); the head is closed-form ridge regression with the regularisation chosen by generalised
+cross-validation on the training crops, so a probe is deterministic and, once the features
+are cached, takes seconds per split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from harness.engine.features import backbone_key
+from lifeiqa import LifeIQA
+
+ALPHAS = np.logspace(-3, 4, 15)
+
+
+class StageExtractor:
+    """Global average of every feature stage of the model's backbone, keyed by stride
+    (``s4``, ``s8``, ...)."""
+
+    name = "stages"
+
+    def __init__(self, model: LifeIQA) -> None:
+        import timm
+
+        backbone = model.backbone
+        config = model.config
+        self.body = timm.create_model(config.backbone, pretrained=False, features_only=True,
+                                      **config.backbone_kwargs)
+        # Same modules whatever the selected stages, so the Life-IQA backbone's weights fit.
+        self.body.load_state_dict(backbone.body.state_dict(), strict=True)
+        self.body.eval().requires_grad_(False)  # frozen: no dropout or drop-path
+        self.reductions = list(self.body.feature_info.reduction())
+        self.channels_last_output = backbone.channels_last_output
+        self.module = self.body
+        self.mean, self.std = model.input_mean, model.input_std
+        self.key = hashlib.sha256(f"stages:{backbone_key(model)}".encode()).hexdigest()[:16]
+
+    def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        maps = self.body((crops - self.mean.to(crops.device)) / self.std.to(crops.device))
+        out = {}
+        for stride, feature in zip(self.reductions, maps, strict=True):
+            dims = (1, 2) if self.channels_last_output else (2, 3)
+            out[f"s{stride}"] = feature.mean(dim=dims)
+        return out
+
+    @staticmethod
+    def wrap(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return tensors
+
+
+def stage_matrix(features: Sequence[dict[str, torch.Tensor]], stride: int) -> np.ndarray:
+    """(images * crops, channels) pooled features of one stage."""
+    key = f"s{stride}"
+    if features and key not in features[0]:
+        available = sorted(int(k[1:]) for k in features[0])
+        raise ValueError(f"the backbone has no feature stage at stride {stride}; it has strides "
+                         f"{available}")
+    return torch.cat([f[key] for f in features]).double().numpy()
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray = ALPHAS) -> tuple[np.ndarray, float, float]:
+    """Ridge regression on standardised features with alpha chosen by generalised
+    cross-validation; returns (weights over raw features incl. bias as last entry, alpha,
+    GCV score). Works through the channels x channels Gram matrix, so memory stays at the size
+    of ``x`` however many crops there are."""
+    mean, std = x.mean(0), x.std(0) + 1e-8
+    z = (x - mean) / std
+    y_mean = y.mean()
+    centred = y - y_mean
+    eigenvalues, vectors = np.linalg.eigh(z.T @ z)
+    eigenvalues = np.clip(eigenvalues, 0.0, None)
+    projected = vectors.T @ (z.T @ centred)
+    n = len(y)
+    best = None
+    for alpha in alphas:
+        beta = vectors @ (projected / (eigenvalues + alpha))
+        dof = float(np.sum(eigenvalues / (eigenvalues + alpha)))
+        gcv = float(np.sum((centred - z @ beta) ** 2)) / max(n - dof, 1e-9) ** 2
+        if best is None or gcv < best[1]:
+            best = (alpha, gcv, beta)
+    alpha, gcv, beta = best
+    weights = beta / std
+    bias = y_mean - float(mean @ weights)
+    return np.append(weights, bias), float(alpha), gcv
+
+
+def predict_ridge(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return x @ weights[:-1] + weights[-1]
+
+
+def per_image(predictions: np.ndarray, crops: int) -> np.ndarray:
+    return predictions.reshape(-1, crops).mean(1)

@@ -1,0 +1,204 @@
+"""Crop plans and the frozen-backbone feature cache.
+
+In frozen mode the backbone's output for a fixed set of crops per image is computed once and
+stored, keyed by (backbone weights hash, crop plan, image content hash), then reused across
+splits, seeds, ablations and selection modes: only the decoder and head train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.data.cache import DecodedImageCache
+from harness.data.records import ImageRecord
+from harness.fileio import atomic_write
+from lifeiqa import BackboneFeatures, LifeIQA
+from lifeiqa.inference import crop_offsets
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """Which crops of an image are used: ``train`` random positions (every other one flipped)
+    seeded by the image's content hash, and a uniform ``test`` grid."""
+
+    train_crops: int
+    test_crops: int
+    crop_size: int
+    resize_policy: str
+    hflip: bool = True
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+Box = tuple[int, int, bool]  # top, left, horizontal flip
+
+
+def train_boxes(height: int, width: int, plan: CropPlan, image_digest: str) -> list[Box]:
+    rng = np.random.default_rng(int(image_digest[:16], 16))
+    crop = plan.crop_size
+    tops = rng.integers(0, max(height - crop, 0) + 1, size=plan.train_crops)
+    lefts = rng.integers(0, max(width - crop, 0) + 1, size=plan.train_crops)
+    return [(int(t), int(s), plan.hflip and i % 2 == 1)
+            for i, (t, s) in enumerate(zip(tops, lefts, strict=True))]
+
+
+def test_boxes(height: int, width: int, plan: CropPlan) -> list[Box]:
+    return [(t, s, False) for t, s in crop_offsets(height, width, plan.crop_size, plan.test_crops)]
+
+
+def image_tensor(array: np.ndarray, crop: int) -> torch.Tensor:
+    """(3, H, W) float in [0, 1], resized up (aspect kept) if a side is below ``crop``."""
+    from lifeiqa.inference import upscale_to_fit
+
+    tensor = torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float().div_(255)
+    return upscale_to_fit(tensor[None], crop)[0]
+
+
+def cut(image: torch.Tensor, boxes: Sequence[Box], crop: int) -> torch.Tensor:
+    crops = [image[:, t:t + crop, s:s + crop] for t, s, _ in boxes]
+    return torch.stack([c.flip(-1) if flip else c for c, (_, _, flip) in zip(crops, boxes,
+                                                                           strict=True)])
+
+
+def backbone_key(model: LifeIQA) -> str:
+    """Hash of everything that determines the backbone's output: weights, name, normalisation."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([model.config.backbone, model.config.backbone_kwargs,
+                              model.config.input_mean, model.config.input_std,
+                              model.config.pool_grid]).encode())
+    for name, tensor in sorted(model.backbone.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+PARTS = ("train", "test")
+
+
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """A checksum of named tensors (names, dtypes, shapes, bytes), stored in each cache entry."""
+    digest = hashlib.blake2b()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+class LifeIQAExtractor:
+    """What the frozen Life-IQA decoder consumes: the pooled penultimate and the deepest stage."""
+
+    name = "lifeiqa"
+
+    def __init__(self, model: LifeIQA) -> None:
+        self.model = model
+        self.module = model.backbone
+        self.key = backbone_key(model)
+
+    def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.model.forward_features(crops)
+        return {"pooled": features.pooled, "deepest": features.deepest}
+
+    @staticmethod
+    def wrap(tensors: dict[str, torch.Tensor]) -> BackboneFeatures:
+        return BackboneFeatures(tensors["pooled"], tensors["deepest"])
+
+
+class FeatureCache:
+    """Frozen-backbone outputs for each image's train or test crops, computed once, stored as
+    safetensors (one file per image and part, so a test-only dataset costs no train crops).
+
+    The ``extractor`` says what is stored (Life-IQA's decoder inputs by default; the layer
+    probes store per-stage pooled vectors) and its ``key`` separates the caches."""
+
+    def __init__(self, root: str | Path, model: LifeIQA, plan: CropPlan,
+                 images: DecodedImageCache, device: torch.device | str = "cpu",
+                 extractor=None) -> None:
+        self.model = model
+        self.extractor = extractor or LifeIQAExtractor(model)
+        self.plan = plan
+        self.images = images
+        self.device = torch.device(device)
+        self.folder = Path(root) / self.extractor.key / plan.key()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # channels-last roughly doubles CNN throughput on CPU; the backbone is frozen here
+        model.to(self.device)
+        self.extractor.module.to(self.device, memory_format=torch.channels_last)
+        self.rebuilt: list[str] = []
+
+    def _path(self, digest: str, part: str) -> Path:
+        return self.folder / part / digest[:2] / f"{digest}.safetensors"
+
+    def _expected(self, part: str) -> int:
+        return self.plan.train_crops if part == "train" else self.plan.test_crops
+
+    def _read(self, path: Path, part: str):
+        from safetensors import SafetensorError, safe_open
+
+        if not path.exists():
+            return None
+        try:
+            with safe_open(str(path), "pt") as handle:
+                checksum = (handle.metadata() or {}).get("blake2b")
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not iterable)
+            if checksum == tensor_checksum(tensors) and \
+                    all(t.shape[0] == self._expected(part) for t in tensors.values()):
+                return self.extractor.wrap(tensors)
+        except (SafetensorError, OSError, KeyError, ValueError):
+            pass
+        # truncated, damaged (checksum), stale or from an older format: recomputed, never trusted
+        self.rebuilt.append(str(path))
+        return None
+
+    def crops(self, record: ImageRecord, part: str) -> torch.Tensor:
+        """An image's train or test crops as float tensors in [0, 1]."""
+        if part not in PARTS:
+            raise ValueError(f"part {part!r}: expected one of {PARTS}")
+        array = self.images.get(record.path, self.plan.resize_policy)
+        image = image_tensor(array, self.plan.crop_size)
+        height, width = image.shape[-2:]
+        boxes = (train_boxes(height, width, self.plan, self.images.digest(record.path))
+                 if part == "train" else test_boxes(height, width, self.plan))
+        return cut(image, boxes, self.plan.crop_size)
+
+    @torch.no_grad()
+    def _compute(self, record: ImageRecord, part: str) -> dict[str, torch.Tensor]:
+        self.extractor.module.eval()
+        crops = self.crops(record, part).to(self.device, memory_format=torch.channels_last)
+        # contiguous, as when read back from disk, so both paths run the same kernels
+        return {name: value.float().cpu().contiguous()
+                for name, value in self.extractor(crops).items()}
+
+    def get(self, record: ImageRecord, part: str):
+        """The record's features for ``part`` (the extractor's type: BackboneFeatures by
+        default), from the cache or computed and stored."""
+        path = self._path(self.images.digest(record.path), part)
+        cached = self._read(path, part)
+        if cached is not None:
+            return cached
+        tensors = self._compute(record, part)
+        self._write(path, tensors)
+        return self.extractor.wrap(tensors)
+
+    def _write(self, path: Path, tensors: dict[str, torch.Tensor]) -> None:
+        from safetensors.torch import save_file
+
+        metadata = {"blake2b": tensor_checksum(tensors)}
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+    def get_all(self, records: Sequence[ImageRecord], part: str,
+                progress: Callable[[int], None] | None = None) -> list:
+        out = []
+        for record in records:
+            out.append(self.get(record, part))
+            if progress:
+                progress(1)
+        return out

@@ -1,0 +1,1 @@
+"""Planning: protocols, recipes, baselines, split plans and jobs (records -> split plan -> jobs)."""

@@ -1,0 +1,107 @@
+"""Protocols declared as data: YAML files in ``protocols/`` with a name and a version.
+
+No protocol is a code path: a protocol file says which datasets (or pairs), how many splits or
+seeds, which model variants, and whether to break results down by distortion type; the job
+planner expands it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from harness.plan.baselines import is_baseline, list_baselines
+from lifeiqa.config import ABLATIONS
+
+PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
+KINDS = ("splits", "cross-dataset")
+BREAKDOWNS = ("none", "distortion")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: str
+    kind: str
+    description: str = ""
+    splits: int = 10
+    seeds: int = 3
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    datasets: tuple[str, ...] = ()
+    synthetic_datasets: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
+    synthetic_pairs: tuple[tuple[str, str], ...] = ()
+    variants: tuple[str, ...] = ("full",)
+    baselines: tuple[str, ...] = ()  # harness.plan.baselines names, run on the same splits
+    train_fractions: tuple[float, ...] = (1.0,)
+    breakdown: str = "none"
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def targets(self, synthetic: bool) -> list[tuple[str, str]]:
+        """(train, test) dataset pairs; for splits both are the same dataset."""
+        if self.kind == "splits":
+            names = self.synthetic_datasets if synthetic else self.datasets
+            return [(d, d) for d in names]
+        return [tuple(p) for p in (self.synthetic_pairs if synthetic else self.pairs)]
+
+
+def _fail(source: str, message: str) -> None:
+    raise ValueError(f"protocol {source}: {message}")
+
+
+def parse_protocol(data: dict, source: str) -> Protocol:
+    if not isinstance(data, dict):
+        _fail(source, "expected a YAML mapping")
+    for key in ("name", "version", "kind"):
+        if key not in data:
+            _fail(source, f"missing required key {key!r}")
+    known = set(Protocol.__dataclass_fields__) - {"source", "extra"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        _fail(source, f"unknown key(s) {unknown}; known: {sorted(known)}")
+    if data["kind"] not in KINDS:
+        _fail(source, f"kind {data['kind']!r}: expected one of {KINDS}")
+    if data.get("breakdown", "none") not in BREAKDOWNS:
+        _fail(source, f"breakdown {data['breakdown']!r}: expected one of {BREAKDOWNS}")
+    for variant in data.get("variants", ["full"]):
+        if variant not in ABLATIONS:
+            _fail(source, f"variant {variant!r}: expected one of {sorted(ABLATIONS)}")
+    for name in data.get("baselines", []):
+        if not is_baseline(str(name)):
+            _fail(source, f"baseline {name!r}: expected one of {list_baselines()} or pyiqa:<metric>")
+    for fraction in data.get("train_fractions", [1.0]):
+        if not 0 < float(fraction) <= 1:
+            _fail(source, f"train fraction {fraction}: expected a value in (0, 1]")
+    for key in ("pairs", "synthetic_pairs"):
+        for pair in data.get(key, []):
+            if not (isinstance(pair, list | tuple) and len(pair) == 2):
+                _fail(source, f"{key}: each entry must be [source, target], found {pair!r}")
+    values = dict(data)
+    values["version"] = str(values["version"])
+    for key in ("datasets", "synthetic_datasets", "variants", "baselines"):
+        if key in values:
+            values[key] = tuple(values[key])
+    for key in ("pairs", "synthetic_pairs"):
+        if key in values:
+            values[key] = tuple(tuple(p) for p in values[key])
+    if "train_fractions" in values:
+        values["train_fractions"] = tuple(float(f) for f in values["train_fractions"])
+    return Protocol(**values, source=source)
+
+
+def list_protocols(directory: Path = PROTOCOL_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_protocol(name_or_path: str, directory: Path = PROTOCOL_DIR) -> Protocol:
+    """A protocol by name (``protocols/<name>.yaml``) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = directory / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown protocol {name_or_path!r}; available: {list_protocols(directory)}")
+    return parse_protocol(yaml.safe_load(path.read_text()), str(path))

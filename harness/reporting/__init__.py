@@ -1,0 +1,1 @@
+"""Reporting: leaderboards, figures, published scores and regression checks."""

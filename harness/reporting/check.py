@@ -1,0 +1,322 @@
+"""Regression checks: a reproduced suite against reference scores, and golden files from a suite.
+
+``check RESULTS --against REF.yaml`` finds, for every reference entry, the reproduced cell (same
+protocol, a model named in ``harness_models`` or the display name, same dataset or train -> test
+pair) and compares its median over units with the reference. The check is one-sided: a
+reproduction may beat the reference by any margin; it fails only when it falls short by more
+than the tolerance (the entry's own, else ``--tolerance``). Entries with no reproduction are
+MISSING, which fails only with ``--require-all``.
+
+``check RESULTS --write-golden OUT.yaml`` writes the suite's medians as a reference file of the
+same schema (``provenance: measured``), each entry with a tolerance from its measured spread:
+
+    tolerance = max(min_tolerance, k * sqrt(pi / 2) * s / sqrt(n))
+
+``s`` is the standard deviation of the metric over the cell's ``n`` units (splits or seeds) and
+``sqrt(pi / 2) * s / sqrt(n)`` the large-sample standard error of a median of ``n`` values. A
+rerun uses the same split files and seeds, so its per-unit scores move only through numerical
+differences (another GPU, BLAS or library version), which training can amplify up to, at worst,
+a fresh training seed; seed-to-seed variation is part of ``s``, so a rerun's median stays within
+about one standard error in that worst case, and ``k = 2`` leaves a one-sided false alarm rate
+of about 2 % even then (far less when reruns are near-deterministic). A real degradation, a
+drop of the median by more than two standard errors, fails. ``min_tolerance`` (0.005) keeps
+cells with near-identical units from failing on float noise; with one unit there is no spread
+and the floor alone applies. Tolerances are rounded up to 0.001.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from harness.fileio import atomic_write_text
+from harness.reporting.published import (
+    FORMAT_VERSION,
+    SELECTION_NAMES,
+    PublishedEntry,
+    PublishedFile,
+    PublishedFileError,
+    load_published,
+    parse_published,
+)
+from harness.results.aggregate import Cell, aggregate, dataset_label
+from harness.results.store import ResultsStore
+
+DEFAULT_TOLERANCE = 0.01
+DEFAULT_SPREAD_K = 2.0
+MIN_TOLERANCE = 0.005
+MEDIAN_SE = math.sqrt(math.pi / 2)  # standard error of a median / that of a mean (normal data)
+EPSILON = 1e-9  # a shortfall exactly equal to the tolerance passes despite binary rounding
+
+
+@dataclass
+class CheckRow:
+    """One (reference entry, reproduced cell, metric) comparison."""
+
+    entry: int
+    model: str
+    reproduced_as: str | None
+    dataset: str
+    protocol: str
+    metric: str
+    reference: float
+    reproduced: float | None
+    tolerance: float
+    units: int
+    reference_selection: str
+    reproduced_selection: str | None
+    provenance: str
+    source: str
+    verdict: str
+    note: str = ""
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.reproduced is None else self.reproduced - self.reference
+
+
+def load_suite(results_dir: str | Path) -> tuple[list[dict], str]:
+    """Every complete result of a suite folder (``runs/<suite>``), and the suite's name."""
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such results folder (expected RUNS/SUITE, e.g. runs/splits)")
+    results = ResultsStore(path.parent).results(path.name)
+    if not results:
+        raise FileNotFoundError(f"{path}: no result.json under this folder (has the suite run?)")
+    return results, path.name
+
+
+def _cell_results(results: list[dict], cell: Cell) -> dict[str, dict]:
+    """The results behind an aggregated cell, by unit."""
+    return {r["unit"]: r for r in results
+            if r["model"] == cell.model and dataset_label(r) == cell.dataset
+            and r["protocol"]["name"] == cell.protocol and r["protocol"]["version"] == cell.version
+            and r["selection"] == cell.selection}
+
+
+def _unit_hashes(results: list[dict], cell: Cell) -> dict[str, str]:
+    return {unit: r["split"].get("sha256_16", "") for unit, r in _cell_results(results, cell).items()}
+
+
+def _split_note(entry: PublishedEntry, hashes: dict[str, str]) -> str:
+    """How the reproduction's units differ from those a golden entry was measured on."""
+    if not entry.split_files:
+        return ""
+    golden = {f["unit"]: f["sha256_16"] for f in entry.split_files}
+    problems = []
+    missing = sorted(set(golden) - set(hashes))
+    if missing:
+        problems.append(f"{len(missing)} of {len(golden)} reference unit(s) not reproduced")
+    extra = sorted(set(hashes) - set(golden))
+    if extra:
+        problems.append(f"{len(extra)} unit(s) not in the reference")
+    changed = sorted(u for u in set(golden) & set(hashes) if golden[u] != hashes[u])
+    if changed:
+        problems.append(f"split file differs on {len(changed)} unit(s), e.g. {changed[0]}")
+    return "; ".join(problems)
+
+
+def compare(reference: PublishedFile, cells: list[Cell], results: list[dict], metrics: list[str],
+            default_tolerance: float) -> list[CheckRow]:
+    """Every reference entry (and each metric it has of ``metrics``) against its reproduction."""
+    rows = []
+    for entry in reference.entries:
+        matched = [c for c in cells if c.protocol == entry.protocol and c.model in entry.candidates
+                   and c.dataset == entry.label]
+        for metric in (m for m in metrics if m in entry.metrics):
+            base = dict(entry=entry.index, model=entry.model, dataset=entry.label,
+                        protocol=entry.protocol, metric=metric, reference=entry.metrics[metric],
+                        tolerance=entry.tolerance.get(metric, default_tolerance),
+                        reference_selection=entry.selection, provenance=entry.provenance,
+                        source=entry.source_text())
+            if not matched:
+                rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
+                                     reproduced_selection=None, verdict="MISSING"))
+            for cell in matched:
+                common = dict(base, reproduced_as=cell.model, units=len(cell.units),
+                              reproduced_selection=cell.selection)
+                if entry.protocol_version is not None and cell.version != entry.protocol_version:
+                    rows.append(CheckRow(**common, reproduced=None, verdict="MISSING",
+                                         note=f"reproduced under protocol v{cell.version}, reference "
+                                              f"v{entry.protocol_version}: not comparable"))
+                    continue
+                value = getattr(cell, metric).median
+                shortfall = entry.metrics[metric] - value
+                rows.append(CheckRow(
+                    **common, reproduced=value,
+                    verdict="FAIL" if shortfall > common["tolerance"] + EPSILON else "PASS",
+                    note=_split_note(entry, _unit_hashes(results, cell))))
+    return rows
+
+
+def selection_warnings(rows: list[CheckRow]) -> list[str]:
+    """Comparisons whose epoch selection differs between reference and reproduction."""
+    warnings = []
+    honest = sorted({r.reproduced_selection for r in rows if r.reference_selection == "oracle"
+                     and r.reproduced_selection in ("last", "val")})
+    if honest:
+        count = sum(r.reference_selection == "oracle" and r.reproduced_selection in ("last", "val")
+                    for r in rows)
+        warnings.append(
+            f"{count} row(s) compare a {' / '.join(SELECTION_NAMES[s] for s in honest)} reproduction "
+            f"with a test-oracle reference (best epoch measured on the test set): the comparison is "
+            f"biased towards the reference; rerun with --selection oracle --allow-oracle to compare "
+            f"like with like")
+    flattering = sum(r.reproduced_selection == "oracle" and r.reference_selection in ("last", "val")
+                     for r in rows)
+    if flattering:
+        warnings.append(f"{flattering} row(s) compare a test-oracle reproduction with a last-epoch "
+                        f"or validation-selected reference: biased in the reproduction's favour, a "
+                        f"PASS says little")
+    unknown = sum(r.reference_selection == "unknown" and r.reproduced is not None for r in rows)
+    if unknown:
+        warnings.append(f"{unknown} compared row(s) have a reference whose epoch selection is unknown")
+    return warnings
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def table(rows: list[CheckRow]) -> str:
+    from tabulate import tabulate
+
+    body = [{"model": r.model, "reproduced as": r.reproduced_as or "-", "dataset": r.dataset,
+             "protocol": r.protocol, "metric": r.metric.upper(), "reference": f"{r.reference:.4f}",
+             "reproduced median": _fmt(r.reproduced), "delta": _fmt(r.delta, signed=True),
+             "tolerance": f"{r.tolerance:.3f}", "units": r.units or "-",
+             "selection (ref / repro)": f"{SELECTION_NAMES[r.reference_selection]} / "
+                                        f"{SELECTION_NAMES.get(r.reproduced_selection or '', '-')}",
+             "verdict": r.verdict + (f" ({r.note})" if r.note else "")}
+            for r in rows]
+    return tabulate(body, headers="keys", tablefmt="github", disable_numparse=True)
+
+
+def run_check(results_dir: str, against: str, metric: str = "srcc",
+              tolerance: float = DEFAULT_TOLERANCE, report: str | None = None,
+              require_all: bool = False) -> int:
+    """``check RESULTS --against REF``: 0 if nothing fails, 1 if something does, 2 if the check
+    could not run (unreadable reference, no results or a bad argument)."""
+    if not 0 <= tolerance <= 2:
+        print(f"check: --tolerance {tolerance:g}: expected a value in [0, 2]", file=sys.stderr)
+        return 2
+    try:
+        reference = load_published(against)
+        results, suite = load_suite(results_dir)
+    except (PublishedFileError, FileNotFoundError) as err:
+        print(f"check: {err}", file=sys.stderr)
+        return 2
+    metrics = ["srcc", "plcc"] if metric == "both" else [metric]
+    cells = aggregate(results)
+    rows = compare(reference, cells, results, metrics, tolerance)
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("PASS", "FAIL", "MISSING")}
+    failed = counts["FAIL"] > 0 or (require_all and counts["MISSING"] > 0)
+    warnings = selection_warnings(rows)
+    if rows and counts["MISSING"] == len(rows):
+        warnings.append(f"no reference entry matched a reproduced cell of suite {suite} (models "
+                        f"{sorted({c.model for c in cells})}, datasets {sorted({c.dataset for c in cells})})")
+    if any(r.note and r.verdict != "MISSING" for r in rows):
+        warnings.append("some reproductions ran on other units or split files than the reference "
+                        "(see the verdict notes): the tolerance assumes the same splits")
+    selections = sorted({SELECTION_NAMES[c.selection] for c in cells})
+    print(f"check {results_dir} against {against}: metric {', '.join(m.upper() for m in metrics)}, "
+          f"one-sided (only a shortfall beyond the tolerance fails), default tolerance {tolerance:g}")
+    print(f"reproduced selection: {', '.join(selections)}; reference selection per row below\n")
+    print(table(rows))
+    for warning in warnings:
+        print(f"\nwarning: {warning}")
+    print(f"\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['MISSING']} MISSING"
+          f"{' (--require-all: MISSING fails)' if require_all and counts['MISSING'] else ''}"
+          f" -> {'FAILED' if failed else 'passed'}")
+    if report:
+        atomic_write_text(Path(report), json.dumps({
+            "results": str(results_dir), "suite": suite, "reference": str(against),
+            "metrics": metrics, "default_tolerance": tolerance, "require_all": require_all,
+            "passed": not failed, "counts": counts, "warnings": warnings,
+            "rows": [dict(asdict(r), delta=r.delta) for r in rows],
+        }, indent=1))
+        print(f"report written to {report}")
+    return 1 if failed else 0
+
+
+def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,
+                     floor: float = MIN_TOLERANCE) -> float:
+    """``max(floor, k * sqrt(pi/2) * std / sqrt(units))``, rounded up to 0.001 (see module doc)."""
+    spread = k * MEDIAN_SE * std / math.sqrt(units) if units > 1 else 0.0
+    return math.ceil(round(max(floor, spread) * 1000, 6)) / 1000
+
+
+def golden_document(results: list[dict], suite: str, results_dir: str, k: float = DEFAULT_SPREAD_K,
+                    floor: float = MIN_TOLERANCE) -> dict:
+    """A reference document (``provenance: measured``) of the suite's medians."""
+    cells = aggregate(results)
+    commits: dict[str, int] = defaultdict(int)
+    dirty = False
+    for r in results:
+        environment = r.get("environment", {})
+        commits[str(environment.get("git_commit"))] += 1
+        dirty = dirty or bool(environment.get("git_dirty"))
+    commit_list = sorted(c for c in commits if c != "None")
+    source = {"suite": suite, "results": str(results_dir),
+              "git_commit": commit_list[0] if len(commit_list) == 1 else (commit_list or None),
+              "git_dirty": dirty}
+    entries = []
+    for cell in cells:
+        pair = cell.dataset.split(" -> ")
+        units = _cell_results(results, cell)
+        n = len(cell.units)
+        entries.append({
+            "model": cell.model, "harness_models": [cell.model],
+            **({"pair": pair} if len(pair) == 2 else {"dataset": cell.dataset}),
+            "protocol": cell.protocol, "protocol_version": cell.version,
+            "metrics": {"srcc": round(cell.srcc.median, 6), "plcc": round(cell.plcc.median, 6)},
+            "tolerance": {"srcc": golden_tolerance(cell.srcc.std, n, k, floor),
+                          "plcc": golden_tolerance(cell.plcc.std, n, k, floor)},
+            "spread": {"srcc_std": round(cell.srcc.std, 6), "plcc_std": round(cell.plcc.std, 6),
+                       "units": n},
+            "units": n, "selection": cell.selection, "aggregation": f"median over {n} unit(s)",
+            "provenance": "measured", "source": dict(source),  # a copy: no YAML aliases
+            "split_files": [{"unit": u, "file": units[u]["split"]["file"],
+                             "sha256_16": units[u]["split"].get("sha256_16", "")} for u in cell.units],
+        })
+    return {"version": FORMAT_VERSION,
+            "generated": {"by": "lifeiqa-bench check --write-golden", "suite": suite,
+                          "results": str(results_dir), "spread_k": k, "min_tolerance": floor,
+                          "tolerance_rule": "max(min_tolerance, spread_k * sqrt(pi/2) * std / "
+                                            "sqrt(units)), rounded up to 0.001"},
+            "entries": entries}
+
+
+def write_golden(results_dir: str, out: str, k: float = DEFAULT_SPREAD_K,
+                 floor: float = MIN_TOLERANCE) -> int:
+    """``check RESULTS --write-golden OUT``; the document is validated before it is written."""
+    if not (k > 0 and 0 <= floor <= 2):
+        print(f"check: --spread-k {k:g} / --min-tolerance {floor:g}: expected k > 0 and a "
+              f"minimum in [0, 2]", file=sys.stderr)
+        return 2
+    try:
+        results, suite = load_suite(results_dir)
+        document = golden_document(results, suite, results_dir, k, floor)
+        parse_published(document, out)
+    except (PublishedFileError, FileNotFoundError) as err:
+        print(f"check: {err}", file=sys.stderr)
+        return 2
+    header = (f"# Golden results of suite {suite}, written by lifeiqa-bench check --write-golden.\n"
+              f"# Check a rerun with: lifeiqa-bench check RUNS/{suite} --against {out}\n"
+              f"# Per-entry tolerance: {document['generated']['tolerance_rule']} "
+              f"(spread_k {k:g}, min_tolerance {floor:g}); see harness/check.py.\n")
+    atomic_write_text(Path(out), header + yaml.safe_dump(document, sort_keys=False, width=100))
+    for entry in document["entries"]:
+        print(f"{entry['model']:32s} {entry.get('dataset') or ' -> '.join(entry['pair']):28s} "
+              f"SRCC {entry['metrics']['srcc']:.4f} (tolerance {entry['tolerance']['srcc']:.3f}, "
+              f"{entry['units']} units, {SELECTION_NAMES[entry['selection']]})")
+    print(f"golden file written to {out} ({len(document['entries'])} entries)")
+    return 0

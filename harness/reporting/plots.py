@@ -1,0 +1,131 @@
+"""Leaderboard figures (matplotlib, PNG): SRCC bars with intervals, predicted vs ground truth
+with the fitted logistic curve, and a per-distortion heatmap."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from harness.results import metrics
+from harness.results.aggregate import Cell, dataset_label
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    datasets = sorted({c.dataset for c in block})
+    by_key = {(c.model, c.dataset): c for c in block}
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 0.35 * len(order) + 1.2),
+                             squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        models = [m for m in order if (m, dataset) in by_key]
+        cells = [by_key[(m, dataset)] for m in models]
+        medians = np.array([c.srcc.median for c in cells])
+        low = medians - np.array([c.srcc.ci_low for c in cells])
+        high = np.array([c.srcc.ci_high for c in cells]) - medians
+        ax.barh(range(len(models)), medians, xerr=[low, high], color="#4c72b0", ecolor="#333333",
+                capsize=2)
+        ax.set_yticks(range(len(models)), models, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("SRCC (median, 95% interval)")
+        ax.set_title(dataset, fontsize=9)
+        ax.axvline(0, color="#999999", linewidth=0.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _predictions(result: dict, runs_root: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    from harness.results.store import PREDICTIONS, ResultsStore, UnitKey, dataset_folder
+
+    key = UnitKey(result["suite"], result["model"],
+                  dataset_folder(result["train_dataset"], result["test_dataset"]), result["unit"])
+    path = ResultsStore(runs_root).unit_dir(key) / PREDICTIONS
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return (np.array([float(r["prediction"]) for r in rows]),
+            np.array([float(r["score"]) for r in rows]))
+
+
+def scatter(result: dict, runs_root: Path, path: Path) -> Path | None:
+    """Predicted vs ground-truth scores of one unit, with the 4-parameter logistic fit."""
+    pairs = _predictions(result, runs_root)
+    if pairs is None:
+        return None
+    predicted, truth = pairs
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.scatter(predicted, truth, s=6, alpha=0.5, color="#4c72b0")
+    if len(predicted) >= 2:
+        order = np.argsort(predicted)
+        mapped = metrics.fit_logistic(predicted, truth)  # linear where a logistic fit fails
+        ax.plot(predicted[order], mapped[order], color="#c44e52", label="logistic fit")
+        ax.legend(fontsize=7)
+    m = result["metrics"]
+    ax.set_title(f"{result['model']} · {result['test_dataset']} · {result['unit']}\n"
+                 f"SRCC {m['srcc']:.3f}  PLCC {m['plcc']:.3f}", fontsize=8)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("ground truth (native scale)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def distortion_heatmap(cells: list[Cell], order: list[str], path: Path) -> Path | None:
+    cells = [c for c in cells if c.per_distortion and c.show_breakdown]
+    if not cells:
+        return None
+    by_model = {c.model: c for c in cells}
+    models = [m for m in order if m in by_model]
+    types = sorted({t for c in cells for t in c.per_distortion})
+    grid = np.array([[by_model[m].per_distortion.get(t, np.nan) for t in types] for m in models])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(0.32 * len(types) + 3, 0.3 * len(models) + 1.6))
+    image = ax.imshow(grid, vmin=-1, vmax=1, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(types)), types, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(models)), models, fontsize=7)
+    ax.set_title(f"per-distortion SRCC on {cells[0].dataset} (median over test parts)", fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def block_figures(block: list[Cell], results: list[dict], reference: str | None, folder: Path,
+                  slug: str, runs_root: Path | None = None) -> list[tuple[str, Path]]:
+    """The figures of one leaderboard block, as (caption, file)."""
+    from harness.reporting.leaderboard import model_order
+
+    folder.mkdir(parents=True, exist_ok=True)
+    order = model_order(sorted({c.model for c in block}), reference)
+    out = [("SRCC by model with 95% intervals", srcc_bars(block, order, folder / f"{slug}-srcc.png"))]
+    for dataset in sorted({c.dataset for c in block}):
+        name = dataset.replace(" -> ", "__to__")
+        heat = distortion_heatmap([c for c in block if c.dataset == dataset], order,
+                                  folder / f"{slug}-{name}-distortions.png")
+        if heat:
+            out.append((f"per-distortion SRCC on {dataset}", heat))
+        if runs_root is not None and reference:
+            unit = next((r for r in results if r["model"] == reference
+                         and dataset_label(r) == dataset and r["protocol"]["name"] == block[0].protocol
+                         and r["selection"] == block[0].selection), None)
+            shot = scatter(unit, runs_root, folder / f"{slug}-{name}-scatter.png") if unit else None
+            if shot:
+                out.append((f"{reference} on {dataset}, {unit['unit']}: prediction vs ground truth",
+                            shot))
+    return out

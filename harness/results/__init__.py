@@ -1,0 +1,1 @@
+"""Results: the typed results store, metrics and aggregation (jobs -> results store -> aggregation)."""

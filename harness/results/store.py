@@ -1,0 +1,194 @@
+"""The results store: one self-describing folder per unit of work.
+
+``<runs>/<suite>/<model>/<dataset-or-pair>/<unit>/`` holds ``result.json`` (metrics, selection
+mode, protocol name and version, split-file hash, the resolved config, seeds, git commit,
+package versions, device, wall time) and ``predictions.csv``. ``result.json`` is written last
+and atomically: its presence means the unit is complete, so an interrupted unit is simply
+redone and a reader never sees a partial result. A rerun skips complete units and refuses a
+unit whose stored config differs from the requested one (naming the differences).
+Concurrent runners claim a unit with an exclusive lock (flock on ``.lock``) first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.fileio import atomic_write_text
+
+RESULT = "result.json"
+PREDICTIONS = "predictions.csv"
+LOCK = ".lock"
+
+
+class ConfigMismatchError(RuntimeError):
+    """A stored result was made with a different config than the one requested."""
+
+
+class UnitBusyError(RuntimeError):
+    """Another live process is working on this unit."""
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def config_differences(stored: dict, requested: dict) -> list[str]:
+    a, b = _flatten(stored), _flatten(requested)
+    return [f"{k}: stored {a.get(k)!r}, requested {b.get(k)!r}"
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def environment() -> dict[str, Any]:
+    """Where a result was produced: versions, git commit, host."""
+    import numpy
+    import timm
+    import torch
+
+    import lifeiqa
+
+    # a query only: without optional locks git status never rewrites the repository's index
+    git = {"capture_output": True, "text": True, "cwd": Path(__file__).parent, "timeout": 10,
+           "env": {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], **git).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], **git).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {
+        "git_commit": commit, "git_dirty": dirty, "python": platform.python_version(),
+        "torch": torch.__version__, "timm": timm.__version__, "numpy": numpy.__version__,
+        "lifeiqa": lifeiqa.__version__, "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def dataset_folder(train: str, test: str) -> str:
+    """A unit's dataset folder: the dataset, or ``SOURCE__to__TARGET`` for a pair."""
+    return train if train == test else f"{train}__to__{test}"
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    suite: str
+    model: str
+    dataset: str
+    unit: str
+
+    def parts(self) -> tuple[str, ...]:
+        return (self.suite, self.model, self.dataset, self.unit)
+
+
+class ResultsStore:
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+
+    def unit_dir(self, key: UnitKey) -> Path:
+        return self.root.joinpath(*key.parts())
+
+    def load(self, key: UnitKey) -> dict | None:
+        path = self.unit_dir(key) / RESULT
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as err:  # a result.json is only ever replaced whole; be loud anyway
+            raise RuntimeError(f"{path}: unreadable result ({err}); delete it to rerun") from err
+
+    def is_complete(self, key: UnitKey, config: dict) -> bool:
+        """True if a result exists for exactly ``config``; raises if one exists for another."""
+        stored = self.load(key)
+        if stored is None:
+            return False
+        differences = config_differences(stored.get("config", {}), config)
+        if differences:
+            raise ConfigMismatchError(
+                f"{self.unit_dir(key)} holds a result made with a different config:\n  "
+                + "\n  ".join(differences[:20])
+                + "\nUse another --suite, or --force to rerun and replace it.")
+        return True
+
+    @contextmanager
+    def claim(self, key: UnitKey) -> Iterator[Path]:
+        """Exclusive ownership of a unit while it runs: an advisory lock (``flock``) on the
+        unit's lock file, which records the owner's pid and host for the busy message.
+
+        The kernel drops the lock when its process dies, however it dies, so a killed run
+        leaves nothing to clean up and no lock is taken over by guessing whether its owner
+        lives. Raises :class:`UnitBusyError` at once if another process holds it.
+        """
+        folder = self.unit_dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = folder / LOCK
+        descriptor = _lock(lock, folder)
+        try:
+            # who holds it, for others' busy message; the flock is the lock, so a full disk
+            # here must not fail the unit
+            with suppress(OSError):
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, f"{os.getpid()} {socket.gethostname()}".encode())
+            yield folder
+        finally:
+            # unlink before unlocking: a process waiting on this file then sees it replaced
+            lock.unlink(missing_ok=True)
+            os.close(descriptor)
+
+    def write(self, key: UnitKey, result: dict, predictions: list[dict]) -> Path:
+        """Predictions first, then result.json (the completion mark)."""
+        folder = self.unit_dir(key)
+        if predictions:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=list(predictions[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(predictions)
+            atomic_write_text(folder / PREDICTIONS, buffer.getvalue())
+        atomic_write_text(folder / RESULT, json.dumps(result, indent=1, sort_keys=True))
+        return folder
+
+    def results(self, suite: str) -> list[dict]:
+        """Every complete result of a suite, sorted by path."""
+        base = self.root / suite
+        return [json.loads(p.read_text()) for p in sorted(base.rglob(RESULT))] if base.exists() else []
+
+
+def _lock(lock: Path, folder: Path) -> int:
+    """An open descriptor of ``lock`` holding its exclusive flock; UnitBusyError if taken."""
+    import fcntl
+
+    while True:
+        descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(descriptor, 200).decode(errors="replace").split()
+            os.close(descriptor)
+            who = f"process {owner[0]} on {owner[1]}" if len(owner) == 2 else "another process"
+            raise UnitBusyError(
+                f"{folder} is being run by {who} (unit lock {lock}); it is left to that process: "
+                f"rerun once it ends to pick up anything it did not finish") from None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(descriptor).st_ino:
+            return descriptor
+        os.close(descriptor)  # locked a file its owner had just released and unlinked: retry
