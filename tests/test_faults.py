@@ -34,8 +34,9 @@ from harness.data.registry import load_dataset
 from harness.data.validate import require_valid
 from harness.engine.features import tensor_checksum
 from harness.engine.train import NonFiniteLossError, train_finetune, train_frozen
+from harness.plan.jobs import UnitKey
 from harness.plan.recipes import get_recipe
-from harness.results.store import LOCK, ResultsStore, UnitBusyError, UnitKey
+from harness.results.store import LOCK, ResultsStore, UnitBusyError
 from lifeiqa import BackboneFeatures
 
 SCRIPT = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
@@ -205,7 +206,8 @@ def test_a_unit_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
     key = UnitKey("suite", "model", "data", "split_00")
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom harness.results.store import ResultsStore, UnitKey\n"
+         "import sys, time\nfrom harness.plan.jobs import UnitKey\n"
+         "from harness.results.store import ResultsStore\n"
          f"with ResultsStore({str(tmp_path)!r}).claim(UnitKey(*{key.parts()!r})):\n"
          "    print('held', flush=True)\n    time.sleep(600)\n"],
         stdout=subprocess.PIPE, text=True)

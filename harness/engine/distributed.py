@@ -41,7 +41,8 @@ import torch.distributed as dist
 from harness.device import resolve_device
 
 if TYPE_CHECKING:
-    from harness.results.store import ResultsStore, UnitKey
+    from harness.plan.jobs import UnitKey
+    from harness.results.store import ResultsStore
 
 Rows = TypeVar("Rows", torch.Tensor, np.ndarray)
 

@@ -7,7 +7,22 @@ from dataclasses import asdict, dataclass
 from harness.plan.baselines import get_baseline, is_baseline
 from harness.plan.protocols import Protocol
 from harness.plan.recipes import Recipe
-from harness.results.store import UnitKey, dataset_folder
+
+
+def dataset_folder(train: str, test: str) -> str:
+    """A unit's dataset folder: the dataset, or ``SOURCE__to__TARGET`` for a pair."""
+    return train if train == test else f"{train}__to__{test}"
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    suite: str
+    model: str
+    dataset: str
+    unit: str
+
+    def parts(self) -> tuple[str, ...]:
+        return (self.suite, self.model, self.dataset, self.unit)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.plan.baselines import BASELINES, get_baseline, is_baseline
+from harness.reporting import plots
 from harness.results.aggregate import (
     SELECTION_LABELS,
     Cell,
@@ -227,11 +228,10 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
         if breakdown:
             parts.append(breakdown)
         if out_dir is not None:
-            from harness.reporting import plots
-
             slug = f"{protocol}-v{version}-{selection}".replace("/", "_")
-            for caption, path in plots.block_figures(block, results, reference, out_dir / "figures",
-                                                     slug, runs_root):
+            order = model_order(sorted({c.model for c in block}), reference)
+            for caption, path in plots.block_figures(block, results, reference, order,
+                                                     out_dir / "figures", slug, runs_root):
                 parts.append(f"![{caption}](figures/{path.name})\n")
     parts.append(footer(results))
     return "\n".join(parts) + "\n"

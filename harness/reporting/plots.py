@@ -47,7 +47,8 @@ def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
 
 
 def _predictions(result: dict, runs_root: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    from harness.results.store import PREDICTIONS, ResultsStore, UnitKey, dataset_folder
+    from harness.plan.jobs import UnitKey, dataset_folder
+    from harness.results.store import PREDICTIONS, ResultsStore
 
     key = UnitKey(result["suite"], result["model"],
                   dataset_folder(result["train_dataset"], result["test_dataset"]), result["unit"])
@@ -106,13 +107,11 @@ def distortion_heatmap(cells: list[Cell], order: list[str], path: Path) -> Path 
     return path
 
 
-def block_figures(block: list[Cell], results: list[dict], reference: str | None, folder: Path,
-                  slug: str, runs_root: Path | None = None) -> list[tuple[str, Path]]:
-    """The figures of one leaderboard block, as (caption, file)."""
-    from harness.reporting.leaderboard import model_order
-
+def block_figures(block: list[Cell], results: list[dict], reference: str | None, order: list[str],
+                  folder: Path, slug: str, runs_root: Path | None = None) -> list[tuple[str, Path]]:
+    """The figures of one leaderboard block, as (caption, file); ``order`` is the leaderboard's
+    model order (the reference first)."""
     folder.mkdir(parents=True, exist_ok=True)
-    order = model_order(sorted({c.model for c in block}), reference)
     out = [("SRCC by model with 95% intervals", srcc_bars(block, order, folder / f"{slug}-srcc.png"))]
     for dataset in sorted({c.dataset for c in block}):
         name = dataset.replace(" -> ", "__to__")

@@ -20,11 +20,11 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.fileio import atomic_write_text
+from harness.plan.jobs import UnitKey
 
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
@@ -77,22 +77,6 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-
-
-def dataset_folder(train: str, test: str) -> str:
-    """A unit's dataset folder: the dataset, or ``SOURCE__to__TARGET`` for a pair."""
-    return train if train == test else f"{train}__to__{test}"
-
-
-@dataclass(frozen=True)
-class UnitKey:
-    suite: str
-    model: str
-    dataset: str
-    unit: str
-
-    def parts(self) -> tuple[str, ...]:
-        return (self.suite, self.model, self.dataset, self.unit)
 
 
 class ResultsStore:

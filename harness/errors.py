@@ -1,0 +1,62 @@
+"""Exceptions raised by the harness; each message names the value, what was expected, and close
+names where there are some.
+
+The API raises these and never ends the process; only ``harness.cli.main`` turns them into exit
+statuses: :class:`InvalidOptionError` (bad input, found before any work starts) exits 2, every
+other :class:`HarnessError` exits 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class HarnessError(Exception):
+    """Base class of the harness's errors."""
+
+    exit_code = 1
+
+
+class InvalidOptionError(HarnessError, ValueError):
+    """An option, argument or input value that cannot be used (checked before any work)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(InvalidOptionError, KeyError):
+    """A name (protocol, recipe, model, dataset, baseline, ...) that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DataNotFoundError(InvalidOptionError):
+    """A dataset or input folder that does not exist or holds no usable data."""
+
+
+class ResultsError(HarnessError):
+    """A results store that cannot be read or written as asked."""
+
+
+class NoResultsError(ResultsError):
+    """A suite with no complete results."""
+
+
+class ResultSchemaError(ResultsError):
+    """A result file whose schema version or content cannot be read."""
+
+
+class ExecutionError(HarnessError):
+    """Jobs could not be run where they were sent (an executor, device or process failure)."""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> UnknownNameError:
+    """``UnknownNameError`` for ``name`` naming the close registered names and all of them."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    message = f"unknown {kind} {name!r}"
+    if close:
+        message += f"; did you mean {', '.join(close)}?"
+    message += f" Known: {', '.join(known)}" + (f" {hint}" if hint else "")
+    return UnknownNameError(message)
