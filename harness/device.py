@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from harness.errors import InvalidOptionError
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an explicit accelerator that is absent is an
@@ -14,10 +16,14 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InvalidOptionError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or "
+                                 f"mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: no CUDA device is available here")
+        raise InvalidOptionError(f"--device {name}: no CUDA device is available here")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None)
                                      and torch.backends.mps.is_available()):
-        raise SystemExit(f"--device {name}: MPS is not available here")
+        raise InvalidOptionError(f"--device {name}: MPS is not available here")
     return device

@@ -31,7 +31,11 @@ class UnknownNameError(InvalidOptionError, KeyError):
         return str(self.args[0])
 
 
-class DataNotFoundError(InvalidOptionError):
+class DatasetError(InvalidOptionError):
+    """A dataset folder that cannot be read as the dataset it is named as."""
+
+
+class DataNotFoundError(DatasetError):
     """A dataset or input folder that does not exist or holds no usable data."""
 
 
@@ -56,7 +60,6 @@ def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> 
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     message = f"unknown {kind} {name!r}"
-    if close:
-        message += f"; did you mean {', '.join(close)}?"
+    message += f"; did you mean {', '.join(close)}?" if close else "."
     message += f" Known: {', '.join(known)}" + (f" {hint}" if hint else "")
     return UnknownNameError(message)

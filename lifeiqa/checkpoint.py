@@ -20,6 +20,7 @@ from .config import LifeIQAConfig
 from .errors import CheckpointError
 from .files import read_safetensors, read_torch_file
 from .model import LifeIQA
+from .presets import matching_presets
 
 FORMAT = "lifeiqa-checkpoint"
 FORMAT_VERSION = "1"
@@ -130,7 +131,6 @@ def load_checkpoint(path: str | Path, expected_config: LifeIQAConfig | None = No
     layout) is built with ``expected_config``.
     """
     from .convert import convert_official_state_dict
-    from .registry import matching_presets
 
     path = Path(path)
     ckpt = read_checkpoint(path)

@@ -1,6 +1,5 @@
 """Baselines (registry, probes, pyiqa architectures, training-free metrics) and leaderboards."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,10 +15,13 @@ import lifeiqa
 from harness.engine.families.probe import StageExtractor, fit_ridge, predict_ridge
 from harness.engine.families.pyiqa_arch import build
 from harness.plan.baselines import get_baseline, list_baselines, pyiqa_trained_on
+from harness.plan.models import ModelRef
 from harness.plan.protocols import load_protocol, parse_protocol
 from harness.reporting.leaderboard import marker, model_order
 from harness.results import metrics
 from harness.results.aggregate import Cell
+from harness.results.schema import Environment, ProtocolRef, Seeds, SplitInfo, UnitResult
+from harness.results.store import ResultsStore
 
 
 def bench(cache: Path, *args: str) -> subprocess.CompletedProcess:
@@ -96,22 +98,22 @@ def test_pyiqa_architectures_build_offline_and_train_through_the_adapter(name, s
         assert model(x).score.shape == (4,)
 
 
-def _cell(model: str, values: list[float]) -> Cell:
+def _cell(variant: str, values: list[float]) -> Cell:
     units = [f"split_{k:02d}" for k in range(len(values))]
     summary = metrics.summarize(values)
-    return Cell("comparison", "1.0", "last", model, "synth", units, summary, summary,
-                dict(zip(units, values, strict=True)))
+    return Cell("comparison", "1.0", "last", ModelRef("lifeiqa_x", variant), "synth", units,
+                summary, summary, dict(zip(units, values, strict=True)))
 
 
 def test_markers_follow_the_paired_test_and_order_puts_the_reference_first():
-    reference = _cell("lifeiqa_x", [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80, 0.84])
+    reference = _cell("full", [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80, 0.84])
     worse = _cell("cnniqa", [0.60, 0.61, 0.58, 0.66, 0.62, 0.64, 0.61, 0.63])
     mixed = _cell("piqe", [0.81, 0.80, 0.80, 0.84, 0.82, 0.82, 0.81, 0.83])
     assert marker(worse, reference) == " ▼"
     assert marker(mixed, reference) == ""
     assert marker(reference, reference) == ""
-    order = model_order(["piqe", "lifeiqa_x+no_gcn", "cnniqa", "lifeiqa_x", "probe_stage2"],
-                        "lifeiqa_x")
+    models = [ModelRef("lifeiqa_x", v) for v in ("piqe", "no_gcn", "cnniqa", "full", "probe_stage2")]
+    order = [m.name for m in model_order(models, "lifeiqa_x")]
     assert order[:2] == ["lifeiqa_x", "lifeiqa_x+no_gcn"]
     assert order.index("probe_stage2") < order.index("cnniqa") < order.index("piqe")
 
@@ -129,19 +131,18 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
                 f"kadid10k={tmp_path / 'kadid'}", "--set", "epochs=1", "--set", "train_crops=2",
                 "--set", "test_crops=2")
     assert run.returncode == 0, run.stdout + run.stderr
-    stored = [json.loads(p.read_text()) for p in sorted(runs.rglob("result.json"))]
     by_model = {}
-    for result in stored:
-        by_model.setdefault(result["model"], []).append(result)
+    for result in ResultsStore(runs).results("mini"):
+        by_model.setdefault(result.model.name, []).append(result)
     assert sorted(by_model) == ["cnniqa", "deiqt_head", "lifeiqa_tiny", "lifeiqa_tiny+no_moe",
                                 "piqe", "probe_stage3"]
-    split_files = {m: sorted(r["split"]["sha256_16"] for r in rs) for m, rs in by_model.items()}
+    split_files = {m: sorted(r.split.sha256_16 for r in rs) for m, rs in by_model.items()}
     assert len({tuple(v) for v in split_files.values()}) == 1  # every model, the same splits
     piqe = by_model["piqe"][0]
-    assert piqe["selection_note"].startswith("zero-shot") and piqe["model_config"]["trained_on"] == []
-    assert by_model["cnniqa"][0]["config"]["recipe"]["crop_size"] == 32
-    assert by_model["deiqt_head"][0]["model_config"]["num_queries"] == 1
-    assert by_model["probe_stage3"][0]["model_config"]["probe_stride"] == 16
+    assert piqe.selection_note.startswith("zero-shot") and piqe.model_config["trained_on"] == []
+    assert by_model["cnniqa"][0].config["recipe"]["crop_size"] == 32
+    assert by_model["deiqt_head"][0].model_config["num_queries"] == 1
+    assert by_model["probe_stage3"][0].model_config["probe_stride"] == 16
 
     board = bench(cache, "leaderboard", "mini", "--runs", str(runs), "--out",
                   str(tmp_path / "board"), "--published", "none")
@@ -158,20 +159,23 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
         assert f"figures/{name}" in text
 
 
-def _result(model: str, unit: str, srcc: float, dataset: str = "csiq") -> dict:
-    return {"protocol": {"name": "splits", "version": "1.0"}, "selection": "last", "model": model,
-            "suite": "s", "train_dataset": dataset, "test_dataset": dataset, "unit": unit,
-            "metrics": {"srcc": srcc, "plcc": srcc + 0.01},
-            "split": {"file": f"protocols/splits/{dataset}/{unit}.json"},
-            "config": {"breakdown": "none"}, "model_config": {},
-            "environment": {"torch": "2.x", "host": "h", "platform": "Linux", "cuda_device": None},
-            "wall_seconds": 60.0}
+def _result(variant: str, unit: str, srcc: float, dataset: str = "csiq") -> UnitResult:
+    scores = metrics.Scores(srcc, srcc, srcc + 0.01, srcc + 0.01, 0.1, 100)
+    environment = Environment(None, None, "3.11", "2.x", "1.0", "2.0", "0.1", "h", "Linux", None)
+    return UnitResult(
+        suite="s", protocol=ProtocolRef("splits", "1.0"), preset="lifeiqa_swin_b_csiq",
+        variant=variant, train_dataset=dataset, test_dataset=dataset, unit=unit,
+        selection="last", selected_epoch=9, selection_note="", metrics=scores, per_distortion={},
+        split=SplitInfo(f"protocols/splits/{dataset}/{unit}.json", "0" * 16, 400, 100, 0),
+        seeds=Seeds(0, 0), config={"breakdown": "none"}, model_config={}, data={},
+        exclusions=(), history=(), device="cuda", world_size=1, environment=environment,
+        wall_seconds=60.0)
 
 
 def test_published_rows_sit_beside_reproductions_with_their_source():
     from harness.reporting.leaderboard import load_published_values, render
 
-    results = [_result("lifeiqa_swin_b_csiq", f"split_{k:02d}", 0.95 + k / 1000) for k in range(6)]
+    results = [_result("full", f"split_{k:02d}", 0.95 + k / 1000) for k in range(6)]
     results += [_result("cnniqa", f"split_{k:02d}", 0.70 + k / 1000) for k in range(6)]
     text = render(results, None, load_published_values(), "t")
     row = next(line for line in text.splitlines() if line.startswith("| Life-IQA (published)"))

@@ -5,7 +5,6 @@ sitecustomize (tests/netblock), which lets loopback through, so gloo and the ren
 127.0.0.1 only. This file is also the script the ranks run (``__main__`` below).
 """
 
-import json
 import os
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from harness.engine import distributed
 from harness.engine.features import CropPlan, FeatureCache
 from harness.engine.train import train_finetune, train_frozen
 from harness.plan.recipes import get_recipe
+from harness.results.store import read_result
 from lifeiqa import BackboneFeatures
 
 TOLERANCE = 1e-4
@@ -144,12 +144,12 @@ def test_the_run_command_under_torchrun_writes_one_result_from_rank_zero(launch)
     runs = launch["runs"]
     assert launch["ranks"].stdout.count("1 run, 0 already done, 0 failed") == 1  # rank 0 reports
     (result_file,) = runs.rglob("result.json")
-    result = json.loads(result_file.read_text())
-    assert result["world_size"] == 2 and result["device"] == "cpu"
-    assert result["config"]["recipe"]["batch_size"] == 5  # the global batch
+    result = read_result(result_file)
+    assert result.world_size == 2 and result.device == "cpu"
+    assert result.config["recipe"]["batch_size"] == 5  # the global batch
     predictions = (result_file.parent / "predictions.csv").read_text().splitlines()
-    assert len(predictions) - 1 == result["split"]["test_images"] > 0
-    assert np.isfinite(result["metrics"]["plcc"]) and np.isfinite(result["history"][0]["loss"])
+    assert len(predictions) - 1 == result.split.test_images > 0
+    assert np.isfinite(result.metrics.plcc) and np.isfinite(result.history[0]["loss"])
     assert not list(runs.rglob(".lock"))
 
 

@@ -2,7 +2,6 @@
 worker processes (with a worker killed mid-unit, then a rerun), and submitit's local executor
 standing in for Slurm (real subprocesses, real pickling)."""
 
-import json
 import os
 import signal
 import threading
@@ -14,6 +13,7 @@ import pytest
 from dataset_fixtures import write_kadid10k_release
 
 from harness.cli import main
+from harness.results.store import read_result
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,13 @@ def bench(kadid: Path, runs: Path, *extra: str) -> int:
                  "--runs", str(runs), *extra])
 
 
-def units(runs: Path) -> dict[str, tuple[dict, np.ndarray]]:
+def units(runs: Path) -> dict[str, tuple[dict[str, float], np.ndarray]]:
     """Per unit: its metrics and its test predictions."""
     out = {}
     for path in sorted(runs.rglob("result.json")):
         lines = (path.parent / "predictions.csv").read_text().splitlines()[1:]
         out[str(path.parent.relative_to(runs))] = (
-            json.loads(path.read_text())["metrics"],
+            read_result(path).metrics.to_dict(),
             np.array([float(line.rsplit(",", 1)[1]) for line in lines]))
     return out
 
@@ -111,11 +111,11 @@ def test_pool_worker_killed_midway_is_reported_and_its_unit_redone(kadid, refere
 
 
 def test_executor_options_are_checked(kadid, tmp_path, capsys):
-    with pytest.raises(SystemExit, match="--workers: only with --executor pool"):
-        bench(kadid, tmp_path, "--workers", "2")
-    with pytest.raises(SystemExit, match=r"needs --gpus 0,1,\.\.\. .* or --workers N"):
-        bench(kadid, tmp_path, "--executor", "pool")
-    with pytest.raises(SystemExit, match="--gpus 'a,b': expected comma-separated GPU indices"):
-        bench(kadid, tmp_path, "--executor", "pool", "--gpus", "a,b")
-    with pytest.raises(SystemExit, match="--slurm-time: only with --executor slurm"):
-        bench(kadid, tmp_path, "--slurm-time", "5")
+    for args, message in (
+            (["--workers", "2"], "--workers: only with --executor pool"),
+            (["--executor", "pool"], "needs --gpus 0,1,... (one worker per GPU) or --workers N"),
+            (["--executor", "pool", "--gpus", "a,b"],
+             "--gpus 'a,b': expected comma-separated GPU indices"),
+            (["--slurm-time", "5"], "--slurm-time: only with --executor slurm")):
+        assert bench(kadid, tmp_path, *args) == 2
+        assert message in capsys.readouterr().err

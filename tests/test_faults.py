@@ -6,7 +6,6 @@ a corrupt image. Real ``lifeiqa-bench`` processes, real files, real OS errors; t
 
 import errno
 import io
-import json
 import os
 import random
 import re
@@ -36,7 +35,8 @@ from harness.engine.features import tensor_checksum
 from harness.engine.train import NonFiniteLossError, train_finetune, train_frozen
 from harness.plan.jobs import UnitKey
 from harness.plan.recipes import get_recipe
-from harness.results.store import LOCK, ResultsStore, UnitBusyError
+from harness.results.schema import UnitResult
+from harness.results.store import LOCK, ResultsStore, UnitBusyError, read_result
 from lifeiqa import BackboneFeatures
 
 SCRIPT = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
@@ -89,13 +89,13 @@ class Reference:
     entries it wrote (relative to the cache folder)."""
 
     runs: Path
-    results: dict[str, dict]
+    results: dict[str, UnitResult]
     table: list[str]
     cache_entries: list[Path]
 
     @property
     def unit_seconds(self) -> float:
-        return sum(r["wall_seconds"] for r in self.results.values())
+        return sum(r.wall_seconds for r in self.results.values())
 
 
 def _file_limit(limit: int):
@@ -105,19 +105,20 @@ def _file_limit(limit: int):
     return apply
 
 
-def results(runs: Path) -> dict[str, dict]:
+def results(runs: Path) -> dict[str, UnitResult]:
     """unit -> its result.json; fails on any that does not parse (a partial file)."""
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(runs.rglob("result.json"))}
+    return {p.parent.name: read_result(p) for p in sorted(runs.rglob("result.json"))}
 
 
 def table(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("|")]
 
 
-def assert_same_metrics(ours: dict[str, dict], theirs: dict[str, dict]) -> None:
+def assert_same_metrics(ours: dict[str, UnitResult], theirs: dict[str, UnitResult]) -> None:
     assert sorted(ours) == sorted(theirs)
     for unit in ours:
-        assert ours[unit]["metrics"] == pytest.approx(theirs[unit]["metrics"], abs=1e-6), unit
+        assert ours[unit].metrics.to_dict() == pytest.approx(theirs[unit].metrics.to_dict(),
+                                                             abs=1e-6), unit
 
 
 def temporary_files(*folders: Path) -> list[Path]:

@@ -19,6 +19,8 @@ from harness.data.registry import load_dataset
 from harness.data.synth.generate import synthesize
 from harness.engine.features import CropPlan, FeatureCache
 from harness.engine.train import predict_features
+from harness.results.schema import ProtocolRef, UnitResult
+from harness.results.store import read_result
 
 FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=2",
         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
@@ -38,8 +40,8 @@ def bench(cache: Path, *args: str, wait: bool = True):
     return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
 
 
-def results(runs: Path) -> dict[str, dict]:
-    return {str(p.parent.relative_to(runs)): json.loads(p.read_text())
+def results(runs: Path) -> dict[str, UnitResult]:
+    return {str(p.parent.relative_to(runs)): read_result(p)
             for p in sorted(runs.rglob("result.json"))}
 
 
@@ -50,18 +52,18 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
     stored = results(runs)
     assert len(stored) == 2
     result = next(iter(stored.values()))
-    assert result["protocol"] == {"name": "splits", "version": "1.0"}
-    assert result["selection"] == "last" and result["selected_epoch"] == 2
-    for key in ("metrics", "split", "config", "seeds", "environment", "device", "wall_seconds",
-                "history", "per_distortion"):
-        assert key in result, key
-    assert len(result["per_distortion"]) == 25
-    assert result["environment"]["torch"] == torch.__version__
-    split = json.loads(Path(result["split"]["file"]).read_text())
+    assert result.protocol == ProtocolRef("splits", "1.0")
+    assert result.selection == "last" and result.selected_epoch == 2
+    assert [entry["epoch"] for entry in result.history] == [1, 2]
+    assert result.seeds.split == int(result.unit[-2:]) and result.wall_seconds > 0
+    assert result.world_size == 1 and result.config["recipe"]["epochs"] == 2
+    assert len(result.per_distortion) == 25
+    assert result.environment.torch == torch.__version__
+    split = json.loads(Path(result.split.file).read_text())
     assert not set(split["train"]) & set(split["test"])
     unit = runs / next(iter(stored))
     predictions = (unit / "predictions.csv").read_text().splitlines()
-    assert len(predictions) - 1 == result["split"]["test_images"] == 125
+    assert len(predictions) - 1 == result.split.test_images == 125
     assert "selection: last epoch" in first.stdout and "protocol v1.0" in first.stdout
 
     again = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
@@ -93,7 +95,8 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_pat
     ours, theirs = results(runs), results(tmp_path / "reference")
     assert sorted(ours) == sorted(theirs)
     for key in ours:
-        assert ours[key]["metrics"] == pytest.approx(theirs[key]["metrics"], abs=1e-6)
+        assert ours[key].metrics.to_dict() == pytest.approx(theirs[key].metrics.to_dict(),
+                                                             abs=1e-6)
 
 
 def test_cross_dataset_and_per_distortion_protocols_run(cache, tmp_path):

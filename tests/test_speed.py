@@ -17,8 +17,12 @@ from harness.engine import features
 from harness.engine.batching import BatchCutter, Prefetcher, to_device
 from harness.engine.features import CropPlan, cut, image_tensor
 from harness.engine.train import predict_records, train_finetune
+from harness.errors import InvalidOptionError
 from harness.plan.recipes import Recipe
-from harness.speed import TITLES, _conv_backward_flop, peak_bf16_tflops
+from harness.speed import TITLES, SpeedOptions, SpeedReport, run_speed
+from harness.speed.flops import conv_backward_flop, peak_bf16_tflops
+from harness.speed.inference import PYIQA_METRICS
+from harness.speed.sizes import SIZES
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -127,10 +131,56 @@ def test_training_flops_count_depthwise_convolutions_once():
     with FlopCounterMode(display=False) as counter:
         y = conv(x)
     forward = counter.get_total_flops()
-    mapping = {torch.ops.aten.convolution_backward: _conv_backward_flop}
+    mapping = {torch.ops.aten.convolution_backward: conv_backward_flop}
     with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         y.sum().backward()
     assert counter.get_total_flops() == 2 * forward
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("sections", (6,), "unknown section(s) 6"),
+    ("sections", (0, 2), "unknown section(s) 0"),
+    ("sections", (), "empty"),
+    ("sections", "1,3", "expected a sequence of section numbers"),
+    ("sections", (1, 3, 1), "given more than once"),
+    ("sections", (True,), "unknown section(s) True"),
+    ("device", "gpu", "expected 'auto', a torch device name"),
+    ("precision", "fp8", "expected one of bf16, fp16, fp32"),
+    ("workers", -1, "0 or more"),
+    ("tiny", "yes", "expected True or False"),
+])
+def test_speed_options_reject_bad_input_naming_the_field(field, value, expected):
+    with pytest.raises(InvalidOptionError) as raised:
+        SpeedOptions(**{field: value})
+    assert f"SpeedOptions.{field}=" in str(raised.value) and expected in str(raised.value)
+    assert raised.value.exit_code == 2
+
+
+def test_speed_options_defaults_and_normal_form():
+    assert SpeedOptions().sections == (1, 2, 3, 4, 5)
+    options = SpeedOptions(sections=[3, 1], device=CPU, workers=0)
+    assert options.sections == (3, 1) and hash(options) == hash(SpeedOptions((3, 1), CPU, workers=0))
+
+
+def test_every_size_set_measures_metrics_it_can_build_offline():
+    for sizes in SIZES.values():
+        assert set(sizes.inference_metrics) <= set(PYIQA_METRICS)
+
+
+def test_feature_cache_section_without_the_cache_trains_to_the_same_predictions():
+    """Section 3 through the API: the uncached variant runs the frozen backbone per batch inside
+    ``train_frozen``'s own loop, so its predictions equal the cached ones."""
+    partial: list[SpeedReport] = []
+    report = run_speed(SpeedOptions(sections=(3,), device="cpu", tiny=True),
+                       on_section=partial.append)
+    assert report.failed == {} and [s.name for s in report.sections] == ["feature_cache"]
+    assert [p.wall_seconds for p in partial] == [None] and report.wall_seconds > 0
+    (row,) = report.section("feature_cache").table.rows
+    assert row["equal_within_tolerance"] and row["splits"] == 3
+    assert row["with_cache_s"] > 0 and row["without_cache_s"] > 0
+    data = json.loads(report.to_json())
+    assert data["sections"]["feature_cache"]["rows"] == [row] and data["settings"]["tiny"]
+    assert TITLES["feature_cache"] in report.to_markdown()
 
 
 def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):

@@ -1,7 +1,6 @@
 """Bad data is found before any training starts, all of it, with file and row."""
 
 import csv
-import json
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from dataset_fixtures import write_kadid10k_release
 
 from harness.data.registry import get_dataset_spec, load_dataset
 from harness.data.validate import DatasetValidationError, require_valid, validate_dataset
+from harness.results.store import read_result
 
 
 def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -75,5 +75,5 @@ def test_a_run_refuses_to_start_then_records_exclusions(damaged, tmp_path):
     assert not list(runs.rglob("result.json"))
     allowed = bench(*common, "--exclude-bad", env=env)
     assert allowed.returncode == 0, allowed.stderr
-    result = json.loads(next(runs.rglob("result.json")).read_text())
-    assert len(result["exclusions"]) == 2 and any(victim in e for e in result["exclusions"])
+    result = read_result(next(runs.rglob("result.json")))
+    assert len(result.exclusions) == 2 and any(victim in e for e in result.exclusions)

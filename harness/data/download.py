@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from harness.data.layout import DatasetLayoutError, find_child
+from harness.errors import DatasetError, unknown_name
 
 # Archive names and folders as pyiqa 0.1.16 uses them (pyiqa/data/dataset_api.py and
 # pyiqa/default_dataset_configs.yml); the meta_info CSVs live in a separate hub repo.
@@ -36,11 +37,11 @@ DOWNLOAD_DIR = ".downloads"
 _CHUNK = 1 << 20
 
 
-class ChecksumError(ValueError):
+class ChecksumError(DatasetError):
     """An archive's sha256 is not the one the hub reports."""
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(DatasetError):
     """An archive member would land outside the install folder, or is a link or device."""
 
 
@@ -85,7 +86,7 @@ def hub_archive(name: str) -> HubArchive:
     for entry in _ARCHIVES:
         if _key(name) in {_key(n) for n in (entry.name, *entry.aliases)}:
             return entry
-    raise KeyError(f"no hub archive known for {name!r}; downloadable: {[e.name for e in _ARCHIVES]}")
+    raise unknown_name("downloadable dataset", name, [e.name for e in _ARCHIVES])
 
 
 def download_dataset(name: str, root: str | Path) -> Path:

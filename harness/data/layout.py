@@ -6,9 +6,10 @@ import csv
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from harness.data.records import Problem
+from harness.errors import DatasetError
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(DatasetError):
     """The folder does not hold the layout a loader expects; the message says what is missing."""
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from harness.data.records import Dataset, ImageRecord, Problem
-from harness.data.registry import DatasetSpec
+from harness.data.specs import DatasetSpec
 
 # Real labels can sit slightly outside a nominal range (LIVE's realigned DMOS, for example).
 SCORE_SLACK = 0.1

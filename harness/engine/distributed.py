@@ -39,6 +39,7 @@ import torch
 import torch.distributed as dist
 
 from harness.device import resolve_device
+from harness.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from harness.plan.jobs import UnitKey
@@ -76,14 +77,14 @@ def setup(device: str) -> str:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if resolved.type == "cuda":
         if resolved.index is not None:
-            raise SystemExit(f"--device {device} under torchrun: each rank takes cuda:LOCAL_RANK; "
-                             f"pass --device cuda (or auto)")
+            raise InvalidOptionError(f"--device {device} under torchrun: each rank takes "
+                                     f"cuda:LOCAL_RANK; pass --device cuda (or auto)")
         backend, name = "nccl", f"cuda:{local}"
     elif resolved.type == "cpu":
         backend, name = "gloo", "cpu"
     else:
-        raise SystemExit(f"--device {device}: torchrun data parallelism runs on CPU (gloo) or "
-                         f"CUDA (NCCL), not {resolved.type}")
+        raise InvalidOptionError(f"--device {device}: torchrun data parallelism runs on CPU "
+                                 f"(gloo) or CUDA (NCCL), not {resolved.type}")
     if not dist.is_initialized():
         if backend == "nccl":
             torch.cuda.set_device(local)

@@ -23,8 +23,8 @@ to generate the same one.
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -32,19 +32,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 from harness.data.sources import SYNTH_PREFIX, DataSources
 from harness.engine import distributed
 from harness.engine.runner import JobRunner, RunSummary
+from harness.errors import ExecutionError, InvalidOptionError
+from harness.logs import configure_logging
 from harness.plan.jobs import Job
-from harness.plan.recipes import Recipe
+from harness.plan.options import RunOptions, RunPlan
 from harness.results.store import ResultsStore
 
-POOL_OPTIONS = ("gpus", "workers")
-SLURM_OPTIONS = ("slurm_partition", "slurm_time", "slurm_gpus_per_job", "slurm_mem",
-                 "slurm_account", "slurm_array_parallelism")
+log = logging.getLogger(__name__)
+
 SLURM_TIME_MIN = 240
 SLURM_ARRAY_PARALLELISM = 256
 
@@ -89,24 +89,22 @@ def _status(summary: RunSummary) -> tuple[str, str]:
 # --- local ------------------------------------------------------------------------------------
 
 
-def run_local(jobs: list[Job], sources: DataSources, args: argparse.Namespace) -> RunSummary | None:
-    device = distributed.setup(args.device)
+def run_local(plan: RunPlan, progress: bool = False) -> RunSummary | None:
+    options, jobs = plan.options, list(plan.jobs)
+    device = distributed.setup(options.device)
     if distributed.active():  # rank 0 generates synthetic data before the others read it
         if distributed.is_main():
-            prepare_data(jobs, sources)
+            prepare_data(jobs, plan.sources)
         distributed.barrier()
-    runner = JobRunner(ResultsStore(args.runs), sources, device, args.exclude_bad,
-                       args.save_checkpoints, log=print if distributed.is_main() else _quiet)
-    summary = runner.run_all(jobs, force=args.force)
+    runner = JobRunner(ResultsStore(options.runs), plan.sources, device, options.exclude_bad,
+                       options.save_checkpoints,
+                       log=log.info if distributed.is_main() else _quiet)
+    summary = runner.run_all(jobs, force=options.force, progress=progress)
     distributed.barrier()  # rank 0 has written every result before it reports
     return summary if distributed.is_main() else None
 
 
 # --- pool -------------------------------------------------------------------------------------
-
-
-def _job_from_dict(data: dict) -> Job:
-    return Job(**{**data, "recipe": Recipe(**data["recipe"])})
 
 
 def _sources_to_dict(sources: DataSources) -> dict:
@@ -131,20 +129,20 @@ class PoolRun:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         spec = json.loads((self.folder / self.JOBS).read_text())
-        self.jobs = [_job_from_dict(data) for data in spec["jobs"]]
+        self.jobs = [Job.from_dict(data) for data in spec["jobs"]]
         self.sources = _sources_from_dict(spec["sources"])
         self.runs, self.device, self.force = spec["runs"], spec["device"], spec["force"]
         self.exclude_bad, self.save_checkpoints = spec["exclude_bad"], spec["save_checkpoints"]
         self._index = {job.key: index for index, job in enumerate(self.jobs)}
 
     @classmethod
-    def create(cls, parent: Path, jobs: list[Job], sources: DataSources, args: argparse.Namespace,
+    def create(cls, parent: Path, jobs: list[Job], sources: DataSources, options: RunOptions,
                device: str) -> PoolRun:
         folder = Path(parent) / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         (folder / "taken").mkdir(parents=True)
-        spec = {"runs": str(args.runs), "device": device, "force": args.force,
-                "exclude_bad": args.exclude_bad, "save_checkpoints": args.save_checkpoints,
-                "sources": _sources_to_dict(sources), "jobs": [asdict(job) for job in jobs]}
+        spec = {"runs": str(options.runs), "device": device, "force": options.force,
+                "exclude_bad": options.exclude_bad, "save_checkpoints": options.save_checkpoints,
+                "sources": _sources_to_dict(sources), "jobs": [job.to_dict() for job in jobs]}
         (folder / cls.JOBS).write_text(json.dumps(spec, indent=1))
         return cls(folder)
 
@@ -190,23 +188,12 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _pool_slots(args: argparse.Namespace) -> tuple[list[dict[str, str]], str]:
-    """One environment addition per worker, and the workers' device."""
-    if args.gpus and args.workers:
-        raise SystemExit("--executor pool: give --gpus (one worker per GPU) or --workers N, not both")
-    if args.gpus:
-        ids = [g.strip() for g in args.gpus.split(",")]
-        if not all(g.isdigit() for g in ids):
-            raise SystemExit(f"--gpus {args.gpus!r}: expected comma-separated GPU indices, e.g. 0,1")
-        if args.device not in ("auto", "cuda"):
-            raise SystemExit(f"--gpus gives each worker its own GPU as 'cuda'; leave --device auto "
-                             f"(or cuda), not {args.device!r}")
-        return [{"CUDA_VISIBLE_DEVICES": g} for g in ids], "cuda"
-    if args.workers is not None:
-        if args.workers < 1:
-            raise SystemExit(f"--workers {args.workers}: expected at least 1")
-        return [{} for _ in range(args.workers)], args.device
-    raise SystemExit("--executor pool needs --gpus 0,1,... (one worker per GPU) or --workers N")
+def _pool_slots(options: RunOptions) -> tuple[list[dict[str, str]], str]:
+    """One environment addition per worker, and the workers' device (the options were
+    validated: exactly one of gpus and workers is given)."""
+    if options.executor.gpus:
+        return [{"CUDA_VISIBLE_DEVICES": g} for g in options.executor.gpus], "cuda"
+    return [{} for _ in range(options.executor.workers or 0)], options.device
 
 
 def _exit_text(code: int) -> str:
@@ -215,35 +202,38 @@ def _exit_text(code: int) -> str:
     return f"exit status {code}"
 
 
-def _stream(process: subprocess.Popen, worker: int, log: Path, lock: threading.Lock) -> None:
-    with open(log, "w") as handle:
+def _stream(process: subprocess.Popen, worker: int, log_file: Path, lock: threading.Lock) -> None:
+    with open(log_file, "w") as handle:
         for line in process.stdout:
             handle.write(line)
             handle.flush()
             if line.strip():
                 with lock:
-                    print(f"[worker {worker}] {line}", end="", flush=True)
+                    log.info("[worker %d] %s", worker, line.rstrip("\n"))
 
 
-def run_pool(jobs: list[Job], sources: DataSources, args: argparse.Namespace) -> RunSummary:
-    slots, device = _pool_slots(args)
-    store = ResultsStore(args.runs)
-    todo, summary = _pending(jobs, store, args.force)
+def run_pool(plan: RunPlan, progress: bool = False) -> RunSummary:
+    """Workers print their own progress lines (streamed here); ``progress`` is for the local
+    executor's live display."""
+    options, jobs = plan.options, list(plan.jobs)
+    slots, device = _pool_slots(options)
+    store = ResultsStore(options.runs)
+    todo, summary = _pending(jobs, store, options.force)
     if not todo:
         return summary
-    prepare_data(todo, sources)
-    pool = PoolRun.create(store.root / jobs[0].suite / "pool", todo, sources, args, device)
+    prepare_data(todo, plan.sources)
+    pool = PoolRun.create(store.root / plan.suite / "pool", todo, plan.sources, options, device)
     slots = slots[:len(todo)]
     threads = max(1, _cores() // len(slots))
-    print(f"pool: {len(slots)} worker(s), {threads} thread(s) each, {len(todo)} job(s); "
-          f"logs in {pool.folder}", flush=True)
+    log.info("pool: %d worker(s), %d thread(s) each, %d job(s); logs in %s", len(slots), threads,
+             len(todo), pool.folder)
     workers, streams, lock = [], [], threading.Lock()
     for index, extra in enumerate(slots):
         env = {**os.environ, **extra, "OMP_NUM_THREADS": str(threads),
                "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "harness.engine.worker", str(pool.folder), str(index), "--threads",
-             str(threads)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [sys.executable, "-m", "harness.cli.worker", str(pool.folder), str(index),
+             "--threads", str(threads)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         workers.append(process)
         streams.append(threading.Thread(target=_stream, args=(process, index, pool.log(index), lock),
                                         daemon=True))
@@ -267,8 +257,8 @@ def _collect(pool: PoolRun, todo: list[Job], codes: list[int], summary: RunSumma
     for worker, code in enumerate(codes):
         report = pool.report(worker)
         if report is None:
-            print(f"worker {worker} died ({_exit_text(code)}); its log: {pool.log(worker)}",
-                  file=sys.stderr)
+            log.warning("worker %d died (%s); its log: %s", worker, _exit_text(code),
+                        pool.log(worker))
             continue
         for index in report["skipped"]:
             outcome.setdefault(index, ("skipped", ""))
@@ -301,11 +291,12 @@ class SlurmUnit:
     def __call__(self, job: Job) -> tuple[str, str]:
         import submitit
 
+        configure_logging()  # the task's own process: its output is the task's log file
         if submitit.JobEnvironment().num_tasks > 1:  # one rank per task (and GPU)
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         device = distributed.setup(self.device)
         runner = JobRunner(ResultsStore(self.runs), self.sources, device, self.exclude_bad,
-                           self.save_checkpoints, log=print if distributed.is_main() else _quiet)
+                           self.save_checkpoints, log=log.info if distributed.is_main() else _quiet)
         return _status(runner.run_all([job], force=self.force))
 
     def checkpoint(self, job: Job):
@@ -315,37 +306,37 @@ class SlurmUnit:
         return submitit.helpers.DelayedSubmission(self, job)
 
 
-def run_slurm(jobs: list[Job], sources: DataSources, args: argparse.Namespace) -> RunSummary:
+def run_slurm(plan: RunPlan, progress: bool = False) -> RunSummary:
+    """Tasks log to their own files; ``progress`` is for the local executor's live display."""
     try:
         import submitit
     except ImportError as err:
-        raise SystemExit("--executor slurm needs submitit: pip install 'lifeiqa[harness]' "
-                         "(or pip install submitit)") from err
-    store = ResultsStore(args.runs)
-    todo, summary = _pending(jobs, store, args.force)
+        raise ExecutionError("--executor slurm needs submitit: pip install 'lifeiqa[harness]' "
+                             "(or pip install submitit)") from err
+    options, jobs, slurm = plan.options, list(plan.jobs), plan.options.executor
+    store = ResultsStore(options.runs)
+    todo, summary = _pending(jobs, store, options.force)
     if not todo:
         return summary
-    prepare_data(todo, sources)
-    gpus = 1 if args.slurm_gpus_per_job is None else args.slurm_gpus_per_job
-    if gpus < 0:
-        raise SystemExit(f"--slurm-gpus-per-job {gpus}: expected 0 or more")
-    logs = store.root / jobs[0].suite / "slurm"
-    executor = submitit.AutoExecutor(folder=logs / "%j", cluster=args.slurm_cluster)
+    prepare_data(todo, plan.sources)
+    gpus = 1 if slurm.slurm_gpus_per_job is None else slurm.slurm_gpus_per_job
+    logs = store.root / plan.suite / "slurm"
+    executor = submitit.AutoExecutor(folder=logs / "%j", cluster=slurm.slurm_cluster)
     executor.update_parameters(
-        name=f"lifeiqa-{jobs[0].suite.replace('/', '-')}",
-        timeout_min=args.slurm_time or SLURM_TIME_MIN, gpus_per_node=gpus,
-        tasks_per_node=max(gpus, 1), mem_gb=args.slurm_mem, slurm_partition=args.slurm_partition,
-        slurm_account=args.slurm_account,
-        slurm_array_parallelism=args.slurm_array_parallelism or SLURM_ARRAY_PARALLELISM)
-    unit = SlurmUnit(str(store.root), sources, args.device, args.exclude_bad,
-                     args.save_checkpoints, args.force)
+        name=f"lifeiqa-{plan.suite.replace('/', '-')}",
+        timeout_min=slurm.slurm_time or SLURM_TIME_MIN, gpus_per_node=gpus,
+        tasks_per_node=max(gpus, 1), mem_gb=slurm.slurm_mem,
+        slurm_partition=slurm.slurm_partition, slurm_account=slurm.slurm_account,
+        slurm_array_parallelism=slurm.slurm_array_parallelism or SLURM_ARRAY_PARALLELISM)
+    unit = SlurmUnit(str(store.root), plan.sources, options.device, options.exclude_bad,
+                     options.save_checkpoints, options.force)
     handles = executor.map_array(unit, todo)
-    print(f"slurm ({args.slurm_cluster}): submitted {len(handles)} job(s) "
-          f"({', '.join(h.job_id for h in handles[:4])}{' ...' if len(handles) > 4 else ''}); "
-          f"logs in {logs}", flush=True)
+    log.info("slurm (%s): submitted %d job(s) (%s%s); logs in %s", slurm.slurm_cluster,
+             len(handles), ", ".join(h.job_id for h in handles[:4]),
+             " ..." if len(handles) > 4 else "", logs)
     job_of = {handle.job_id: job for handle, job in zip(handles, todo, strict=True)}
     try:
-        poll = 30.0 if args.slurm_cluster == "slurm" else 0.5
+        poll = 30.0 if slurm.slurm_cluster == "slurm" else 0.5
         for handle in submitit.helpers.as_completed(handles, poll_frequency=poll):
             job = job_of[handle.job_id]
             try:
@@ -355,33 +346,26 @@ def run_slurm(jobs: list[Job], sources: DataSources, args: argparse.Namespace) -
                 status, message = "failed", (f"{type(err).__name__}: {first} "
                                              f"(log: {handle.paths.stderr})")
             _record(summary, job, status, message)
-            print(f"{job.model_name} {job.dataset_label} {job.unit}: {status} "
-                  f"(slurm job {handle.job_id}){': ' + message if message else ''}", flush=True)
+            log.info("%s %s %s: %s (slurm job %s)%s", job.model.name, job.dataset_label, job.unit,
+                     status, handle.job_id, ": " + message if message else "")
     except KeyboardInterrupt:
-        print("stopped waiting; the jobs go on: rerun the same command to collect them "
-              "(finished units are skipped) or use 'lifeiqa-bench summarize'", file=sys.stderr)
+        log.warning("stopped waiting; the jobs go on: rerun the same command to collect them "
+                    "(finished units are skipped) or use 'lifeiqa-bench summarize'")
         raise
     return summary
 
 
 # --- dispatch ---------------------------------------------------------------------------------
 
-Executor = Callable[[list[Job], DataSources, argparse.Namespace], "RunSummary | None"]
+Executor = Callable[[RunPlan, bool], "RunSummary | None"]
 EXECUTORS: dict[str, Executor] = {"local": run_local, "pool": run_pool, "slurm": run_slurm}
 
 
-def execute(name: str, jobs: list[Job], sources: DataSources,
-            args: argparse.Namespace) -> RunSummary | None:
-    """Run ``jobs`` with executor ``name``. None on the ranks of a torchrun launch other than
-    rank 0, which reports for all."""
-    if name not in EXECUTORS:
-        raise SystemExit(f"--executor {name!r}: expected one of {sorted(EXECUTORS)}")
-    for owner, options in (("pool", POOL_OPTIONS), ("slurm", SLURM_OPTIONS)):
-        given = [o for o in options if getattr(args, o, None) is not None]
-        if given and name != owner:
-            flags = ", ".join("--" + o.replace("_", "-") for o in given)
-            raise SystemExit(f"{flags}: only with --executor {owner}")
+def execute(plan: RunPlan, progress: bool = False) -> RunSummary | None:
+    """Run the plan's jobs with the executor its options name (``progress``: a live display on
+    stderr). None on the ranks of a torchrun launch other than rank 0, which reports for all."""
+    name = plan.options.executor.executor
     if name != "local" and distributed.launched():
-        raise SystemExit(f"--executor {name} starts its own processes; under torchrun use the "
-                         f"default --executor local")
-    return EXECUTORS[name](jobs, sources, args)
+        raise InvalidOptionError(f"--executor {name} starts its own processes; under torchrun "
+                                 f"use the default --executor local")
+    return EXECUTORS[name](plan, progress)

@@ -1,15 +1,15 @@
-"""``lifeiqa-bench score``: score image files and folders into a CSV (``path,score``).
+"""Scoring image files and folders into a CSV (``path,score``): ``lifeiqa-bench score``.
 
 Rows are written and flushed batch by batch, so an interrupted run keeps what it scored and
-``--resume`` continues it. Unreadable files are skipped, listed at the end with the reason, and
-make the exit status non-zero.
+``resume`` continues it. Unreadable files are skipped and returned with the reason (the command
+lists them and exits non-zero).
 """
 
 from __future__ import annotations
 
 import csv
 import glob
-import sys
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,10 @@ import torch
 
 import lifeiqa
 from harness.device import resolve_device
+from harness.errors import InvalidOptionError
 from lifeiqa.inference import DEFAULT_NUM_CROPS, extract_crops, unit_scale
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -72,14 +75,13 @@ def load_model(checkpoint: str | None, model_name: str | None, untrained: bool) 
             return lifeiqa.create_model(model_name, checkpoint=checkpoint)
         return lifeiqa.load_checkpoint(checkpoint)
     if not untrained:
-        raise SystemExit(
-            "lifeiqa-bench score: --checkpoint is required (no official Life-IQA weights are "
-            "published). For a smoke run with random decoder weights add --untrained."
-        )
+        raise InvalidOptionError(
+            "--checkpoint is required (no official Life-IQA weights are published). For a "
+            "smoke run with random decoder weights add --untrained.")
     name = model_name or "lifeiqa_effnet_lite0"
     spec = lifeiqa.get_spec(name)
-    print(f"warning: --untrained: {name} has a randomly initialised decoder; its scores are "
-          f"meaningless", file=sys.stderr)
+    log.warning("warning: --untrained: %s has a randomly initialised decoder; its scores are "
+                "meaningless", name)
     return lifeiqa.create_model(name, pretrained=spec.pretrained_weights is not None)
 
 
@@ -88,7 +90,8 @@ def already_scored(out: Path) -> set[str]:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header != ["path", "score"]:
-            raise SystemExit(f"{out}: cannot resume, expected a 'path,score' header, found {header}")
+            raise InvalidOptionError(f"{out}: cannot resume, expected a 'path,score' header, "
+                                     f"found {header}")
         return {row[0] for row in reader if len(row) == 2}
 
 
@@ -98,8 +101,10 @@ def _batches(paths: list[Path], size: int) -> Iterator[list[Path]]:
 
 
 def score_paths(model: lifeiqa.LifeIQA, paths: list[Path], out: Path, batch_size: int,
-                num_crops: int, device: torch.device, append: bool) -> tuple[int, list[Failure]]:
-    """Score ``paths`` into ``out``; return how many were scored and the files that failed."""
+                num_crops: int, device: torch.device, append: bool,
+                progress: bool = False) -> tuple[int, list[Failure]]:
+    """Score ``paths`` into ``out``; return how many were scored and the files that failed.
+    ``progress``: a live display on stderr."""
     from rich.progress import Progress
 
     failures: list[Failure] = []
@@ -107,11 +112,11 @@ def score_paths(model: lifeiqa.LifeIQA, paths: list[Path], out: Path, batch_size
     crop = model.config.input_size
     model = model.to(device).eval()
     with open(out, "a" if append else "w", newline="") as handle, \
-            Progress(transient=True, console=None) as progress:
+            Progress(transient=True, disable=not progress) as bars:
         writer = csv.writer(handle)
         if not append:
             writer.writerow(["path", "score"])
-        task = progress.add_task("scoring", total=len(paths))
+        task = bars.add_task("scoring", total=len(paths))
         for batch in _batches(paths, batch_size):
             images, names = [], []
             for path in batch:
@@ -131,44 +136,36 @@ def score_paths(model: lifeiqa.LifeIQA, paths: list[Path], out: Path, batch_size
                                                                               strict=True))
                 handle.flush()
                 scored += len(scores)
-            progress.advance(task, len(batch))
+            bars.advance(task, len(batch))
     return scored, failures
 
 
-def run_score(inputs: list[str], checkpoint: str | None, model_name: str | None, out: str,
-              batch_size: int, device: str, num_crops: int = DEFAULT_NUM_CROPS,
-              untrained: bool = False, resume: bool = False, overwrite: bool = False) -> int:
+@dataclass(frozen=True)
+class ScoreReport:
+    out: Path
+    scored: int
+    already_there: int
+    failures: tuple[Failure, ...]
+
+
+def score_images(inputs: list[str], out: str | Path, checkpoint: str | None = None,
+                 model_name: str | None = None, batch_size: int = 8, device: str = "auto",
+                 num_crops: int = DEFAULT_NUM_CROPS, untrained: bool = False,
+                 resume: bool = False, overwrite: bool = False,
+                 progress: bool = False) -> ScoreReport:
+    """Score the images named by ``inputs`` (files, folders, glob patterns) into ``out``."""
     out_path = Path(out)
     if out_path.exists() and not (resume or overwrite):
-        raise SystemExit(f"{out_path} exists: pass --resume to continue it or --overwrite")
+        raise InvalidOptionError(f"{out_path} exists: pass --resume to continue it or --overwrite")
+    for name, value in (("batch_size", batch_size), ("num_crops", num_crops)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidOptionError(f"--{name.replace('_', '-')} {value!r}: expected an "
+                                     f"integer >= 1")
+    torch_device = resolve_device(device)
     paths, failures = collect_images(inputs)
     done = already_scored(out_path) if resume and out_path.exists() else set()
     todo = [p for p in paths if str(p) not in done]
     model = load_model(checkpoint, model_name, untrained)
-    scored, unreadable = score_paths(model, todo, out_path, batch_size, num_crops,
-                                     resolve_device(device), append=resume and out_path.exists())
-    failures += unreadable
-    print(f"scored {scored} image(s) into {out_path}" + (f" ({len(done)} already there)" if done else ""))
-    if failures:
-        print(f"{len(failures)} input(s) failed:", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure.path}: {failure.reason}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="PATH",
-                        help="image files, folders (searched recursively) or glob patterns")
-    parser.add_argument("--checkpoint", help="a lifeiqa .safetensors checkpoint (or a .pth with --model)")
-    parser.add_argument("--model", dest="model_name", help="preset name (default: the checkpoint's config)")
-    parser.add_argument("--out", default="scores.csv", help="CSV to write (path,score); default scores.csv")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    parser.add_argument("--num-crops", type=int, default=DEFAULT_NUM_CROPS,
-                        help="crops per image on a uniform grid, averaged")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--untrained", action="store_true",
-                        help="allow a smoke run without a checkpoint (scores are meaningless)")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="skip paths already in --out")
-    group.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    scored, unreadable = score_paths(model, todo, out_path, batch_size, num_crops, torch_device,
+                                     append=resume and out_path.exists(), progress=progress)
+    return ScoreReport(out_path, scored, len(done), tuple(failures + unreadable))

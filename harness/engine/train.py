@@ -60,7 +60,9 @@ def make_optimizer(model: LifeIQA, recipe: Recipe, trainable: Callable[[str], bo
                              lr=recipe.lr, betas=(0.9, 0.999))
 
 
-def _autocast(device: torch.device, recipe: Recipe):
+def autocast_for(device: torch.device, recipe: Recipe) -> torch.autocast:
+    """The autocast context of ``recipe.precision`` on ``device``: bf16 or fp16 on CUDA, disabled
+    for fp32 and on every other device (CPU and MPS train in fp32)."""
     if device.type == "cuda" and recipe.precision != "fp32":
         dtype = torch.bfloat16 if recipe.precision == "bf16" else torch.float16
         return torch.autocast("cuda", dtype=dtype)
@@ -74,8 +76,13 @@ def _select(history: list[dict], selection: str) -> int:
     return int(np.argmax([h[key] for h in history]))
 
 
-class _Stepper:
-    """One optimisation step with the recipe's loss, clipping, schedule and precision."""
+class Stepper:
+    """One optimisation step with the recipe's loss, clipping, schedule and precision.
+
+    Builds the AdamW optimiser over the parameters ``trainable(name)`` selects; each call runs
+    ``forward()`` under the recipe's autocast, takes the loss against ``targets``, steps, and
+    returns the detached loss (no host sync). The learning rate follows the recipe's schedule
+    over ``steps_per_epoch`` calls per epoch."""
 
     def __init__(self, model: LifeIQA, recipe: Recipe, steps_per_epoch: int,
                  device: torch.device, trainable: Callable[[str], bool]) -> None:
@@ -93,7 +100,7 @@ class _Stepper:
         factor = lr_factor(self.recipe, self.step_count / self.steps_per_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = self.recipe.lr * factor
-        with _autocast(self.device, self.recipe):
+        with autocast_for(self.device, self.recipe):
             loss = self.loss_fn(forward(), targets)
         loss = distributed.weight_loss(loss, targets.shape[0])  # torchrun: this rank's share
         self.optimizer.zero_grad(set_to_none=True)
@@ -129,7 +136,7 @@ def _finite(predictions: np.ndarray, part: str, epoch: int) -> np.ndarray:
 Batch = tuple[Callable[[], object], torch.Tensor]  # (forward pass, targets)
 
 
-def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: _Stepper,
+def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
                 batches: Callable[[], Iterable[Batch]], predict_test: Callable[[], np.ndarray],
                 test_targets: np.ndarray, selection: str,
                 predict_val: Callable[[], np.ndarray] | None, val_targets: np.ndarray | None,
@@ -193,6 +200,11 @@ def predict_features(model: LifeIQA, features: Sequence[BackboneFeatures], devic
     return torch.cat(scores).view(-1, crops).mean(1).numpy()
 
 
+SampleFeatures = Callable[[torch.Tensor], BackboneFeatures]
+"""The backbone features of a batch of training samples, given their indices: sample ``i`` is
+crop ``i % crops`` of training image ``i // crops``."""
+
+
 def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[BackboneFeatures],
                  train_targets: np.ndarray, test_features: Sequence[BackboneFeatures],
                  test_targets: np.ndarray, selection: str = "last",
@@ -201,23 +213,40 @@ def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[Backbo
                  device: torch.device | str = "cpu", seed: int = 0,
                  on_epoch: Callable[[dict], None] | None = None) -> TrainOutcome:
     """Train the decoder and head on cached backbone features; the backbone is not run."""
+    stacked = _stack(train_features)
+
+    def sample_features(index: torch.Tensor) -> BackboneFeatures:
+        return BackboneFeatures(stacked.pooled[index], stacked.deepest[index])
+
+    return train_frozen_on(model, recipe, sample_features, train_features[0].pooled.shape[0],
+                           train_targets, test_features, test_targets, selection, val_features,
+                           val_targets, device, seed, on_epoch)
+
+
+def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatures, crops: int,
+                    train_targets: np.ndarray, test_features: Sequence[BackboneFeatures],
+                    test_targets: np.ndarray, selection: str = "last",
+                    val_features: Sequence[BackboneFeatures] = (),
+                    val_targets: np.ndarray | None = None,
+                    device: torch.device | str = "cpu", seed: int = 0,
+                    on_epoch: Callable[[dict], None] | None = None) -> TrainOutcome:
+    """:func:`train_frozen` with each batch's training features taken from ``sample_features``
+    (``crops`` per training image): read from a cache, or the frozen backbone run on the batch's
+    crops. The seed, sample order, batches and schedule do not depend on where they come from."""
     device = torch.device(device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
-    stacked = _stack(train_features)
-    crops = train_features[0].pooled.shape[0]
     targets = torch.as_tensor(np.repeat(train_targets, crops), dtype=torch.float32)
     n = targets.shape[0]
-    stepper = _Stepper(model, recipe, math.ceil(n / recipe.batch_size), device,
-                       lambda name: not name.startswith("backbone."))
+    stepper = Stepper(model, recipe, math.ceil(n / recipe.batch_size), device,
+                      lambda name: not name.startswith("backbone."))
 
     def batches() -> Iterable[Batch]:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, recipe.batch_size):
             index = distributed.shard(order[start:start + recipe.batch_size])
-            batch = BackboneFeatures(stacked.pooled[index].to(device),
-                                     stacked.deepest[index].to(device))
+            batch = BackboneFeatures(*(part.to(device) for part in sample_features(index)))
             yield (lambda b=batch: model.forward_head(b)), targets[index].to(device)
 
     def predict(features: Sequence[BackboneFeatures]) -> np.ndarray:
@@ -245,7 +274,7 @@ def predict_records(model: LifeIQA, records: Sequence[ImageRecord], images: Deco
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         # the cutter's output is valid by construction: skip forward()'s range check (a host sync)
-        with _autocast(device, recipe) if recipe else contextlib.nullcontext():
+        with autocast_for(device, recipe) if recipe else contextlib.nullcontext():
             return model.forward_head(model.forward_features(x.contiguous(memory_format=layout))).score
 
     return predict_crops(forward, Prefetcher(cutter, device, workers), cutter.grid_crops(plan.test_crops),
@@ -275,8 +304,8 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
                          recipe.crop_size)
     prefetch = Prefetcher(cutter, device, workers)
     listing = np.repeat(np.arange(len(train_records)), recipe.train_crops)
-    stepper = _Stepper(model, recipe, math.ceil(len(listing) / recipe.batch_size), device,
-                       lambda name: True)
+    stepper = Stepper(model, recipe, math.ceil(len(listing) / recipe.batch_size), device,
+                      lambda name: True)
     targets = torch.as_tensor(train_targets, dtype=torch.float32).to(device)
 
     def batches() -> Iterable[Batch]:

@@ -1,38 +1,27 @@
-"""One worker of ``lifeiqa-bench run --executor pool``, started by it (not by hand).
+"""One worker of ``lifeiqa-bench run --executor pool`` (started as ``python -m harness.cli.worker``
+by the pool, not by hand).
 
-``python -m harness.engine.worker RUN_FOLDER INDEX [--threads N]`` walks the pool run's jobs in order,
-runs each one that it takes from the run's queue (see :class:`harness.engine.executors.PoolRun`) and
-writes what became of them to ``worker-<INDEX>.json``. Its GPU, if any, is the one
-``CUDA_VISIBLE_DEVICES`` (set by the parent before torch is imported) leaves visible.
+It walks the pool run's jobs in order, runs each one that it takes from the run's queue (see
+:class:`harness.engine.executors.PoolRun`) and writes what became of them to
+``worker-<INDEX>.json``. Its GPU, if any, is the one ``CUDA_VISIBLE_DEVICES`` (set by the parent
+before torch is imported) leaves visible.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.engine.worker",
-                                     description="a worker of lifeiqa-bench run --executor pool")
-    parser.add_argument("folder", help="the pool run's folder (holding jobs.json)")
-    parser.add_argument("index", type=int, help="this worker's index")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    args = parser.parse_args(argv)
-
+def run_worker(folder: str | Path, index: int, threads: int | None = None) -> int:
+    """Run this worker's share of the pool run in ``folder``; 1 if any of its units failed."""
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
     from harness.engine.executors import PoolRun
 
-    pool = PoolRun(Path(args.folder))
+    pool = PoolRun(Path(folder))
     summary = pool.runner().run_all(pool.jobs, force=pool.force,
-                                    take=lambda job: pool.take(job, args.index))
-    pool.write_report(args.index, summary)
+                                    take=lambda job: pool.take(job, index))
+    pool.write_report(index, summary)
     return 1 if summary.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

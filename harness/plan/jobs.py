@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
-from harness.plan.baselines import get_baseline, is_baseline
+from harness.plan.baselines import get_baseline
+from harness.plan.models import ModelRef
 from harness.plan.protocols import Protocol
 from harness.plan.recipes import Recipe
 
@@ -31,8 +34,7 @@ class Job:
     protocol: str
     protocol_version: str
     kind: str
-    preset: str
-    variant: str  # "full", an ablation name or a baseline name (harness.plan.baselines)
+    model: ModelRef
     train_dataset: str
     test_dataset: str
     unit: str  # "split_03", "split_03-frac0.4", "seed_01"
@@ -46,24 +48,38 @@ class Job:
     recipe: Recipe
 
     @property
-    def model_name(self) -> str:
-        if is_baseline(self.variant):
-            return self.variant
-        return self.preset if self.variant == "full" else f"{self.preset}+{self.variant}"
-
-    @property
     def dataset_label(self) -> str:
         return dataset_folder(self.train_dataset, self.test_dataset)
 
     @property
     def key(self) -> UnitKey:
-        return UnitKey(self.suite, self.model_name, self.dataset_label, self.unit)
+        return UnitKey(self.suite, self.model.name, self.dataset_label, self.unit)
 
-    def config(self) -> dict:
-        """Everything that determines the result (compared on reruns)."""
-        data = asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The job as JSON values, its model as ``preset`` and ``variant`` in the model's place
+        (the flat form stored results' configs have always had)."""
+        data: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "model":
+                data.update(preset=value.preset, variant=value.variant)
+            else:
+                data[item.name] = value.to_dict() if item.name == "recipe" else value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        """The job :meth:`to_dict` wrote."""
+        values = dict(data)
+        model = ModelRef(values.pop("preset"), values.pop("variant"))
+        recipe = Recipe(**values.pop("recipe"))
+        return cls(**values, model=model, recipe=recipe)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the result (compared on reruns): :meth:`to_dict` without
+        the suite, which only names where results go."""
+        data = self.to_dict()
         data.pop("suite")
-        data["recipe"] = self.recipe.to_dict()
         return data
 
 
@@ -74,11 +90,12 @@ def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str,
     jobs: list[Job] = []
     for train, test in protocol.targets(synthetic):
         for variant in (*protocol.variants, *protocol.baselines):
+            model = ModelRef(preset, variant)
             # a baseline fixes the recipe fields its design needs (recorded with the job)
             recipe = recipe_for[train].override(**get_baseline(variant).recipe) \
-                if is_baseline(variant) else recipe_for[train]
+                if model.is_baseline else recipe_for[train]
             common = dict(suite=suite, protocol=protocol.name, protocol_version=protocol.version,
-                          kind=protocol.kind, preset=preset, variant=variant, train_dataset=train,
+                          kind=protocol.kind, model=model, train_dataset=train,
                           test_dataset=test, test_fraction=protocol.test_fraction,
                           validation_fraction=protocol.validation_fraction if selection == "val" else 0.0,
                           selection=selection, breakdown=protocol.breakdown, recipe=recipe)

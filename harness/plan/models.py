@@ -18,6 +18,22 @@ from lifeiqa.config import ABLATIONS
 FULL = "full"
 # Model kinds in leaderboard order: the reference first, then its ablations, then baselines.
 KINDS = ("lifeiqa", "ablation", "lifeiqa_config", "probe", "pyiqa_arch", "training_free")
+LIFEIQA_KINDS = KINDS[:2]  # a protocol's ``variants``; every other kind is a baseline family
+
+
+def variant_kind(variant: str) -> str:
+    """The kind of model ``variant`` makes of a preset: ``"lifeiqa"`` (the full model),
+    ``"ablation"``, or the baseline's family. An unknown name raises
+    :class:`~harness.errors.UnknownNameError` naming the close ones (an unknown pyiqa metric,
+    a ``KeyError`` from :func:`~harness.plan.baselines.get_baseline`)."""
+    if variant == FULL:
+        return "lifeiqa"
+    if variant in ABLATIONS:
+        return "ablation"
+    if is_baseline(variant):
+        return get_baseline(variant).family
+    raise unknown_name("model variant", variant, [*ABLATIONS, *list_baselines()],
+                       "(or pyiqa:<metric>)")
 
 
 @dataclass(frozen=True)
@@ -26,22 +42,16 @@ class ModelRef:
     variant: str = FULL
 
     def __post_init__(self) -> None:
-        if self.variant != FULL and self.variant not in ABLATIONS and not is_baseline(self.variant):
-            raise unknown_name("model variant", self.variant, [*ABLATIONS, *list_baselines()],
-                               "(or pyiqa:<metric>)")
+        variant_kind(self.variant)  # raises for an unknown variant
 
     @property
     def kind(self) -> str:
         """``"lifeiqa"`` (the full model), ``"ablation"``, or the baseline's family."""
-        if self.variant == FULL:
-            return "lifeiqa"
-        if is_baseline(self.variant):
-            return get_baseline(self.variant).family
-        return "ablation"
+        return variant_kind(self.variant)
 
     @property
     def is_baseline(self) -> bool:
-        return self.kind not in ("lifeiqa", "ablation")
+        return self.kind not in LIFEIQA_KINDS
 
     @property
     def name(self) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from harness.plan.baselines import is_baseline, list_baselines
+from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
+from harness.plan.baselines import list_baselines
+from harness.plan.models import LIFEIQA_KINDS, variant_kind
 from lifeiqa.config import ABLATIONS
 
 PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
@@ -50,7 +52,15 @@ class Protocol:
 
 
 def _fail(source: str, message: str) -> None:
-    raise ValueError(f"protocol {source}: {message}")
+    raise InvalidOptionError(f"protocol {source}: {message}")
+
+
+def _kind(source: str, role: str, name: object) -> str:
+    """The model kind of a protocol's variant or baseline ``name``."""
+    try:
+        return variant_kind(str(name))
+    except KeyError as err:  # an unknown name, or a pyiqa metric pyiqa does not have
+        _fail(source, f"{role} {name!r}: {err.args[0]}")
 
 
 def parse_protocol(data: dict, source: str) -> Protocol:
@@ -67,12 +77,15 @@ def parse_protocol(data: dict, source: str) -> Protocol:
         _fail(source, f"kind {data['kind']!r}: expected one of {KINDS}")
     if data.get("breakdown", "none") not in BREAKDOWNS:
         _fail(source, f"breakdown {data['breakdown']!r}: expected one of {BREAKDOWNS}")
-    for variant in data.get("variants", ["full"]):
-        if variant not in ABLATIONS:
-            _fail(source, f"variant {variant!r}: expected one of {sorted(ABLATIONS)}")
+    # the rules a job's ModelRef applies, so a protocol that loads plans valid models
+    for variant in data.get("variants", []):
+        if _kind(source, "variant", variant) not in LIFEIQA_KINDS:
+            _fail(source, f"variant {variant!r} is a baseline: list it under baselines (variants "
+                          f"are {sorted(ABLATIONS)})")
     for name in data.get("baselines", []):
-        if not is_baseline(str(name)):
-            _fail(source, f"baseline {name!r}: expected one of {list_baselines()} or pyiqa:<metric>")
+        if _kind(source, "baseline", name) in LIFEIQA_KINDS:
+            _fail(source, f"baseline {name!r} is a Life-IQA variant: list it under variants "
+                          f"(baselines are {list_baselines()} or pyiqa:<metric>)")
     for fraction in data.get("train_fractions", [1.0]):
         if not 0 < float(fraction) <= 1:
             _fail(source, f"train fraction {fraction}: expected a value in (0, 1]")
@@ -100,8 +113,12 @@ def list_protocols(directory: Path = PROTOCOL_DIR) -> list[str]:
 def load_protocol(name_or_path: str, directory: Path = PROTOCOL_DIR) -> Protocol:
     """A protocol by name (``protocols/<name>.yaml``) or by path to a YAML file."""
     path = Path(name_or_path)
-    if not path.suffix:
+    by_name = not path.suffix
+    if by_name:
         path = directory / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown protocol {name_or_path!r}; available: {list_protocols(directory)}")
+        if not by_name:
+            raise DataNotFoundError(f"protocol file {path} not found")
+        raise unknown_name("protocol", name_or_path, list_protocols(directory),
+                           f"(files in {directory}), or a path to a protocol YAML file")
     return parse_protocol(yaml.safe_load(path.read_text()), str(path))

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from harness.errors import InvalidOptionError, unknown_name
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -40,28 +42,53 @@ class Recipe:
     compile: bool = False  # fine-tuning: torch.compile the model (minutes of compilation first)
 
     def __post_init__(self) -> None:
+        _check_field_types(self)
         if self.mode not in ("finetune", "frozen", "zero_shot"):
-            raise ValueError(f"recipe {self.name}: mode={self.mode!r}, expected "
-                             f"finetune|frozen|zero_shot")
+            raise InvalidOptionError(f"recipe {self.name}: mode={self.mode!r}, expected "
+                                     f"finetune|frozen|zero_shot")
         if self.schedule not in ("step", "cosine"):
-            raise ValueError(f"recipe {self.name}: schedule={self.schedule!r}, expected step|cosine")
+            raise InvalidOptionError(f"recipe {self.name}: schedule={self.schedule!r}, expected "
+                                     f"step|cosine")
         if self.label_scale not in ("native", "unit"):
-            raise ValueError(f"recipe {self.name}: label_scale={self.label_scale!r}")
+            raise InvalidOptionError(f"recipe {self.name}: label_scale={self.label_scale!r}, "
+                                     f"expected native|unit")
         if self.precision not in ("bf16", "fp16", "fp32"):
-            raise ValueError(f"recipe {self.name}: precision={self.precision!r}")
+            raise InvalidOptionError(f"recipe {self.name}: precision={self.precision!r}, "
+                                     f"expected bf16|fp16|fp32")
         for name in ("epochs", "batch_size", "train_crops", "test_crops", "crop_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"recipe {self.name}: {name} must be at least 1")
+                raise InvalidOptionError(f"recipe {self.name}: {name}={getattr(self, name)!r}, "
+                                         f"expected at least 1")
 
     def override(self, **changes: Any) -> Recipe:
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown recipe field(s) {unknown}; known: {sorted(known)}")
+        known = [f.name for f in dataclasses.fields(self)]
+        for name in changes:
+            if name not in known:
+                raise unknown_name("recipe field", name, known)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Field types as written in the annotations above (the module uses postponed annotations).
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _check_field_types(recipe: Recipe) -> None:
+    """Each field holds its annotated type: overrides come from text (``--set lr=abc``), and a
+    wrong type would otherwise fail every unit later instead of the command now. An int given
+    for a float is stored as a float (one recorded config per value); a bool is not an int
+    here, nor a float an int (``epochs=2.5``)."""
+    for spec in dataclasses.fields(recipe):
+        expected = _TYPES[spec.type]
+        value = getattr(recipe, spec.name)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(recipe, spec.name, float(value))
+            continue
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise InvalidOptionError(f"recipe {recipe.name}: {spec.name}={value!r} is "
+                                     f"{type(value).__name__}, expected {spec.type}")
 
 
 def lr_factor(recipe: Recipe, epoch: float) -> float:
@@ -120,5 +147,5 @@ RECIPES["finetune_short"] = Recipe(
 
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
-        raise KeyError(f"unknown recipe {name!r}; known: {sorted(RECIPES)}")
+        raise unknown_name("recipe", name, RECIPES)
     return RECIPES[name]

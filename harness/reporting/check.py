@@ -28,24 +28,24 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
+from harness.errors import DataNotFoundError, InvalidOptionError
 from harness.fileio import atomic_write_text
 from harness.reporting.published import (
     FORMAT_VERSION,
     SELECTION_NAMES,
     PublishedEntry,
     PublishedFile,
-    PublishedFileError,
     load_published,
     parse_published,
 )
-from harness.results.aggregate import Cell, aggregate, dataset_label
+from harness.results.aggregate import Cell, aggregate
+from harness.results.schema import UnitResult
 from harness.results.store import ResultsStore
 
 DEFAULT_TOLERANCE = 0.01
@@ -81,27 +81,28 @@ class CheckRow:
         return None if self.reproduced is None else self.reproduced - self.reference
 
 
-def load_suite(results_dir: str | Path) -> tuple[list[dict], str]:
+def load_suite(results_dir: str | Path) -> tuple[list[UnitResult], str]:
     """Every complete result of a suite folder (``runs/<suite>``), and the suite's name."""
     path = Path(results_dir)
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such results folder (expected RUNS/SUITE, e.g. runs/splits)")
+        raise DataNotFoundError(f"{path}: no such results folder (expected RUNS/SUITE, e.g. "
+                                f"runs/splits)")
     results = ResultsStore(path.parent).results(path.name)
     if not results:
-        raise FileNotFoundError(f"{path}: no result.json under this folder (has the suite run?)")
+        raise DataNotFoundError(f"{path}: no result.json under this folder (has the suite run?)")
     return results, path.name
 
 
-def _cell_results(results: list[dict], cell: Cell) -> dict[str, dict]:
+def _cell_results(results: list[UnitResult], cell: Cell) -> dict[str, UnitResult]:
     """The results behind an aggregated cell, by unit."""
-    return {r["unit"]: r for r in results
-            if r["model"] == cell.model and dataset_label(r) == cell.dataset
-            and r["protocol"]["name"] == cell.protocol and r["protocol"]["version"] == cell.version
-            and r["selection"] == cell.selection}
+    return {r.unit: r for r in results
+            if r.model.name == cell.model and r.dataset_label == cell.dataset
+            and r.protocol.name == cell.protocol and r.protocol.version == cell.version
+            and r.selection == cell.selection}
 
 
-def _unit_hashes(results: list[dict], cell: Cell) -> dict[str, str]:
-    return {unit: r["split"].get("sha256_16", "") for unit, r in _cell_results(results, cell).items()}
+def _unit_hashes(results: list[UnitResult], cell: Cell) -> dict[str, str]:
+    return {unit: r.split.sha256_16 for unit, r in _cell_results(results, cell).items()}
 
 
 def _split_note(entry: PublishedEntry, hashes: dict[str, str]) -> str:
@@ -122,7 +123,7 @@ def _split_note(entry: PublishedEntry, hashes: dict[str, str]) -> str:
     return "; ".join(problems)
 
 
-def compare(reference: PublishedFile, cells: list[Cell], results: list[dict], metrics: list[str],
+def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResult], metrics: list[str],
             default_tolerance: float) -> list[CheckRow]:
     """Every reference entry (and each metric it has of ``metrics``) against its reproduction."""
     rows = []
@@ -200,51 +201,80 @@ def table(rows: list[CheckRow]) -> str:
     return tabulate(body, headers="keys", tablefmt="github", disable_numparse=True)
 
 
-def run_check(results_dir: str, against: str, metric: str = "srcc",
-              tolerance: float = DEFAULT_TOLERANCE, report: str | None = None,
-              require_all: bool = False) -> int:
-    """``check RESULTS --against REF``: 0 if nothing fails, 1 if something does, 2 if the check
-    could not run (unreadable reference, no results or a bad argument)."""
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of checking a suite against a reference file."""
+
+    results: str
+    suite: str
+    reference: str
+    metrics: tuple[str, ...]
+    default_tolerance: float
+    require_all: bool
+    rows: tuple[CheckRow, ...]
+    warnings: tuple[str, ...]
+    selections: tuple[str, ...]  # the reproduced cells' selection modes
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {v: sum(r.verdict == v for r in self.rows) for v in ("PASS", "FAIL", "MISSING")}
+
+    @property
+    def passed(self) -> bool:
+        counts = self.counts
+        return counts["FAIL"] == 0 and not (self.require_all and counts["MISSING"] > 0)
+
+    def text(self) -> str:
+        """The report as the command prints it."""
+        counts = self.counts
+        lines = [f"check {self.results} against {self.reference}: metric "
+                 f"{', '.join(m.upper() for m in self.metrics)}, one-sided (only a shortfall "
+                 f"beyond the tolerance fails), default tolerance {self.default_tolerance:g}",
+                 f"reproduced selection: {', '.join(self.selections)}; reference selection per "
+                 f"row below\n", table(list(self.rows))]
+        lines += [f"\nwarning: {warning}" for warning in self.warnings]
+        missing_fails = self.require_all and counts["MISSING"]
+        lines.append(f"\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['MISSING']} MISSING"
+                     f"{' (--require-all: MISSING fails)' if missing_fails else ''}"
+                     f" -> {'passed' if self.passed else 'FAILED'}")
+        return "\n".join(lines)
+
+    def to_json_dict(self) -> dict:
+        return {"results": self.results, "suite": self.suite, "reference": self.reference,
+                "metrics": list(self.metrics), "default_tolerance": self.default_tolerance,
+                "require_all": self.require_all, "passed": self.passed, "counts": self.counts,
+                "warnings": list(self.warnings),
+                "rows": [dict(asdict(r), delta=r.delta) for r in self.rows]}
+
+    def write_json(self, path: str | Path) -> None:
+        atomic_write_text(Path(path), json.dumps(self.to_json_dict(), indent=1))
+
+
+def check_suite(results_dir: str | Path, against: str | Path, metric: str = "srcc",
+                tolerance: float = DEFAULT_TOLERANCE, require_all: bool = False) -> CheckReport:
+    """Compare the suite in ``results_dir`` with the reference file ``against``. Raises
+    InvalidOptionError (an unreadable reference, no results, a bad argument) when the check
+    cannot run."""
     if not 0 <= tolerance <= 2:
-        print(f"check: --tolerance {tolerance:g}: expected a value in [0, 2]", file=sys.stderr)
-        return 2
-    try:
-        reference = load_published(against)
-        results, suite = load_suite(results_dir)
-    except (PublishedFileError, FileNotFoundError) as err:
-        print(f"check: {err}", file=sys.stderr)
-        return 2
+        raise InvalidOptionError(f"--tolerance {tolerance:g}: expected a value in [0, 2]")
+    if metric not in ("srcc", "plcc", "both"):
+        raise InvalidOptionError(f"--metric {metric!r}: expected srcc, plcc or both")
+    reference = load_published(against)
+    results, suite = load_suite(results_dir)
     metrics = ["srcc", "plcc"] if metric == "both" else [metric]
     cells = aggregate(results)
     rows = compare(reference, cells, results, metrics, tolerance)
-    counts = {v: sum(r.verdict == v for r in rows) for v in ("PASS", "FAIL", "MISSING")}
-    failed = counts["FAIL"] > 0 or (require_all and counts["MISSING"] > 0)
     warnings = selection_warnings(rows)
-    if rows and counts["MISSING"] == len(rows):
+    if rows and all(r.verdict == "MISSING" for r in rows):
         warnings.append(f"no reference entry matched a reproduced cell of suite {suite} (models "
-                        f"{sorted({c.model for c in cells})}, datasets {sorted({c.dataset for c in cells})})")
+                        f"{sorted({c.model for c in cells})}, datasets "
+                        f"{sorted({c.dataset for c in cells})})")
     if any(r.note and r.verdict != "MISSING" for r in rows):
         warnings.append("some reproductions ran on other units or split files than the reference "
                         "(see the verdict notes): the tolerance assumes the same splits")
-    selections = sorted({SELECTION_NAMES[c.selection] for c in cells})
-    print(f"check {results_dir} against {against}: metric {', '.join(m.upper() for m in metrics)}, "
-          f"one-sided (only a shortfall beyond the tolerance fails), default tolerance {tolerance:g}")
-    print(f"reproduced selection: {', '.join(selections)}; reference selection per row below\n")
-    print(table(rows))
-    for warning in warnings:
-        print(f"\nwarning: {warning}")
-    print(f"\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['MISSING']} MISSING"
-          f"{' (--require-all: MISSING fails)' if require_all and counts['MISSING'] else ''}"
-          f" -> {'FAILED' if failed else 'passed'}")
-    if report:
-        atomic_write_text(Path(report), json.dumps({
-            "results": str(results_dir), "suite": suite, "reference": str(against),
-            "metrics": metrics, "default_tolerance": tolerance, "require_all": require_all,
-            "passed": not failed, "counts": counts, "warnings": warnings,
-            "rows": [dict(asdict(r), delta=r.delta) for r in rows],
-        }, indent=1))
-        print(f"report written to {report}")
-    return 1 if failed else 0
+    return CheckReport(str(results_dir), suite, str(against), tuple(metrics), tolerance,
+                       require_all, tuple(rows), tuple(warnings),
+                       tuple(sorted({SELECTION_NAMES[c.selection] for c in cells})))
 
 
 def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,
@@ -254,16 +284,15 @@ def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,
     return math.ceil(round(max(floor, spread) * 1000, 6)) / 1000
 
 
-def golden_document(results: list[dict], suite: str, results_dir: str, k: float = DEFAULT_SPREAD_K,
+def golden_document(results: list[UnitResult], suite: str, results_dir: str, k: float = DEFAULT_SPREAD_K,
                     floor: float = MIN_TOLERANCE) -> dict:
     """A reference document (``provenance: measured``) of the suite's medians."""
     cells = aggregate(results)
     commits: dict[str, int] = defaultdict(int)
     dirty = False
     for r in results:
-        environment = r.get("environment", {})
-        commits[str(environment.get("git_commit"))] += 1
-        dirty = dirty or bool(environment.get("git_dirty"))
+        commits[str(r.environment.git_commit)] += 1
+        dirty = dirty or bool(r.environment.git_dirty)
     commit_list = sorted(c for c in commits if c != "None")
     source = {"suite": suite, "results": str(results_dir),
               "git_commit": commit_list[0] if len(commit_list) == 1 else (commit_list or None),
@@ -284,8 +313,8 @@ def golden_document(results: list[dict], suite: str, results_dir: str, k: float 
                        "units": n},
             "units": n, "selection": cell.selection, "aggregation": f"median over {n} unit(s)",
             "provenance": "measured", "source": dict(source),  # a copy: no YAML aliases
-            "split_files": [{"unit": u, "file": units[u]["split"]["file"],
-                             "sha256_16": units[u]["split"].get("sha256_16", "")} for u in cell.units],
+            "split_files": [{"unit": u, "file": units[u].split.file,
+                             "sha256_16": units[u].split.sha256_16} for u in cell.units],
         })
     return {"version": FORMAT_VERSION,
             "generated": {"by": "lifeiqa-bench check --write-golden", "suite": suite,
@@ -295,28 +324,19 @@ def golden_document(results: list[dict], suite: str, results_dir: str, k: float 
             "entries": entries}
 
 
-def write_golden(results_dir: str, out: str, k: float = DEFAULT_SPREAD_K,
-                 floor: float = MIN_TOLERANCE) -> int:
-    """``check RESULTS --write-golden OUT``; the document is validated before it is written."""
+def write_golden(results_dir: str | Path, out: str | Path, k: float = DEFAULT_SPREAD_K,
+                 floor: float = MIN_TOLERANCE) -> dict:
+    """``check RESULTS --write-golden OUT``: write the suite's medians as a reference file (the
+    document is validated before it is written) and return the document."""
     if not (k > 0 and 0 <= floor <= 2):
-        print(f"check: --spread-k {k:g} / --min-tolerance {floor:g}: expected k > 0 and a "
-              f"minimum in [0, 2]", file=sys.stderr)
-        return 2
-    try:
-        results, suite = load_suite(results_dir)
-        document = golden_document(results, suite, results_dir, k, floor)
-        parse_published(document, out)
-    except (PublishedFileError, FileNotFoundError) as err:
-        print(f"check: {err}", file=sys.stderr)
-        return 2
+        raise InvalidOptionError(f"--spread-k {k:g} / --min-tolerance {floor:g}: expected k > 0 "
+                                 f"and a minimum in [0, 2]")
+    results, suite = load_suite(results_dir)
+    document = golden_document(results, suite, str(results_dir), k, floor)
+    parse_published(document, str(out))
     header = (f"# Golden results of suite {suite}, written by lifeiqa-bench check --write-golden.\n"
               f"# Check a rerun with: lifeiqa-bench check RUNS/{suite} --against {out}\n"
               f"# Per-entry tolerance: {document['generated']['tolerance_rule']} "
-              f"(spread_k {k:g}, min_tolerance {floor:g}); see harness/check.py.\n")
+              f"(spread_k {k:g}, min_tolerance {floor:g}); see harness/reporting/check.py.\n")
     atomic_write_text(Path(out), header + yaml.safe_dump(document, sort_keys=False, width=100))
-    for entry in document["entries"]:
-        print(f"{entry['model']:32s} {entry.get('dataset') or ' -> '.join(entry['pair']):28s} "
-              f"SRCC {entry['metrics']['srcc']:.4f} (tolerance {entry['tolerance']['srcc']:.3f}, "
-              f"{entry['units']} units, {SELECTION_NAMES[entry['selection']]})")
-    print(f"golden file written to {out} ({len(document['entries'])} entries)")
-    return 0
+    return document

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness.plan.baselines import BASELINES, get_baseline, is_baseline
+from harness.errors import NoResultsError
+from harness.plan.baselines import BASELINES
+from harness.plan.models import ModelRef
 from harness.reporting import plots
 from harness.results.aggregate import (
     SELECTION_LABELS,
@@ -26,6 +29,7 @@ from harness.results.aggregate import (
     paired_p_value,
     shared_units,
 )
+from harness.results.schema import UnitResult
 from harness.results.store import ResultsStore
 
 ALPHA = 0.05
@@ -66,24 +70,34 @@ def load_published_values(path: str | Path | None = None) -> list[PublishedValue
     return values
 
 
-def family(model: str) -> str:
-    if is_baseline(model):
-        return get_baseline(model).family.replace("_", " ")
-    return "Life-IQA ablation" if "+" in model else "Life-IQA"
+def family(model: ModelRef) -> str:
+    """The leaderboard's "kind" column: Life-IQA, its ablation, or the baseline's family."""
+    kind = model.kind
+    if kind == "lifeiqa":
+        return "Life-IQA"
+    return "Life-IQA ablation" if kind == "ablation" else kind.replace("_", " ")
 
 
-def model_order(models: list[str], reference: str | None) -> list[str]:
-    """The reference first, then its ablations, then baselines in registry order."""
+def model_order(models: Iterable[ModelRef], reference: str | None) -> list[ModelRef]:
+    """The models (one per name) with the reference first, then other full Life-IQA models,
+    then ablations, then baselines in registry order."""
     registry = list(BASELINES)  # registration order: Life-IQA configs, probes, trained, free
 
-    def rank(name: str) -> tuple:
-        if name == reference:
+    def rank(model: ModelRef) -> tuple:
+        if model.name == reference:
             return (0, "")
-        if not is_baseline(name):
-            return (1 if "+" in name else 0.5, name)
-        return (2, registry.index(name) if name in registry else len(registry), name)
+        kind = model.kind
+        if kind in ("lifeiqa", "ablation"):
+            return (1 if kind == "ablation" else 0.5, model.name)
+        return (2, registry.index(model.name) if model.name in registry else len(registry),
+                model.name)
 
-    return sorted(models, key=rank)
+    return sorted({m.name: m for m in models}.values(), key=rank)
+
+
+def cell_models(cells: Iterable[Cell]) -> list[ModelRef]:
+    """The models of ``cells``, one per name."""
+    return list({c.model: c.model_ref for c in cells}.values())
 
 
 def _interval(cell: Cell, metric: str) -> str:
@@ -107,7 +121,7 @@ def marker(cell: Cell, reference: Cell | None, metric: str = "srcc") -> str:
 
 def reference_model(cells: list[Cell]) -> str | None:
     """The Life-IQA preset of the suite (its full configuration), if there is one."""
-    full = sorted({c.model for c in cells if not is_baseline(c.model) and "+" not in c.model})
+    full = sorted({c.model for c in cells if c.model_ref.kind == "lifeiqa"})
     return full[0] if full else None
 
 
@@ -125,10 +139,10 @@ def block_tables(block: list[Cell], reference: str | None, published: list[Publi
     datasets = sorted({c.dataset for c in block})
     by_key = {(c.model, c.dataset): c for c in block}
     rows = []
-    for model in model_order(sorted({c.model for c in block}), reference):
-        row = {"model": model, "kind": family(model)}
+    for model in model_order(cell_models(block), reference):
+        row = {"model": model.name, "kind": family(model)}
         for dataset in datasets:
-            cell = by_key.get((model, dataset))
+            cell = by_key.get((model.name, dataset))
             if cell is None:
                 row[dataset] = "-"
                 continue
@@ -151,7 +165,7 @@ def per_distortion_table(block: list[Cell], reference: str | None) -> str:
         cells = [c for c in block if c.dataset == dataset and c.per_distortion and c.show_breakdown]
         if not cells:
             continue
-        models = model_order([c.model for c in cells], reference)
+        models = [m.name for m in model_order(cell_models(cells), reference)]
         by_model = {c.model: c for c in cells}
         types = sorted({t for c in cells for t in c.per_distortion})
         rows = [[t, *[_num(by_model[m].per_distortion.get(t)) for m in models]] for t in types]
@@ -166,21 +180,20 @@ def _num(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
-def footer(results: list[dict]) -> str:
+def footer(results: list[UnitResult]) -> str:
     machines = defaultdict(float)
     for result in results:
-        env = result.get("environment", {})
-        device = env.get("cuda_device") or f"CPU ({env.get('platform', '?')})"
-        key = f"{device}, torch {env.get('torch', '?')}, host {env.get('host', '?')}"
-        machines[key] += float(result.get("wall_seconds", 0.0))
-    commits = sorted({str(r.get("environment", {}).get("git_commit") or "?")[:10] for r in results})
+        env = result.environment
+        device = env.cuda_device or f"CPU ({env.platform})"
+        machines[f"{device}, torch {env.torch}, host {env.host}"] += result.wall_seconds
+    commits = sorted({(r.environment.git_commit or "?")[:10] for r in results})
     lines = [f"- {key}: {seconds / 60:.1f} min of unit wall time" for key, seconds in machines.items()]
     return ("Hardware and wall time (sum over units; units run one after another unless an "
             "executor ran them in parallel):\n\n" + "\n".join(lines)
             + f"\n\n{len(results)} units; git commit(s) {', '.join(commits)}.")
 
 
-def render(results: list[dict], out_dir: Path | None, published: list[PublishedValue] = (),
+def render(results: list[UnitResult], out_dir: Path | None, published: list[PublishedValue] = (),
            title: str = "Leaderboard", reference: str | None = None,
            runs_root: Path | None = None) -> str:
     """The markdown leaderboard of ``results``; with ``out_dir``, figures are written to
@@ -209,12 +222,12 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
                  f"▲/▼: better/worse than {reference} (paired Wilcoxon signed-rank over shared "
                  f"units, p < {ALPHA}); with n units the smallest attainable two-sided p is "
                  f"{2 / 2 ** len(units):.3g}."]
-        notes_by_model = {r["model"]: r["selection_note"] for r in results
-                          if r.get("selection_note") and r["protocol"]["name"] == protocol}
+        notes_by_model = {r.model.name: r.selection_note for r in results
+                          if r.selection_note and r.protocol.name == protocol}
         for model, note in sorted(notes_by_model.items()):
             notes.append(f"{model}: {note} (the selection mode above does not apply).")
-        unknown = sorted({r["model"] for r in results if "unknown" in
-                          r.get("model_config", {}).get("trained_on", ())})
+        unknown = sorted({r.model.name for r in results if "unknown" in
+                          r.model_config.get("trained_on", ())})
         if unknown:
             notes.append(f"{', '.join(unknown)}: pyiqa's config does not say what data the "
                          f"weights were fitted on, so 'zero-shot' is unverified.")
@@ -229,7 +242,7 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
             parts.append(breakdown)
         if out_dir is not None:
             slug = f"{protocol}-v{version}-{selection}".replace("/", "_")
-            order = model_order(sorted({c.model for c in block}), reference)
+            order = [m.name for m in model_order(cell_models(block), reference)]
             for caption, path in plots.block_figures(block, results, reference, order,
                                                      out_dir / "figures", slug, runs_root):
                 parts.append(f"![{caption}](figures/{path.name})\n")
@@ -240,13 +253,21 @@ def render(results: list[dict], out_dir: Path | None, published: list[PublishedV
 def write_leaderboard(suite: str, runs: str | Path, out: str | Path,
                       published: list[PublishedValue] = (), reference: str | None = None,
                       title: str | None = None) -> Path:
+    """The leaderboard of every complete unit under ``runs/suite``."""
     results = ResultsStore(runs).results(suite)
     if not results:
-        raise SystemExit(f"no results under {Path(runs) / suite}")
+        raise NoResultsError(f"no results under {Path(runs) / suite}")
+    return write_results_leaderboard(results, runs, out, published, reference,
+                                     title or f"Leaderboard: {suite}")
+
+
+def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: str | Path,
+                              published: list[PublishedValue] = (), reference: str | None = None,
+                              title: str = "Leaderboard") -> Path:
+    """``out/leaderboard.md`` (and figures) for ``results``, whose predictions are under ``runs``."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = render(results, out_dir, published, title or f"Leaderboard: {suite}", reference,
-                  Path(runs))
+    text = render(results, out_dir, published, title, reference, Path(runs))
     path = out_dir / "leaderboard.md"
     path.write_text(text)
     return path

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.results import metrics
-from harness.results.aggregate import Cell, dataset_label
+from harness.results.aggregate import Cell
+from harness.results.schema import UnitResult
+from harness.results.store import PREDICTIONS, ResultsStore
 
 
 def _pyplot():
@@ -46,13 +48,8 @@ def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
     return path
 
 
-def _predictions(result: dict, runs_root: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    from harness.plan.jobs import UnitKey, dataset_folder
-    from harness.results.store import PREDICTIONS, ResultsStore
-
-    key = UnitKey(result["suite"], result["model"],
-                  dataset_folder(result["train_dataset"], result["test_dataset"]), result["unit"])
-    path = ResultsStore(runs_root).unit_dir(key) / PREDICTIONS
+def _predictions(result: UnitResult, runs_root: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    path = ResultsStore(runs_root).unit_dir(result.key) / PREDICTIONS
     if not path.is_file():
         return None
     with path.open() as handle:
@@ -61,7 +58,7 @@ def _predictions(result: dict, runs_root: Path) -> tuple[np.ndarray, np.ndarray]
             np.array([float(r["score"]) for r in rows]))
 
 
-def scatter(result: dict, runs_root: Path, path: Path) -> Path | None:
+def scatter(result: UnitResult, runs_root: Path, path: Path) -> Path | None:
     """Predicted vs ground-truth scores of one unit, with the 4-parameter logistic fit."""
     pairs = _predictions(result, runs_root)
     if pairs is None:
@@ -75,9 +72,8 @@ def scatter(result: dict, runs_root: Path, path: Path) -> Path | None:
         mapped = metrics.fit_logistic(predicted, truth)  # linear where a logistic fit fails
         ax.plot(predicted[order], mapped[order], color="#c44e52", label="logistic fit")
         ax.legend(fontsize=7)
-    m = result["metrics"]
-    ax.set_title(f"{result['model']} · {result['test_dataset']} · {result['unit']}\n"
-                 f"SRCC {m['srcc']:.3f}  PLCC {m['plcc']:.3f}", fontsize=8)
+    ax.set_title(f"{result.model.name} · {result.test_dataset} · {result.unit}\n"
+                 f"SRCC {result.metrics.srcc:.3f}  PLCC {result.metrics.plcc:.3f}", fontsize=8)
     ax.set_xlabel("prediction")
     ax.set_ylabel("ground truth (native scale)")
     fig.tight_layout()
@@ -107,7 +103,7 @@ def distortion_heatmap(cells: list[Cell], order: list[str], path: Path) -> Path 
     return path
 
 
-def block_figures(block: list[Cell], results: list[dict], reference: str | None, order: list[str],
+def block_figures(block: list[Cell], results: list[UnitResult], reference: str | None, order: list[str],
                   folder: Path, slug: str, runs_root: Path | None = None) -> list[tuple[str, Path]]:
     """The figures of one leaderboard block, as (caption, file); ``order`` is the leaderboard's
     model order (the reference first)."""
@@ -120,11 +116,11 @@ def block_figures(block: list[Cell], results: list[dict], reference: str | None,
         if heat:
             out.append((f"per-distortion SRCC on {dataset}", heat))
         if runs_root is not None and reference:
-            unit = next((r for r in results if r["model"] == reference
-                         and dataset_label(r) == dataset and r["protocol"]["name"] == block[0].protocol
-                         and r["selection"] == block[0].selection), None)
+            unit = next((r for r in results if r.model.name == reference
+                         and r.dataset_label == dataset and r.protocol.name == block[0].protocol
+                         and r.selection == block[0].selection), None)
             shot = scatter(unit, runs_root, folder / f"{slug}-{name}-scatter.png") if unit else None
             if shot:
-                out.append((f"{reference} on {dataset}, {unit['unit']}: prediction vs ground truth",
+                out.append((f"{reference} on {dataset}, {unit.unit}: prediction vs ground truth",
                             shot))
     return out

@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from harness.errors import InvalidOptionError
+
 PUBLISHED_FILE = Path(__file__).resolve().parents[2] / "leaderboards" / "published.yaml"
 FORMAT_VERSION = 1
 METRICS = ("srcc", "plcc")
@@ -32,7 +34,7 @@ _OPTIONAL = ("harness_models", "dataset", "pair", "protocol_version", "tolerance
 _TOP_LEVEL = ("version", "entries", "generated")
 
 
-class PublishedFileError(ValueError):
+class PublishedFileError(InvalidOptionError):
     """A reference file that does not follow the schema."""
 
 
@@ -335,20 +337,3 @@ def csv_text(entries: list[PublishedEntry]) -> str:
                          e.params or "", e.selection, e.aggregation, e.provenance,
                          *(e.source.get(k) or "" for k in ("paper", "arxiv", "table", "url", "via"))])
     return buffer.getvalue()
-
-
-def published_command(path: str | None, dataset: str | None, model: str | None, fmt: str) -> int:
-    """``lifeiqa-bench published``: print the reference scores."""
-    import sys
-
-    try:
-        reference = load_published(path)
-    except PublishedFileError as err:
-        print(f"published: {err}", file=sys.stderr)
-        return 2
-    entries = select(reference.entries, dataset, model)
-    if not entries:
-        print(f"no entries in {reference.path} for dataset={dataset!r} model={model!r}", file=sys.stderr)
-        return 1
-    print(csv_text(entries) if fmt == "csv" else markdown(entries), end="" if fmt == "csv" else "\n")
-    return 0

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.plan.models import ModelRef
 from harness.results import metrics
+from harness.results.schema import UnitResult
 
 SELECTION_LABELS = {"last": "last epoch", "val": "validation-selected",
                     "oracle": "test-oracle (best epoch on the test set)"}
@@ -22,7 +24,7 @@ class Cell:
     protocol: str
     version: str
     selection: str
-    model: str
+    model_ref: ModelRef
     dataset: str
     units: list[str]
     srcc: metrics.Summary
@@ -34,38 +36,38 @@ class Cell:
     show_breakdown: bool = False
     not_zero_shot: bool = False  # a training-free metric fitted on the test dataset
 
+    @property
+    def model(self) -> str:
+        """The model's name (rows, references and published entries are matched on it)."""
+        return self.model_ref.name
 
-def aggregate(results: list[dict]) -> list[Cell]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+
+def aggregate(results: list[UnitResult]) -> list[Cell]:
+    """One cell per (protocol, version, selection, model, dataset), sorted by that key."""
+    groups: dict[tuple, list[UnitResult]] = defaultdict(list)
     for result in results:
-        key = (result["protocol"]["name"], result["protocol"]["version"], result["selection"],
-               result["model"], dataset_label(result))
+        key = (result.protocol.name, result.protocol.version, result.selection,
+               result.model.name, result.dataset_label)
         groups[key].append(result)
     cells = []
-    for (protocol, version, selection, model, dataset), items in sorted(groups.items()):
-        items.sort(key=lambda r: r["unit"])
-        srcc = [r["metrics"]["srcc"] for r in items]
+    for (protocol, version, selection, _, dataset), items in sorted(groups.items()):
+        items.sort(key=lambda r: r.unit)
         by_type: dict[str, list[float]] = defaultdict(list)
         for r in items:
-            for name, value in r.get("per_distortion", {}).items():
+            for name, value in r.per_distortion.items():
                 by_type[name].append(value)
         cells.append(Cell(
-            protocol, version, selection, model, dataset, [r["unit"] for r in items],
-            metrics.summarize(srcc), metrics.summarize([r["metrics"]["plcc"] for r in items]),
-            {r["unit"]: r["metrics"]["srcc"] for r in items},
-            {r["unit"]: r["metrics"]["plcc"] for r in items},
+            protocol, version, selection, items[0].model, dataset, [r.unit for r in items],
+            metrics.summarize([r.metrics.srcc for r in items]),
+            metrics.summarize([r.metrics.plcc for r in items]),
+            {r.unit: r.metrics.srcc for r in items},
+            {r.unit: r.metrics.plcc for r in items},
             {name: float(np.median(v)) for name, v in sorted(by_type.items())},
-            sorted({r["split"]["file"] for r in items}),
-            any(r["config"].get("breakdown") == "distortion" for r in items),
-            any(r["test_dataset"] in r.get("model_config", {}).get("trained_on", ()) for r in items),
+            sorted({r.split.file for r in items}),
+            any(r.config.get("breakdown") == "distortion" for r in items),
+            any(r.test_dataset in r.model_config.get("trained_on", ()) for r in items),
         ))
     return cells
-
-
-def dataset_label(result: dict) -> str:
-    if result["train_dataset"] == result["test_dataset"]:
-        return result["train_dataset"]
-    return f"{result['train_dataset']} -> {result['test_dataset']}"
 
 
 def shared_units(cell: Cell, reference: Cell, metric: str = "srcc") -> tuple[list[float], list[float]]:

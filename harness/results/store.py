@@ -1,8 +1,9 @@
 """The results store: one self-describing folder per unit of work.
 
-``<runs>/<suite>/<model>/<dataset-or-pair>/<unit>/`` holds ``result.json`` (metrics, selection
-mode, protocol name and version, split-file hash, the resolved config, seeds, git commit,
-package versions, device, wall time) and ``predictions.csv``. ``result.json`` is written last
+``<runs>/<suite>/<model>/<dataset-or-pair>/<unit>/`` holds ``result.json`` (a
+:class:`~harness.results.schema.UnitResult`: metrics, selection mode, protocol name and version,
+split-file hash, the resolved config, seeds, git commit, package versions, device, wall time)
+and ``predictions.csv``. ``result.json`` is written last
 and atomically: its presence means the unit is complete, so an interrupted unit is simply
 redone and a reader never sees a partial result. A rerun skips complete units and refuses a
 unit whose stored config differs from the requested one (naming the differences).
@@ -23,19 +24,21 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text
 from harness.plan.jobs import UnitKey
+from harness.results.schema import Environment, UnitResult
 
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
 LOCK = ".lock"
 
 
-class ConfigMismatchError(RuntimeError):
+class ConfigMismatchError(ResultsError):
     """A stored result was made with a different config than the one requested."""
 
 
-class UnitBusyError(RuntimeError):
+class UnitBusyError(ResultsError):
     """Another live process is working on this unit."""
 
 
@@ -54,7 +57,7 @@ def config_differences(stored: dict, requested: dict) -> list[str]:
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def environment() -> dict[str, Any]:
+def environment() -> Environment:
     """Where a result was produced: versions, git commit, host."""
     import numpy
     import timm
@@ -70,13 +73,12 @@ def environment() -> dict[str, Any]:
         dirty = bool(subprocess.run(["git", "status", "--porcelain"], **git).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    return {
-        "git_commit": commit, "git_dirty": dirty, "python": platform.python_version(),
-        "torch": torch.__version__, "timm": timm.__version__, "numpy": numpy.__version__,
-        "lifeiqa": lifeiqa.__version__, "host": socket.gethostname(),
-        "platform": platform.platform(),
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
+    return Environment(
+        git_commit=commit, git_dirty=dirty, python=platform.python_version(),
+        torch=torch.__version__, timm=timm.__version__, numpy=numpy.__version__,
+        lifeiqa=lifeiqa.__version__, host=socket.gethostname(), platform=platform.platform(),
+        cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    )
 
 
 class ResultsStore:
@@ -86,21 +88,19 @@ class ResultsStore:
     def unit_dir(self, key: UnitKey) -> Path:
         return self.root.joinpath(*key.parts())
 
-    def load(self, key: UnitKey) -> dict | None:
-        path = self.unit_dir(key) / RESULT
+    def load(self, key: UnitKey) -> UnitResult | None:
+        """The unit's result; None if it has none (it is not complete)."""
         try:
-            return json.loads(path.read_text())
+            return read_result(self.unit_dir(key) / RESULT)
         except FileNotFoundError:
             return None
-        except ValueError as err:  # a result.json is only ever replaced whole; be loud anyway
-            raise RuntimeError(f"{path}: unreadable result ({err}); delete it to rerun") from err
 
     def is_complete(self, key: UnitKey, config: dict) -> bool:
         """True if a result exists for exactly ``config``; raises if one exists for another."""
         stored = self.load(key)
         if stored is None:
             return False
-        differences = config_differences(stored.get("config", {}), config)
+        differences = config_differences(stored.config, config)
         if differences:
             raise ConfigMismatchError(
                 f"{self.unit_dir(key)} holds a result made with a different config:\n  "
@@ -133,7 +133,7 @@ class ResultsStore:
             lock.unlink(missing_ok=True)
             os.close(descriptor)
 
-    def write(self, key: UnitKey, result: dict, predictions: list[dict]) -> Path:
+    def write(self, key: UnitKey, result: UnitResult, predictions: list[dict]) -> Path:
         """Predictions first, then result.json (the completion mark)."""
         folder = self.unit_dir(key)
         if predictions:
@@ -142,13 +142,25 @@ class ResultsStore:
             writer.writeheader()
             writer.writerows(predictions)
             atomic_write_text(folder / PREDICTIONS, buffer.getvalue())
-        atomic_write_text(folder / RESULT, json.dumps(result, indent=1, sort_keys=True))
+        atomic_write_text(folder / RESULT,
+                          json.dumps(result.to_json_dict(), indent=1, sort_keys=True))
         return folder
 
-    def results(self, suite: str) -> list[dict]:
-        """Every complete result of a suite, sorted by path."""
+    def results(self, suite: str) -> list[UnitResult]:
+        """Every complete result of a suite (``suite`` may be a parent folder of suites, as
+        ``demo`` is of ``demo/splits``), sorted by path."""
         base = self.root / suite
-        return [json.loads(p.read_text()) for p in sorted(base.rglob(RESULT))] if base.exists() else []
+        return [read_result(p) for p in sorted(base.rglob(RESULT))] if base.exists() else []
+
+
+def read_result(path: Path) -> UnitResult:
+    """The result in a ``result.json``, of any schema version this harness reads."""
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:  # a result.json is only ever replaced whole; be loud anyway
+        raise ResultSchemaError(f"{path}: not valid JSON ({err}); the file is damaged: delete "
+                                f"its unit folder and rerun the unit") from err
+    return UnitResult.from_json_dict(data, path)
 
 
 def _lock(lock: Path, folder: Path) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from harness.data.custom import parse_score as _parse_score
 from harness.data.layout import DatasetLayoutError, find_child, image_id, resolve_inside
 from harness.data.records import Dataset, ImageRecord, Problem
-from harness.data.registry import DatasetSpec
+from harness.data.specs import DatasetSpec
 
 
 class BadRow(ValueError):

@@ -34,7 +34,7 @@ from harness.data.loaders._common import (
 )
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 TYPES = ("awgn", "jpeg", "jpeg2000", "fnoise", "blur", "contrast")
 # csiq.DMOS.xlsx ``dst_type`` -> (folder under dst_imgs/ = type name, code in file names)

@@ -20,7 +20,7 @@ from harness.data.layout import read_csv
 from harness.data.loaders._common import BadRow, Meta, RecordCollector, column, type_name
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 # KADID-10k paper / release readme, in code order 01-25 (DESIGN.md section 4)
 TYPES = (

@@ -23,7 +23,7 @@ from harness.data.layout import read_csv
 from harness.data.loaders._common import RecordCollector, column
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 SCORE_COLUMN = "MOS_zscore"
 

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from harness.data.loaders._common import BadRow, Meta, RecordCollector, cell_text, parse_int, read_mat
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 FOLDER_SIZES = {"jp2k": 227, "jpeg": 233, "wn": 174, "gblur": 174, "fastfading": 174}
 TYPES = tuple(FOLDER_SIZES)

@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.data.loaders._common import RecordCollector, read_mat
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 TRAINING_ENTRIES = 7
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.data.layout import read_csv
 from harness.data.loaders._common import Describe, RecordCollector
 from harness.data.records import Dataset
-from harness.data.registry import DatasetSpec
+from harness.data.specs import DatasetSpec
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.data.loaders._common import RecordCollector, read_xlsx
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 ANNOTATIONS = "Annotations/MOS and Image attribute scores.xlsx"
 

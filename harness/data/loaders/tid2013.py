@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from harness.data.loaders._common import BadRow, Meta, RecordCollector, read_words, type_name
 from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
-from harness.data.registry import DatasetSpec, register_dataset
+from harness.data.specs import DatasetSpec, register_dataset
 
 # Table I of the TID2013 readme, in code order 01-24 (as reproduced in the README of
 # github.com/olivesgatech/Spatial-Pooling-in-IQA)

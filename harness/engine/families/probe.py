@@ -14,7 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from harness.engine.families.base import EngineContext, EpochCallback, Trained
+from harness.engine.families.lifeiqa import build_model
 from harness.engine.features import backbone_key
+from harness.engine.parts import JobParts
+from harness.engine.train import TrainOutcome
+from harness.plan.baselines import get_baseline
+from harness.plan.jobs import Job
 from lifeiqa import LifeIQA
 
 ALPHAS = np.logspace(-3, 4, 15)
@@ -97,3 +103,26 @@ def predict_ridge(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def per_image(predictions: np.ndarray, crops: int) -> np.ndarray:
     return predictions.reshape(-1, crops).mean(1)
+
+
+class ProbeFamily:
+    """A ridge head on one pooled stage of the preset's frozen backbone."""
+
+    kinds = ("probe",)
+
+    def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
+                    on_epoch: EpochCallback | None = None) -> Trained:
+        recipe = job.recipe
+        stride = get_baseline(job.model.variant).settings["stride"]
+        model = build_model(job.model, job.seed)
+        features = context.feature_cache(model, recipe, StageExtractor(model))
+        x_train = stage_matrix(features.get_all(parts.train, "train"), stride)
+        weights, alpha, gcv = fit_ridge(x_train, np.repeat(parts.train_y, recipe.train_crops))
+        x_test = stage_matrix(features.get_all(parts.test, "test"), stride)
+        predictions = per_image(predict_ridge(weights, x_test), recipe.test_crops)
+        info = {"probe_stride": stride, "backbone": model.config.backbone,
+                "features": int(x_train.shape[1]), "ridge_alpha": alpha, "gcv": gcv}
+        return Trained(TrainOutcome(predictions, 0, [{"ridge_alpha": alpha, "gcv": gcv}]),
+                       None, info, None,
+                       "closed form: ridge alpha by generalised cross-validation on the "
+                       "training crops, no epochs")

@@ -14,7 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.plan.baselines import Baseline
+from harness.engine.families.base import EngineContext, EpochCallback, Trained
+from harness.engine.parts import JobParts
+from harness.engine.train import train_finetune
+from harness.plan.baselines import Baseline, get_baseline
+from harness.plan.jobs import Job
 from lifeiqa import LifeIQAOutput
 
 
@@ -56,3 +60,20 @@ def build(baseline: Baseline) -> PyiqaArchAdapter:
                                   "kwargs": settings["kwargs"],
                                   "trainable_parameters": sum(p.numel() for p in net.parameters()
                                                               if p.requires_grad)})
+
+
+class PyiqaArchFamily:
+    """A pyiqa network, trained by the harness's fine-tuning loop."""
+
+    kinds = ("pyiqa_arch",)
+
+    def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
+                    on_epoch: EpochCallback | None = None) -> Trained:
+        # seeded like every other family: a unit's starting weights must not depend on which
+        # units ran before it in the same process (a resumed run equals an uninterrupted one)
+        torch.manual_seed(job.seed)
+        model = build(get_baseline(job.model.variant))
+        outcome = train_finetune(model, job.recipe, parts.train, parts.train_y, parts.test,
+                                 parts.test_y, context.images, job.selection, parts.val,
+                                 parts.val_y, context.device, job.seed, on_epoch)
+        return Trained(outcome, model, model.description)

@@ -17,8 +17,12 @@ import torch
 
 from harness.data.cache import DecodedImageCache
 from harness.data.records import ImageRecord
+from harness.engine.families.base import EngineContext, EpochCallback, Trained
+from harness.engine.parts import JobParts
+from harness.engine.train import TrainOutcome
 from harness.fileio import atomic_write_text
-from harness.plan.baselines import Baseline
+from harness.plan.baselines import Baseline, get_baseline
+from harness.plan.jobs import Job
 
 
 class ZeroShotScorer:
@@ -77,3 +81,18 @@ class ZeroShotScorer:
     def predict(self, records: Sequence[ImageRecord]) -> np.ndarray:
         """The metric's raw scores (``lower_better`` says their direction)."""
         return np.array([self.score(r) for r in records], dtype=np.float64)
+
+
+class TrainingFreeFamily:
+    """A pyiqa metric applied zero-shot to the test part; nothing is trained."""
+
+    kinds = ("training_free",)
+
+    def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
+                    on_epoch: EpochCallback | None = None) -> Trained:
+        baseline = get_baseline(job.model.variant)
+        scorer = ZeroShotScorer(baseline, context.cache_root / "zero_shot", context.images,
+                                job.recipe.resize_policy, context.device)
+        info = {**scorer.describe(), "trained_on": list(baseline.trained_on or ())}
+        return Trained(TrainOutcome(scorer.predict(parts.test), 0), None, info,
+                       not scorer.lower_better, "zero-shot: no training, no epochs")

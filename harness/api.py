@@ -1,0 +1,167 @@
+"""The harness as a Python library: what ``lifeiqa-bench`` does, callable from programs and
+notebooks.
+
+    import harness
+    results = harness.evaluate("splits", datasets=["synth-kadid10k"],
+                               model="lifeiqa_effnet_lite0_small", recipe="cpu_demo", splits=3)
+    results.table()      # pandas DataFrame: one row per unit
+    results.summary()    # the aggregated cells the leaderboard shows
+    harness.leaderboard(results, out="board/")
+
+Every option is a field of :class:`~harness.plan.options.RunOptions` (executor settings are those
+of :class:`~harness.plan.options.ExecutorOptions`), validated before any work. Nothing here
+prints or ends the process: progress goes to the ``harness`` loggers (silent unless the caller
+configures logging) and failures raise :class:`~harness.errors.HarnessError` subclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.device import resolve_device
+from harness.errors import NoResultsError, unknown_name
+from harness.plan.jobs import Job
+from harness.plan.options import ExecutorOptions, RunOptions, RunPlan, plan_run
+from harness.reporting.leaderboard import (
+    PublishedValue,
+    load_published_values,
+    reference_model,
+    write_results_leaderboard,
+)
+from harness.results.aggregate import Cell, aggregate, markdown_tables
+from harness.results.schema import UnitResult
+from harness.results.store import ResultsStore
+
+if TYPE_CHECKING:
+    import pandas
+
+log = logging.getLogger(__name__)
+
+_RUN_FIELDS = {f.name for f in dataclasses.fields(RunOptions)} - {"protocol", "executor"}
+_EXECUTOR_FIELDS = {f.name for f in dataclasses.fields(ExecutorOptions)}
+
+
+def run_options(protocol: str, **options: Any) -> RunOptions:
+    """:class:`RunOptions` from keyword arguments; executor settings (``executor="pool"``,
+    ``workers=2``, ``slurm_time=60``, ...) may be given flat beside the run's."""
+    for name in options:
+        if name not in _RUN_FIELDS | _EXECUTOR_FIELDS:
+            raise unknown_name("option", name, _RUN_FIELDS | _EXECUTOR_FIELDS)
+    executor = ExecutorOptions(**{k: v for k, v in options.items() if k in _EXECUTOR_FIELDS})
+    run = {k: v for k, v in options.items() if k in _RUN_FIELDS}
+    for key in ("datasets",):  # a single name is a common slip for a one-item list
+        if isinstance(run.get(key), str):
+            run[key] = (run[key],)
+    return RunOptions(protocol, executor=executor, **run)
+
+
+@dataclass(frozen=True)
+class FailedUnit:
+    job: Job
+    message: str
+
+
+@dataclass(frozen=True)
+class Results:
+    """Units of one suite (a run's, or all of a suite folder's) and what became of a run's jobs."""
+
+    suite: str
+    runs: Path
+    units: tuple[UnitResult, ...]
+    done: int = 0
+    skipped: int = 0
+    failed: tuple[FailedUnit, ...] = ()
+
+    def table(self) -> pandas.DataFrame:
+        """One row per unit, typed columns (see :meth:`UnitResult.row`)."""
+        import pandas
+
+        return pandas.DataFrame([unit.row() for unit in self.units])
+
+    def cells(self) -> list[Cell]:
+        """The aggregated cells (one per protocol, selection, model and dataset or pair)."""
+        return aggregate(list(self.units))
+
+    def reference(self) -> str | None:
+        """The model the markers compare against: the suite's full Life-IQA preset."""
+        return reference_model(self.cells())
+
+    def summary(self) -> pandas.DataFrame:
+        """The aggregated cells as a table: medians with their intervals and unit counts."""
+        import pandas
+
+        rows = []
+        for cell in self.cells():
+            row = {"protocol": cell.protocol, "protocol_version": cell.version,
+                   "selection": cell.selection, "model": cell.model, "dataset": cell.dataset,
+                   "units": len(cell.units)}
+            for metric in ("srcc", "plcc"):
+                summary = getattr(cell, metric)
+                row.update({f"{metric}_median": summary.median, f"{metric}_ci_low": summary.ci_low,
+                            f"{metric}_ci_high": summary.ci_high, f"{metric}_mean": summary.mean,
+                            f"{metric}_std": summary.std})
+            rows.append(row)
+        return pandas.DataFrame(rows)
+
+    def markdown(self, reference: str | None = None) -> str:
+        """The summary tables as markdown (p-values against ``reference``, by default the
+        suite's Life-IQA preset)."""
+        cells = self.cells()
+        return markdown_tables(cells, reference or reference_model(cells))
+
+
+def dry_run(protocol: str, **options: Any) -> RunPlan:
+    """The jobs a run would execute (nothing runs): ``lifeiqa-bench run --dry-run``."""
+    return plan_options(run_options(protocol, **options))
+
+
+def plan_options(options: RunOptions) -> RunPlan:
+    """:func:`plan` for options already built."""
+    return plan_run(options, on_cpu=resolve_device(options.device).type == "cpu")
+
+
+def evaluate(protocol: str, *, progress: bool = False, **options: Any) -> Results:
+    """Run ``protocol`` (a name in ``protocols/`` or a YAML path) and return its units. Units
+    already in the store with the same config are reused (pass ``force=True`` to rerun them);
+    a unit that fails is listed in ``Results.failed`` and the others go on. ``progress`` shows
+    a live display on stderr."""
+    return evaluate_options(run_options(protocol, **options), progress)
+
+
+def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
+    """:func:`evaluate` for options already built (the command line's path)."""
+    from harness.engine.executors import execute
+
+    run = plan_options(options)
+    log.info("protocol %s v%s: %d job(s) -> %s  (selection: %s)", run.protocol.name,
+             run.protocol.version, len(run.jobs), Path(options.runs) / run.suite, options.selection)
+    outcome = execute(run, progress)
+    store = ResultsStore(options.runs)
+    units = tuple(u for u in (store.load(job.key) for job in run.jobs) if u is not None)
+    if outcome is None:  # a torchrun rank other than 0: rank 0 reports for the launch
+        return Results(run.suite, Path(options.runs), units)
+    return Results(run.suite, Path(options.runs), units, len(outcome.done), len(outcome.skipped),
+                   tuple(FailedUnit(job, message) for job, message in outcome.failed))
+
+
+def load_results(suite: str, runs: str | Path = "runs") -> Results:
+    """Every complete unit under ``runs/suite`` (nested suites included)."""
+    units = tuple(ResultsStore(runs).results(suite))
+    if not units:
+        raise NoResultsError(f"no results under {Path(runs) / suite}")
+    return Results(suite, Path(runs), units)
+
+
+def leaderboard(results: Results, out: str | Path, published: str | Path | None = "default",
+                reference: str | None = None, title: str | None = None) -> Path:
+    """Write ``out/leaderboard.md`` and its figures for ``results``; returns the file.
+    ``published``: a published-scores YAML shown beside the reproductions, ``"default"`` for
+    ``leaderboards/published.yaml``, None to leave them out."""
+    values: list[PublishedValue] = [] if published is None else \
+        load_published_values(None if published == "default" else published)
+    return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
+                                     title or f"Leaderboard: {results.suite}")

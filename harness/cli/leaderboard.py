@@ -1,0 +1,37 @@
+"""``lifeiqa-bench leaderboard``: the markdown leaderboard and figures of a suite."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "leaderboard"
+HELP = "markdown leaderboard with figures for a suite (models x datasets)"
+DESCRIPTION = ("Aggregate a suite (a folder of the results store; nested suites included) into "
+               "markdown tables per protocol: medians with 95%% intervals, significance against "
+               "Life-IQA, published numbers side by side, figures.")
+EPILOG = "example: lifeiqa-bench leaderboard demo --out leaderboards/synthetic"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite", help="suite folder under --runs (e.g. demo or demo/comparison)")
+    parser.add_argument("--runs", default="runs")
+    parser.add_argument("--out", help="output folder (default: RUNS/SUITE/leaderboard)")
+    parser.add_argument("--reference", help="model the markers compare against (default: the "
+                                            "suite's Life-IQA preset)")
+    parser.add_argument("--published", default=None,
+                        help="published scores YAML shown beside the reproductions (default: "
+                             "leaderboards/published.yaml; 'none' to leave them out)")
+    parser.add_argument("--title", help="page title")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import api
+
+    published = None if args.published == "none" else (args.published or "default")
+    out = args.out or str(Path(args.runs) / args.suite / "leaderboard")
+    path = api.leaderboard(api.load_results(args.suite, args.runs), out, published,
+                           args.reference, args.title)
+    print(path.read_text())
+    print(f"written to {path} (figures in {path.parent / 'figures'})")
+    return 0

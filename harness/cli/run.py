@@ -1,0 +1,161 @@
+"""``lifeiqa-bench run``: a protocol's jobs, the missing ones run, then the summary table."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+
+from harness.errors import InvalidOptionError
+from harness.plan.options import ExecutorOptions, RunOptions
+
+NAME = "run"
+HELP = "run a protocol (splits, cross-dataset, per-distortion, ablation, ...)"
+DESCRIPTION = ("Expand a protocol into jobs, run the missing ones, store one folder per unit, "
+               "then print the summary table.")
+EPILOG = ("examples:\n  lifeiqa-bench run --protocol splits            # synthetic default"
+          "\n  lifeiqa-bench run --protocol cross-dataset --data-root ~/iqa --device cuda"
+          "\n  lifeiqa-bench run --protocol splits --set epochs=3 --splits 2 --dry-run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protocol", required=True,
+                        help="protocol name (protocols/<name>.yaml) or a YAML path")
+    parser.add_argument("--model", help="model preset (default: the recipe's)")
+    parser.add_argument("--recipe", help="training recipe (default: cpu_demo on CPU or for "
+                                         "synthetic data, else the authors' per-dataset recipe; "
+                                         "cpu_frozen trains the full-width decoder)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a recipe field, e.g. --set epochs=5 (repeatable)")
+    parser.add_argument("--selection", default="last", choices=["last", "val", "oracle"],
+                        help="epoch selection: last (default), val (content-disjoint "
+                             "validation part), oracle (best epoch on test; needs --allow-oracle)")
+    parser.add_argument("--allow-oracle", action="store_true",
+                        help="permit --selection oracle (results are labelled test-oracle)")
+    parser.add_argument("--data-root", help="folder holding one sub-folder per real dataset")
+    parser.add_argument("--dataset-root", action="append", default=[], metavar="NAME=PATH",
+                        help="location of one dataset (repeatable)")
+    parser.add_argument("--datasets", help="comma-separated subset of the protocol's datasets")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="use the synthetic datasets (the default when no data is given)")
+    parser.add_argument("--synth-size", default="small", choices=["tiny", "small", "default"])
+    parser.add_argument("--suite", help="results go to RUNS/SUITE (default: the protocol name)")
+    parser.add_argument("--runs", default="runs", help="results store folder (default: runs)")
+    parser.add_argument("--splits", type=int, help="number of splits (default: the protocol's)")
+    parser.add_argument("--seeds", type=int, help="number of seeds for cross-dataset")
+    parser.add_argument("--seed", type=int, default=0, help="base training seed")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--dry-run", action="store_true", help="print the job plan and stop")
+    parser.add_argument("--force", action="store_true", help="rerun units that have results")
+    parser.add_argument("--exclude-bad", action="store_true",
+                        help="exclude images with problems (recorded in each result) instead "
+                             "of refusing to start")
+    parser.add_argument("--save-checkpoints", action="store_true",
+                        help="write checkpoint.safetensors in each unit folder")
+    scale = parser.add_argument_group(
+        "scale-out", "where jobs run (harness/engine/executors.py); for one job on several GPUs "
+                     "use torchrun --nproc_per_node N -m harness.cli run ...")
+    scale.add_argument("--executor", default="local", choices=["local", "pool", "slurm"],
+                       help="local: here, one job after another (default); pool: worker "
+                            "processes (--gpus or --workers); slurm: a submitit job array")
+    scale.add_argument("--gpus", help="pool: one worker per listed GPU, e.g. 0,1,2,3")
+    scale.add_argument("--workers", type=int, help="pool: number of CPU worker processes")
+    scale.add_argument("--slurm-partition", help="slurm: partition")
+    scale.add_argument("--slurm-time", type=int, metavar="MINUTES",
+                       help="slurm: time limit per job (default 240)")
+    scale.add_argument("--slurm-gpus-per-job", type=int,
+                       help="slurm: GPUs per job (default 1; N > 1 trains data-parallel)")
+    scale.add_argument("--slurm-mem", type=float, metavar="GB", help="slurm: memory per job")
+    scale.add_argument("--slurm-account", help="slurm: account to charge")
+    scale.add_argument("--slurm-array-parallelism", type=int, metavar="N",
+                       help="slurm: jobs of the array running at once (default 256)")
+    # submitit's in-process ("debug") and subprocess ("local") executors, for tests
+    scale.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local", "debug"],
+                       help=argparse.SUPPRESS)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["epochs=5", "lr=1e-4", "hflip=False"]`` -> typed values (Python literals, else text;
+    the recipe then checks each field's type)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InvalidOptionError(f"--set {pair!r}: expected FIELD=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InvalidOptionError(f"{flag} {item!r}: expected NAME=PATH")
+        name, path = item.split("=", 1)
+        out[name] = path
+    return out
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    executor = ExecutorOptions(
+        executor=args.executor,
+        gpus=tuple(args.gpus.split(",")) if args.gpus else (), workers=args.workers,
+        slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
+        slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_mem=args.slurm_mem,
+        slurm_account=args.slurm_account, slurm_array_parallelism=args.slurm_array_parallelism,
+        slurm_cluster=args.slurm_cluster)
+    return RunOptions(
+        protocol=args.protocol, model=args.model, recipe=args.recipe,
+        overrides=parse_overrides(args.set), selection=args.selection,
+        allow_oracle=args.allow_oracle, data_root=args.data_root,
+        dataset_roots=_pairs("--dataset-root", args.dataset_root),
+        datasets=tuple(args.datasets.split(",")) if args.datasets else (),
+        synthetic=args.synthetic, synth_size=args.synth_size, suite=args.suite, runs=args.runs,
+        splits=args.splits, seeds=args.seeds, seed=args.seed, device=args.device,
+        force=args.force, exclude_bad=args.exclude_bad, save_checkpoints=args.save_checkpoints,
+        executor=executor)
+
+
+def print_plan(options: RunOptions) -> None:
+    from harness import api
+    from harness.results.store import ResultsStore
+
+    plan = api.plan_options(options)
+    store = ResultsStore(options.runs)
+    print(f"protocol {plan.protocol.name} v{plan.protocol.version}: {len(plan.jobs)} job(s) -> "
+          f"{store.root / plan.suite}  (selection: {options.selection})")
+    for job in plan.jobs:
+        done = store.load(job.key) is not None
+        print(f"  {'done ' if done else 'to do'}  {job.model.name:32s} {job.dataset_label:36s} "
+              f"{job.unit:16s} recipe={job.recipe.name} mode={job.recipe.mode} "
+              f"epochs={job.recipe.epochs}")
+
+
+def run_and_report(options: RunOptions) -> int:
+    """Run, then print the counts, the summary table and each failure (the run's exit status:
+    1 if any unit failed)."""
+    from harness import api
+    from harness.engine import distributed
+
+    results = api.evaluate_options(options, progress=True)
+    if not distributed.is_main():  # under torchrun, rank 0 reports for the launch
+        return 0
+    print(f"\n{results.done} run, {results.skipped} already done, {len(results.failed)} failed")
+    if results.units:
+        print(results.markdown())
+    for failure in results.failed:
+        job = failure.job
+        print(f"FAILED {job.model.name} {job.dataset_label} {job.unit}: {failure.message}",
+              file=sys.stderr)
+    return 1 if results.failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    if args.dry_run:
+        print_plan(options)
+        return 0
+    return run_and_report(options)

@@ -1,0 +1,261 @@
+"""What a run is asked to do, checked in one place before any work starts.
+
+:class:`RunOptions` is shared by the API (``harness.evaluate(...)``) and the command line
+(``lifeiqa-bench run``): one set of defaults, one validation. :func:`plan_run` turns valid options
+into the jobs to run; every mistake a user can make in the options (an unknown protocol, model,
+recipe, dataset or recipe field, a value of the wrong type, a folder that does not exist, an
+executor option without its executor) is an :class:`~harness.errors.InvalidOptionError` raised
+here, naming the option, the value and what was expected, so that no unit starts (and no synthetic
+data is generated) for a run that cannot succeed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lifeiqa
+from harness.data.registry import list_datasets
+from harness.data.sources import SYNTH_PREFIX, DataSources
+from harness.device import resolve_device
+from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
+from harness.plan.jobs import Job, plan_jobs
+from harness.plan.protocols import Protocol, load_protocol
+from harness.plan.recipes import RECIPES, Recipe, get_recipe
+from lifeiqa.errors import UnknownModelError
+
+log = logging.getLogger(__name__)
+
+SELECTIONS = ("last", "val", "oracle")
+SYNTH_SIZES = ("tiny", "small", "default")
+EXECUTORS = ("local", "pool", "slurm")
+SLURM_CLUSTERS = ("slurm", "local", "debug")  # submitit's; local and debug are for tests
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _require_int(name: str, value: object, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidOptionError(f"{_flag(name)} {value!r}: expected an integer >= {minimum}")
+
+
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidOptionError(f"{_flag(name)} {value!r}: expected one of {', '.join(choices)}")
+
+
+def check_preset(name: str) -> None:
+    try:
+        lifeiqa.get_spec(name)
+    except UnknownModelError:
+        raise unknown_name("model preset", name, lifeiqa.list_models()) from None
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Where jobs run: ``local`` (here, one after another), ``pool`` (worker processes, one per
+    GPU of ``gpus`` or ``workers`` on CPU) or ``slurm`` (a submitit job array)."""
+
+    executor: str = "local"
+    gpus: tuple[str, ...] = ()
+    workers: int | None = None
+    slurm_partition: str | None = None
+    slurm_time: int | None = None  # minutes per job
+    slurm_gpus_per_job: int | None = None
+    slurm_mem: float | None = None  # GB per job
+    slurm_account: str | None = None
+    slurm_array_parallelism: int | None = None
+    slurm_cluster: str = "slurm"
+
+    POOL_FIELDS = ("gpus", "workers")
+    SLURM_FIELDS = ("slurm_partition", "slurm_time", "slurm_gpus_per_job", "slurm_mem",
+                    "slurm_account", "slurm_array_parallelism")
+
+    def __post_init__(self) -> None:
+        _require_choice("executor", self.executor, EXECUTORS)
+        _require_choice("slurm_cluster", self.slurm_cluster, SLURM_CLUSTERS)
+        object.__setattr__(self, "gpus", tuple(str(g).strip() for g in self.gpus))
+        for owner, names in (("pool", self.POOL_FIELDS), ("slurm", self.SLURM_FIELDS)):
+            given = [n for n in names if getattr(self, n) not in (None, ())]
+            if given and self.executor != owner:
+                raise InvalidOptionError(f"{', '.join(map(_flag, given))}: only with --executor "
+                                         f"{owner}")
+        if self.executor == "pool":
+            if self.gpus and self.workers is not None:
+                raise InvalidOptionError("--executor pool: give --gpus (one worker per GPU) or "
+                                         "--workers N, not both")
+            if not self.gpus and self.workers is None:
+                raise InvalidOptionError("--executor pool needs --gpus 0,1,... (one worker per "
+                                         "GPU) or --workers N")
+            if not all(g.isdigit() for g in self.gpus):
+                raise InvalidOptionError(f"--gpus {','.join(self.gpus)!r}: expected "
+                                         f"comma-separated GPU indices, e.g. 0,1")
+        _require_int("workers", self.workers, 1)
+        _require_int("slurm_time", self.slurm_time, 1)
+        _require_int("slurm_gpus_per_job", self.slurm_gpus_per_job, 0)
+        _require_int("slurm_array_parallelism", self.slurm_array_parallelism, 1)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """A protocol run. ``None`` means "the protocol's or the recipe's default"."""
+
+    protocol: str
+    model: str | None = None  # a Life-IQA preset (lifeiqa.list_models()); default: the recipe's
+    recipe: str | None = None  # default: cpu_demo on CPU or synthetic data, else authors_<dataset>
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # recipe field -> value
+    selection: str = "last"
+    allow_oracle: bool = False
+    data_root: str | None = None  # a folder holding one sub-folder per real dataset
+    dataset_roots: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder
+    datasets: tuple[str, ...] = ()  # a subset of the protocol's datasets; () = all
+    synthetic: bool = False  # the synthetic sets (the default when no data is given)
+    synth_size: str = "small"
+    suite: str | None = None  # default: the protocol's name
+    runs: str = "runs"
+    splits: int | None = None
+    seeds: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    force: bool = False
+    exclude_bad: bool = False
+    save_checkpoints: bool = False
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
+
+    def __post_init__(self) -> None:
+        # frozen, so the mappings and sequences become read-only copies
+        object.__setattr__(self, "overrides", dict(self.overrides))
+        object.__setattr__(self, "dataset_roots", dict(self.dataset_roots))
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+        _require_choice("selection", self.selection, SELECTIONS)
+        _require_choice("synth_size", self.synth_size, SYNTH_SIZES)
+        if self.selection == "oracle" and not self.allow_oracle:
+            raise InvalidOptionError(
+                "--selection oracle reports the best epoch measured on the test set; pass "
+                "--allow-oracle to permit it (every table then says test-oracle)")
+        _require_int("splits", self.splits, 1)
+        _require_int("seeds", self.seeds, 1)
+        _require_int("seed", self.seed, 0)
+        if not isinstance(self.executor, ExecutorOptions):
+            raise InvalidOptionError(f"executor {self.executor!r}: expected ExecutorOptions")
+        if self.data_root is not None and not Path(self.data_root).expanduser().is_dir():
+            raise DataNotFoundError(f"--data-root {self.data_root}: no such folder")
+        known = list_datasets()
+        for name, root in self.dataset_roots.items():
+            if name not in known and not name.startswith(SYNTH_PREFIX):
+                raise unknown_name("dataset", name, known, f"(in --dataset-root {name}={root})")
+            if not Path(root).expanduser().is_dir():
+                raise DataNotFoundError(f"--dataset-root {name}={root}: no such folder")
+        if self.recipe is not None:
+            get_recipe(self.recipe)
+        if self.model is not None:
+            check_preset(self.model)
+        resolve_device(self.device)
+        if self.executor.gpus and self.device not in ("auto", "cuda"):
+            raise InvalidOptionError(f"--gpus gives each worker its own GPU as 'cuda'; leave "
+                                     f"--device auto (or cuda), not {self.device!r}")
+
+    @property
+    def uses_synthetic_data(self) -> bool:
+        return self.synthetic or not (self.data_root or self.dataset_roots)
+
+    def sources(self) -> DataSources:
+        root = Path(self.data_root).expanduser() if self.data_root else None
+        return DataSources(root, tuple(self.dataset_roots.items()), self.synth_size)
+
+    def replace(self, **changes: Any) -> RunOptions:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Valid options expanded: the protocol as restricted to the chosen (or present) datasets,
+    where the data comes from, and the jobs."""
+
+    options: RunOptions
+    protocol: Protocol
+    sources: DataSources
+    jobs: tuple[Job, ...]
+    notes: tuple[str, ...] = ()  # what was left out and why (never silently)
+
+    @property
+    def suite(self) -> str:
+        return self.jobs[0].suite
+
+
+def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> tuple[Protocol, list[str]]:
+    """Keep the targets whose datasets were chosen or, for real data, are present."""
+    synthetic = options.uses_synthetic_data
+    targets = protocol.targets(synthetic)
+    if options.datasets:
+        offered = sorted({name for pair in targets for name in pair})
+        for name in options.datasets:
+            if name not in offered:
+                raise unknown_name("dataset", name, offered,
+                                   f"(the {'synthetic ' if synthetic else ''}datasets of protocol "
+                                   f"{protocol.name})")
+    wanted = set(options.datasets) or None
+    keep, notes = [], []
+    for train, test in targets:
+        names = {train, test}
+        if wanted is not None and not names <= wanted:
+            continue
+        if not synthetic and wanted is None:
+            missing = [n for n in names if not sources.has(n)]
+            if missing:
+                notes.append(f"skipping {train}->{test}: no data for {', '.join(sorted(missing))}")
+                continue
+        keep.append((train, test))
+    field_name = ("synthetic_" if synthetic else "") + ("datasets" if protocol.kind == "splits"
+                                                        else "pairs")
+    value = tuple(t for t, _ in keep) if protocol.kind == "splits" else tuple(keep)
+    return dataclasses.replace(protocol, **{field_name: value}), notes
+
+
+def _recipes(protocol: Protocol, options: RunOptions, on_cpu: bool) -> dict[str, Recipe]:
+    synthetic = options.uses_synthetic_data
+    recipes = {}
+    for train, _ in protocol.targets(synthetic):
+        if options.recipe:
+            name = options.recipe
+        elif synthetic or on_cpu:
+            name = "cpu_demo"
+        else:
+            name = f"authors_{train.removeprefix(SYNTH_PREFIX)}"
+            if name not in RECIPES:
+                raise InvalidOptionError(f"no authors' recipe for {train}; pass --recipe (one of "
+                                         f"{', '.join(sorted(RECIPES))})")
+        recipes[train] = get_recipe(name).override(**options.overrides)
+    return recipes
+
+
+def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
+    """The jobs ``options`` ask for; ``on_cpu`` (the resolved device is a CPU) picks the CPU
+    default recipe when none is named. Raises InvalidOptionError before any work."""
+    protocol = load_protocol(options.protocol)
+    sources = options.sources()
+    protocol, notes = _restrict(protocol, options, sources)
+    recipes = _recipes(protocol, options, on_cpu)
+    presets = {options.model or recipe.model for recipe in recipes.values()}
+    if len(presets) > 1:
+        raise InvalidOptionError(f"the recipes use different models {sorted(presets)}; pass "
+                                 f"--model")
+    synthetic = options.uses_synthetic_data
+    if not presets:
+        raise InvalidOptionError(f"protocol {protocol.name} has no {'synthetic ' if synthetic else ''}"
+                                 f"datasets to run" + (f" ({'; '.join(notes)})" if notes else ""))
+    preset = presets.pop()
+    check_preset(preset)  # a recipe's default preset, checked like a given one
+    jobs = plan_jobs(protocol, options.suite or protocol.name, preset, recipes, synthetic,
+                     options.selection, options.seed, options.splits, options.seeds)
+    for note in notes:
+        log.info("note: %s", note)
+    return RunPlan(options, protocol, sources, tuple(jobs), tuple(notes))

@@ -1,0 +1,299 @@
+"""A unit's result as a typed, versioned object: what ``result.json`` holds.
+
+:class:`UnitResult` is the one shape every reader uses (aggregation, leaderboards, figures,
+checks, a pandas table through :meth:`UnitResult.row`). Its JSON carries ``schema_version``;
+files written before versioning have none and are version 1. Reading migrates an older file
+step by step up to :data:`SCHEMA_VERSION` (``MIGRATIONS``), then validates every field, so the
+object in memory is always of the current schema; a file of a newer schema than this code, or
+one whose content does not fit, raises :class:`~harness.errors.ResultSchemaError` naming the
+file, the field and what to do.
+
+Version history:
+
+1. (no ``schema_version``) today's layout, grown over time: ``selection_note`` and
+   ``world_size`` were added later and ``per_distortion`` is present only when the test set has
+   distortion types.
+2. The same layout with ``schema_version`` and every field always present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+from harness.errors import ResultSchemaError, UnknownNameError
+from harness.plan.jobs import UnitKey, dataset_folder
+from harness.plan.models import ModelRef
+from harness.results.metrics import Scores
+
+SCHEMA_VERSION = 2
+
+_DAMAGED = "the file is damaged or was edited by hand: delete its unit folder and rerun the unit"
+
+
+@dataclass(frozen=True)
+class ProtocolRef:
+    """The protocol a unit ran under, and its version (numbers of two versions never mix)."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """The images a unit trained and tested on: its split file (``"whole datasets"``, with no
+    hash, for units that run on whole datasets such as cross-dataset pairs) and the part sizes."""
+
+    file: str
+    sha256_16: str  # the first 16 hex digits of the split file's SHA-256; "" without a file
+    train_images: int
+    test_images: int
+    validation_images: int
+
+
+@dataclass(frozen=True)
+class Seeds:
+    training: int
+    split: int | None  # the split index k; None for units that run on whole datasets
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where a result was produced (:func:`harness.results.store.environment`)."""
+
+    git_commit: str | None  # None outside a git checkout
+    git_dirty: bool | None
+    python: str
+    torch: str
+    timm: str
+    numpy: str
+    lifeiqa: str
+    host: str
+    platform: str
+    cuda_device: str | None  # None on a machine without CUDA
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitResult:
+    """One unit of work's result: the model, data, split and protocol it ran, its test metrics
+    and the record of how it ran. Build it with keywords; ``model`` is the typed model."""
+
+    schema_version: int = SCHEMA_VERSION
+    suite: str
+    protocol: ProtocolRef
+    preset: str
+    variant: str
+    train_dataset: str
+    test_dataset: str
+    unit: str  # "split_03", "split_03-frac0.4", "seed_01"
+    selection: str  # "last", "val" or "oracle"
+    selected_epoch: int | None  # None when there are no epochs (see selection_note)
+    selection_note: str  # why the selection mode does not apply ("" when it does)
+    metrics: Scores  # of the test part, as metrics.evaluate gives them
+    per_distortion: dict[str, float]  # SRCC per distortion type; {} without distortion types
+    split: SplitInfo
+    seeds: Seeds
+    config: dict[str, Any]  # the job's config (compared on reruns)
+    model_config: dict[str, Any]  # what the model family records about the model it ran
+    data: dict[str, dict[str, Any]]  # "train"/"test": where each dataset was read from
+    exclusions: tuple[str, ...]  # records left out of the datasets, one problem each
+    history: tuple[dict[str, Any], ...]  # per-epoch training log
+    device: str
+    world_size: int  # processes that trained it (torchrun); 1 otherwise
+    environment: Environment
+    wall_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ResultSchemaError(f"a UnitResult is of schema version {SCHEMA_VERSION}, not "
+                                    f"{self.schema_version}: older files are migrated on reading")
+        ModelRef(self.preset, self.variant)  # raises UnknownNameError for an unknown variant
+
+    @property
+    def model(self) -> ModelRef:
+        return ModelRef(self.preset, self.variant)
+
+    @property
+    def dataset_label(self) -> str:
+        """The dataset, or ``SOURCE -> TARGET`` for a cross-dataset pair."""
+        if self.train_dataset == self.test_dataset:
+            return self.train_dataset
+        return f"{self.train_dataset} -> {self.test_dataset}"
+
+    @property
+    def key(self) -> UnitKey:
+        """Where the unit's folder is in a results store."""
+        return UnitKey(self.suite, self.model.name,
+                       dataset_folder(self.train_dataset, self.test_dataset), self.unit)
+
+    def row(self) -> dict[str, str | int | float | None]:
+        """The result as one flat row of typed scalars (for a pandas table, one row per unit).
+        Free-form parts (config, model_config, history, data) are left out."""
+        model = self.model
+        return {
+            "suite": self.suite, "protocol": self.protocol.name,
+            "protocol_version": self.protocol.version, "selection": self.selection,
+            "model": model.name, "preset": self.preset, "variant": self.variant,
+            "kind": model.kind, "train_dataset": self.train_dataset,
+            "test_dataset": self.test_dataset, "unit": self.unit,
+            "split_file": self.split.file, "split_sha256_16": self.split.sha256_16,
+            "train_images": self.split.train_images, "test_images": self.split.test_images,
+            "validation_images": self.split.validation_images,
+            **self.metrics.to_dict(),
+            "training_seed": self.seeds.training, "split_seed": self.seeds.split,
+            "selected_epoch": self.selected_epoch, "wall_seconds": self.wall_seconds,
+            "device": self.device, "world_size": self.world_size,
+            "cuda_device": self.environment.cuda_device,
+            "git_commit": self.environment.git_commit,
+        }
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The current schema's JSON document (``model`` holds the name the store's folder
+        uses, beside ``preset`` and ``variant``)."""
+        return {
+            "schema_version": self.schema_version, "suite": self.suite,
+            "protocol": asdict(self.protocol),
+            "model": self.model.name, "preset": self.preset, "variant": self.variant,
+            "train_dataset": self.train_dataset, "test_dataset": self.test_dataset,
+            "unit": self.unit, "selection": self.selection,
+            "selected_epoch": self.selected_epoch, "selection_note": self.selection_note,
+            "metrics": self.metrics.to_dict(), "per_distortion": dict(self.per_distortion),
+            "split": asdict(self.split), "seeds": asdict(self.seeds),
+            "config": self.config, "model_config": self.model_config, "data": self.data,
+            "exclusions": list(self.exclusions), "history": list(self.history),
+            "device": self.device, "world_size": self.world_size,
+            "environment": asdict(self.environment), "wall_seconds": self.wall_seconds,
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: Any, source: str | Path) -> UnitResult:
+        """The result in ``data`` (a parsed ``result.json``; ``source`` names it in errors),
+        migrated from its schema version to the current one."""
+        if not isinstance(data, dict):
+            raise ResultSchemaError(f"{source}: expected a JSON object, found "
+                                    f"{type(data).__name__}; {_DAMAGED}")
+        version = data.get("schema_version", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ResultSchemaError(f"{source}: field 'schema_version': expected a whole number "
+                                    f">= 1, found {version!r}; {_DAMAGED}")
+        if version > SCHEMA_VERSION:
+            raise ResultSchemaError(
+                f"{source}: field 'schema_version' is {version}, but this harness reads result "
+                f"schema versions up to {SCHEMA_VERSION}: it was written by a newer harness; "
+                f"upgrade lifeiqa-bench to read it (or rerun the unit with this one)")
+        for step in range(version, SCHEMA_VERSION):
+            data = MIGRATIONS[step](data)
+        return _read_current(_Fields(data, source))
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (no ``schema_version``) -> 2: fields older writers left out get the value they
+    stood for (no zero-shot note, one process, no distortion types)."""
+    return {"selection_note": "", "world_size": 1, "per_distortion": {}, **data,
+            "schema_version": 2}
+
+
+# MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+class _Fields:
+    """Typed access to a result document's fields; every failure names the file and field."""
+
+    def __init__(self, data: Mapping[str, Any], source: str | Path, prefix: str = "") -> None:
+        self.data, self.source, self.prefix = data, source, prefix
+        self.read: set[str] = set()
+
+    def error(self, name: str, problem: str) -> ResultSchemaError:
+        return ResultSchemaError(f"{self.source}: field {self.prefix + name!r}: {problem}; "
+                                 f"{_DAMAGED}")
+
+    def get(self, name: str, kind: type, optional: bool = False) -> Any:
+        """Field ``name``, of type ``kind`` (or None when ``optional``)."""
+        self.read.add(name)
+        if name not in self.data:
+            raise self.error(name, "missing")
+        value = self.data[name]
+        if value is None and optional:
+            return None
+        # an int is a valid float (JSON has one number type); a bool is no int
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            expected = kind.__name__ + (" or null" if optional else "")
+            raise self.error(name, f"expected {expected}, found {_short(value)}")
+        return value
+
+    def items(self, name: str, kind: type) -> list[Any]:
+        """A list field whose items are all of ``kind``."""
+        values = self.get(name, list)
+        wrong = next((v for v in values if not isinstance(v, kind)), None)
+        if wrong is not None:
+            raise self.error(name, f"expected a list of {kind.__name__}, found an item {_short(wrong)}")
+        return values
+
+    def part(self, name: str) -> _Fields:
+        return _Fields(self.get(name, dict), self.source, f"{self.prefix}{name}.")
+
+    def build(self, cls: type) -> Any:
+        """The dataclass ``cls`` from this part's fields, each read with its annotated scalar
+        type (``X`` or ``X | None``); unknown fields are refused."""
+        hints = get_type_hints(cls)
+        values = {}
+        for f in fields(cls):
+            kinds = get_args(hints[f.name]) or (hints[f.name],)
+            optional = type(None) in kinds
+            kind = next(k for k in kinds if k is not type(None))
+            values[f.name] = self.get(f.name, kind, optional)
+        self.done()
+        return cls(**values)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            raise self.error(unknown[0], f"unknown field (of schema version {SCHEMA_VERSION}); "
+                                          f"known: {', '.join(sorted(self.read))}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _read_current(document: _Fields) -> UnitResult:
+    document.get("schema_version", int)
+    preset, variant = document.get("preset", str), document.get("variant", str)
+    try:
+        model = ModelRef(preset, variant)
+    except UnknownNameError as err:  # a baseline this version of the harness no longer has
+        raise document.error("variant", str(err)) from err
+    stored_model = document.get("model", str)
+    if stored_model != model.name:
+        raise document.error("model", f"{stored_model!r} is not the name of preset {preset!r} "
+                                       f"with variant {variant!r} ({model.name!r})")
+    per_distortion, data = document.part("per_distortion"), document.part("data")
+    result = UnitResult(
+        suite=document.get("suite", str),
+        protocol=document.part("protocol").build(ProtocolRef),
+        preset=preset, variant=variant,
+        train_dataset=document.get("train_dataset", str),
+        test_dataset=document.get("test_dataset", str),
+        unit=document.get("unit", str), selection=document.get("selection", str),
+        selected_epoch=document.get("selected_epoch", int, optional=True),
+        selection_note=document.get("selection_note", str),
+        metrics=document.part("metrics").build(Scores),
+        per_distortion={name: per_distortion.get(name, float) for name in per_distortion.data},
+        split=document.part("split").build(SplitInfo),
+        seeds=document.part("seeds").build(Seeds),
+        config=document.get("config", dict), model_config=document.get("model_config", dict),
+        data={name: data.get(name, dict) for name in data.data},
+        exclusions=tuple(document.items("exclusions", str)),
+        history=tuple(document.items("history", dict)), device=document.get("device", str),
+        world_size=document.get("world_size", int),
+        environment=document.part("environment").build(Environment),
+        wall_seconds=document.get("wall_seconds", float),
+    )
+    document.done()
+    return result
