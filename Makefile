@@ -2,19 +2,17 @@
 #   make demo   - the main job on the embedded default (no data, no network)
 #   make test   - the test suite (ruff, then pytest)
 # Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt change.
-# CI (.ci/run) also runs `make golden-check`: a reduced synthetic suite checked against
-# leaderboards/golden-synthetic.yaml (`make golden` regenerates it, `make leaderboards` the
-# committed demo leaderboard).
+# CI (.ci/run) also runs `make golden-check`: the regression gate, a synthetic suite checked unit
+# by unit against leaderboards/golden-synthetic.yaml (`make golden` regenerates it and measures
+# its rerun noise; `make mutation-check` proves that injected regressions fail it; `make
+# leaderboards` regenerates the committed demo leaderboard). See scripts/gate.py.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean golden golden-check leaderboards
-
-GOLDEN_RUN = $(BIN)/lifeiqa-bench run --protocol ci-golden --synth-size tiny --runs .golden-runs \
-	--suite golden
+.PHONY: demo test lint setup clean golden golden-check mutation-check leaderboards
 
 setup: $(STAMP)
 
@@ -28,19 +26,19 @@ demo: $(STAMP)
 	$(BIN)/lifeiqa-bench demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check lifeiqa harness tests
+	$(BIN)/ruff check lifeiqa harness tests scripts
 
 test: lint
 	$(BIN)/python -m pytest -q
 
 golden-check: $(STAMP)
-	$(GOLDEN_RUN)
-	$(BIN)/lifeiqa-bench check .golden-runs/golden --against leaderboards/golden-synthetic.yaml \
-		--require-all --metric both --report .golden-runs/check.json
+	$(BIN)/python scripts/gate.py check
 
 golden: $(STAMP)
-	$(GOLDEN_RUN) --force
-	$(BIN)/lifeiqa-bench check .golden-runs/golden --write-golden leaderboards/golden-synthetic.yaml
+	$(BIN)/python scripts/gate.py write
+
+mutation-check: $(STAMP)
+	$(BIN)/python scripts/gate.py mutations --report .golden-runs/mutations.json
 
 leaderboards: $(STAMP)
 	$(BIN)/lifeiqa-bench demo --leaderboard-out leaderboards/synthetic

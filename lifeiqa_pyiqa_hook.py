@@ -22,25 +22,21 @@ DISABLE_ENV = "LIFEIQA_PYIQA_PLUGIN"
 
 _SCORE_RANGE = "~0, ~1"  # scores are mapped to [0, 1] via the checkpoint's label scale
 
+# pyiqa metric name -> the Life-IQA preset whose architecture (backbone) its weights must have
+PRESETS: dict[str, str] = {
+    "lifeiqa": "lifeiqa_swin_b",
+    "lifeiqa_effnet_lite0": "lifeiqa_effnet_lite0",
+    "lifeiqa_swin_t": "lifeiqa_swin_t",
+}
+
 METRICS: dict[str, dict] = {
-    "lifeiqa": {
-        "metric_opts": {"type": "LifeIQAMetric", "model_name": "lifeiqa_swin_b"},
+    name: {
+        "metric_opts": {"type": "LifeIQAMetric", "metric_name": name, "model_name": preset},
         "metric_mode": "NR",
         "lower_better": False,
         "score_range": _SCORE_RANGE,
-    },
-    "lifeiqa_effnet_lite0": {
-        "metric_opts": {"type": "LifeIQAMetric", "model_name": "lifeiqa_effnet_lite0"},
-        "metric_mode": "NR",
-        "lower_better": False,
-        "score_range": _SCORE_RANGE,
-    },
-    "lifeiqa_swin_t": {
-        "metric_opts": {"type": "LifeIQAMetric", "model_name": "lifeiqa_swin_t"},
-        "metric_mode": "NR",
-        "lower_better": False,
-        "score_range": _SCORE_RANGE,
-    },
+    }
+    for name, preset in PRESETS.items()
 }
 
 

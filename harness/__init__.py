@@ -20,18 +20,19 @@ from typing import Any
 _API = ("evaluate", "evaluate_options", "dry_run", "plan_options", "run_options", "load_results",
         "leaderboard", "Results", "FailedUnit")
 _OPTIONS = ("RunOptions", "ExecutorOptions", "RunPlan")
+_RELEASE = ("train_release", "plan_release", "TrainOptions", "ReleaseModel")
 _ERRORS = ("HarnessError", "InvalidOptionError", "UnknownNameError", "DatasetError",
            "DataNotFoundError", "ResultsError", "NoResultsError", "ResultSchemaError",
            "ExecutionError")
 
-__all__ = [*_API, *_OPTIONS, *_ERRORS]
+__all__ = [*_API, *_OPTIONS, *_RELEASE, *_ERRORS]
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
     for module, names in (("harness.api", _API), ("harness.plan.options", _OPTIONS),
-                          ("harness.errors", _ERRORS)):
+                          ("harness.release", _RELEASE), ("harness.errors", _ERRORS)):
         if name in names:
             return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -24,17 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from harness.device import resolve_device
 from harness.errors import NoResultsError, unknown_name
-from harness.plan.jobs import Job
+from harness.plan.jobs import Job, UnitKey, dataset_folder
 from harness.plan.options import ExecutorOptions, RunOptions, RunPlan, plan_run
 from harness.reporting.leaderboard import (
     PublishedValue,
     load_published_values,
-    reference_model,
+    resolve_reference,
     write_results_leaderboard,
 )
 from harness.results.aggregate import Cell, aggregate, markdown_tables
 from harness.results.schema import UnitResult
-from harness.results.store import ResultsStore
+from harness.results.store import ResultsStore, UnitFailure
 
 if TYPE_CHECKING:
     import pandas
@@ -67,7 +67,9 @@ class FailedUnit:
 
 @dataclass(frozen=True)
 class Results:
-    """Units of one suite (a run's, or all of a suite folder's) and what became of a run's jobs."""
+    """Units of one suite (a run's, or all of a suite folder's) and what became of a run's jobs.
+    ``unit_failures``: the units whose last run failed or diverged, as the store records them
+    (the tables list them by name)."""
 
     suite: str
     runs: Path
@@ -75,6 +77,7 @@ class Results:
     done: int = 0
     skipped: int = 0
     failed: tuple[FailedUnit, ...] = ()
+    unit_failures: tuple[UnitFailure, ...] = ()
 
     def table(self) -> pandas.DataFrame:
         """One row per unit, typed columns (see :meth:`UnitResult.row`)."""
@@ -83,35 +86,41 @@ class Results:
         return pandas.DataFrame([unit.row() for unit in self.units])
 
     def cells(self) -> list[Cell]:
-        """The aggregated cells (one per protocol, selection, model and dataset or pair)."""
+        """The aggregated cells: one per condition (protocol and version, selection, suite,
+        model, train and test dataset, training fraction, config hash)."""
         return aggregate(list(self.units))
 
-    def reference(self) -> str | None:
-        """The model the markers compare against: the suite's full Life-IQA preset."""
-        return reference_model(self.cells())
+    def reference(self, reference: str | None = None) -> str | None:
+        """The model the markers compare against: ``reference`` if the suite has it (an
+        UnknownNameError if not), else the run's full Life-IQA preset, never a baseline."""
+        return resolve_reference(self.cells(), reference)
 
     def summary(self) -> pandas.DataFrame:
-        """The aggregated cells as a table: medians with their intervals and unit counts."""
+        """The aggregated cells as a table: medians with their order-statistic intervals (and
+        the intervals' exact coverage) and unit counts; PLCC is raw Pearson."""
         import pandas
 
         rows = []
         for cell in self.cells():
             row = {"protocol": cell.protocol, "protocol_version": cell.version,
-                   "selection": cell.selection, "model": cell.model, "dataset": cell.dataset,
-                   "units": len(cell.units)}
+                   "selection": cell.selection, "suite": cell.suite, "model": cell.model,
+                   "dataset": cell.dataset, "train_fraction": cell.train_fraction,
+                   "config_hash": cell.config_hash, "units": cell.n}
             for metric in ("srcc", "plcc"):
                 summary = getattr(cell, metric)
                 row.update({f"{metric}_median": summary.median, f"{metric}_ci_low": summary.ci_low,
-                            f"{metric}_ci_high": summary.ci_high, f"{metric}_mean": summary.mean,
-                            f"{metric}_std": summary.std})
+                            f"{metric}_ci_high": summary.ci_high,
+                            f"{metric}_ci_coverage": summary.coverage,
+                            f"{metric}_mean": summary.mean, f"{metric}_std": summary.std})
             rows.append(row)
         return pandas.DataFrame(rows)
 
     def markdown(self, reference: str | None = None) -> str:
         """The summary tables as markdown (p-values against ``reference``, by default the
-        suite's Life-IQA preset)."""
+        run's Life-IQA preset; never a baseline)."""
         cells = self.cells()
-        return markdown_tables(cells, reference or reference_model(cells))
+        return markdown_tables(cells, resolve_reference(cells, reference),
+                               failures=self.unit_failures)
 
 
 def dry_run(protocol: str, **options: Any) -> RunPlan:
@@ -142,26 +151,34 @@ def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
     outcome = execute(run, progress)
     store = ResultsStore(options.runs)
     units = tuple(u for u in (store.load(job.key) for job in run.jobs) if u is not None)
+    keys = {job.key for job in run.jobs}
+    failures = tuple(f for f in store.failures(run.suite)
+                     if UnitKey(f.suite, f.model, dataset_folder(f.config["train_dataset"],
+                                                                 f.config["test_dataset"]),
+                                f.unit) in keys)
     if outcome is None:  # a torchrun rank other than 0: rank 0 reports for the launch
-        return Results(run.suite, Path(options.runs), units)
+        return Results(run.suite, Path(options.runs), units, unit_failures=failures)
     return Results(run.suite, Path(options.runs), units, len(outcome.done), len(outcome.skipped),
-                   tuple(FailedUnit(job, message) for job, message in outcome.failed))
+                   tuple(FailedUnit(job, message) for job, message in outcome.failed), failures)
 
 
 def load_results(suite: str, runs: str | Path = "runs") -> Results:
     """Every complete unit under ``runs/suite`` (nested suites included)."""
-    units = tuple(ResultsStore(runs).results(suite))
+    store = ResultsStore(runs)
+    units = tuple(store.results(suite))
     if not units:
         raise NoResultsError(f"no results under {Path(runs) / suite}")
-    return Results(suite, Path(runs), units)
+    return Results(suite, Path(runs), units, unit_failures=tuple(store.failures(suite)))
 
 
 def leaderboard(results: Results, out: str | Path, published: str | Path | None = "default",
                 reference: str | None = None, title: str | None = None) -> Path:
-    """Write ``out/leaderboard.md`` and its figures for ``results``; returns the file.
+    """Write ``out/leaderboard.md``, its figures and ``out/leaderboard.json`` (the numbers
+    behind it, raw and Holm-adjusted p-values included) for ``results``; returns the markdown.
     ``published``: a published-scores YAML shown beside the reproductions, ``"default"`` for
     ``leaderboards/published.yaml``, None to leave them out."""
     values: list[PublishedValue] = [] if published is None else \
         load_published_values(None if published == "default" else published)
     return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
-                                     title or f"Leaderboard: {results.suite}")
+                                     title or f"Leaderboard: {results.suite}",
+                                     results.unit_failures)

@@ -51,6 +51,14 @@ class ResultSchemaError(ResultsError):
     """A result file whose schema version or content cannot be read."""
 
 
+class DuplicateUnitError(ResultsError):
+    """Two results of the same unit in one aggregation cell (the same condition and unit)."""
+
+
+class PairingError(ResultsError):
+    """Two results to be compared pairwise whose units ran on different split files."""
+
+
 class ExecutionError(HarnessError):
     """Jobs could not be run where they were sent (an executor, device or process failure)."""
 

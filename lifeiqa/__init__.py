@@ -5,7 +5,13 @@
     >>> scores = lifeiqa.predict_image(model.eval(), images)  # RGB in [0, 1], any size
 """
 
-from .checkpoint import LabelScale, load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    LabelScale,
+    load_checkpoint,
+    read_checkpoint,
+    read_checkpoint_info,
+    save_checkpoint,
+)
 from .config import ABLATIONS, LifeIQAConfig, apply_ablation
 from .convert import convert_official_state_dict
 from .errors import BackboneError, CheckpointError, LifeIQAError, UnknownModelError, WeightsError
@@ -27,7 +33,7 @@ __all__ = [
     "LifeIQAConfig", "LifeIQAError", "LifeIQALoss", "LifeIQAOutput", "UnknownModelError",
     "WeightsError", "apply_ablation", "convert_official_state_dict", "create_model", "get_spec",
     "list_ablations", "list_models", "load_checkpoint", "predict_image", "read_checkpoint",
-    "register_model", "save_checkpoint", "score_images",
+    "read_checkpoint_info", "register_model", "save_checkpoint", "score_images",
 ]
 
 

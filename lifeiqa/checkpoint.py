@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 
 from .config import LifeIQAConfig
 from .errors import CheckpointError
-from .files import read_safetensors, read_torch_file
+from .files import read_safetensors, read_safetensors_metadata, read_torch_file
 from .model import LifeIQA
 from .presets import matching_presets
 
@@ -26,6 +27,7 @@ FORMAT = "lifeiqa-checkpoint"
 FORMAT_VERSION = "1"
 _CONFIG_KEY = "lifeiqa.config"
 _LABEL_KEY = "lifeiqa.label_scale"
+_PROVENANCE_KEY = "lifeiqa.provenance"
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,14 @@ class LabelScale:
 
 
 def save_checkpoint(model: LifeIQA, path: str | Path, label_scale: LabelScale | None = None,
-                    metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model`` (weights, config, label scale) to one safetensors file, atomically."""
+                    metadata: dict[str, str] | None = None,
+                    provenance: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` (weights, config, label scale) to one safetensors file, atomically.
+
+    ``provenance``: how the weights were made (dataset, split, recipe, selection, commit, test
+    scores, date; any JSON values), kept in the file's metadata and shown by
+    ``lifeiqa-bench weights list``.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -64,6 +72,7 @@ def save_checkpoint(model: LifeIQA, path: str | Path, label_scale: LabelScale | 
         "format_version": FORMAT_VERSION,
         _CONFIG_KEY: model.config.to_json(),
         _LABEL_KEY: json.dumps(asdict(scale) if scale else None),
+        **({_PROVENANCE_KEY: json.dumps(dict(provenance), sort_keys=True)} if provenance else {}),
         **(metadata or {}),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -88,6 +97,45 @@ class Checkpoint:
     label_scale: LabelScale | None
     metadata: dict[str, str]
     official_layout: bool
+    provenance: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint file says about itself, read from its header without its tensors."""
+
+    path: Path
+    config: LifeIQAConfig | None  # None for plain state dicts
+    label_scale: LabelScale | None
+    provenance: dict[str, Any] | None
+    metadata: dict[str, str]
+
+
+def _parse_header(path: Path, metadata: dict[str, str]) -> CheckpointInfo:
+    if _CONFIG_KEY not in metadata:
+        return CheckpointInfo(path, None, None, None, metadata)
+    try:
+        config = LifeIQAConfig.from_dict(json.loads(metadata[_CONFIG_KEY]))
+        label = json.loads(metadata.get(_LABEL_KEY, "null"))
+        label_scale = LabelScale(**label) if label else None
+        provenance = json.loads(metadata.get(_PROVENANCE_KEY, "null"))
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: the embedded config is invalid: {err}") from err
+    if provenance is not None and not isinstance(provenance, dict):
+        raise CheckpointError(f"{path}: the embedded provenance is {type(provenance).__name__}, "
+                              f"expected a JSON object")
+    return CheckpointInfo(path, config, label_scale, provenance, metadata)
+
+
+def read_checkpoint_info(path: str | Path) -> CheckpointInfo:
+    """A checkpoint's config, label scale and provenance, read from a safetensors header alone
+    (cheap for any size); a ``.pt``/``.pth`` state dict carries none of them."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.suffix != ".safetensors":
+        return CheckpointInfo(path, None, None, None, {})
+    return _parse_header(path, read_safetensors_metadata(path))
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -101,15 +149,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         state = read_torch_file(path)
         return Checkpoint(None, state, None, {}, is_official_layout(state))
     tensors, metadata = read_safetensors(path)
-    if _CONFIG_KEY not in metadata:
+    info = _parse_header(path, metadata)
+    if info.config is None:
         return Checkpoint(None, tensors, None, metadata, is_official_layout(tensors))
-    try:
-        config = LifeIQAConfig.from_dict(json.loads(metadata[_CONFIG_KEY]))
-        label = json.loads(metadata.get(_LABEL_KEY, "null"))
-        label_scale = LabelScale(**label) if label else None
-    except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: the embedded config is invalid: {err}") from err
-    return Checkpoint(config, tensors, label_scale, metadata, False)
+    return Checkpoint(info.config, tensors, info.label_scale, metadata, False, info.provenance)
 
 
 def _architecture_differences(expected: LifeIQAConfig, found: LifeIQAConfig) -> dict[str, Any]:

@@ -28,6 +28,20 @@ def read_safetensors(path: str | Path) -> tuple[OrderedDict[str, torch.Tensor], 
     return tensors, metadata
 
 
+def read_safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a safetensors file, read from its header alone (no tensors)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(
+            f"{path}: not a readable safetensors file (truncated or another format?): {err}"
+        ) from err
+
+
 def read_torch_file(path: str | Path) -> OrderedDict[str, torch.Tensor]:
     """A state dict from a torch file, loaded with ``weights_only=True`` (no code is executed).
 

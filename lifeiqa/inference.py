@@ -37,14 +37,21 @@ def crop_offsets(height: int, width: int, crop: int, count: int) -> list[tuple[i
 
 
 def upscale_to_fit(images: torch.Tensor, crop: int) -> torch.Tensor:
-    """Resize (bicubic, aspect kept) so the shorter side is at least ``crop``; else unchanged."""
+    """Resize (bicubic, aspect kept) so the shorter side is at least ``crop``; else unchanged.
+
+    Bicubic overshoot is cut back to [0, 1], or to the input's own range where that is wider (a
+    loss may feed any real tensor): only overshooting values lose their gradient, and images in
+    [0, 1] are treated the same whatever their mode.
+    """
     height, width = images.shape[-2:]
     short = min(height, width)
     if short >= crop:
         return images
     scale = crop / short
     size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
-    return F.interpolate(images, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
+    resized = F.interpolate(images, size=size, mode="bicubic", align_corners=False)
+    low, high = torch.aminmax(images.detach())
+    return resized.clamp(low.clamp(max=0), high.clamp(min=1))
 
 
 def extract_crops(images: torch.Tensor, crop: int, num_crops: int) -> torch.Tensor:
@@ -68,25 +75,32 @@ def unit_scale(scores: torch.Tensor, label_scale: dict | None) -> torch.Tensor:
     return unit if label_scale["higher_is_better"] else 1 - unit
 
 
-def score_images(model: LifeIQA, images: torch.Tensor,
-                 num_crops: int = DEFAULT_NUM_CROPS) -> torch.Tensor:
+def score_images(model: LifeIQA, images: torch.Tensor, num_crops: int = DEFAULT_NUM_CROPS,
+                 check_range: bool = True) -> torch.Tensor:
     """Quality scores (B,) in [0, 1], higher is better: :func:`predict_image` mapped through the
     model's label scale. This is what the pyiqa metric and ``lifeiqa-bench score`` report."""
-    return unit_scale(predict_image(model, images, num_crops), model.label_scale)
+    return unit_scale(predict_image(model, images, num_crops, check_range), model.label_scale)
 
 
-def predict_image(model: LifeIQA, images: torch.Tensor,
-                  num_crops: int = DEFAULT_NUM_CROPS) -> torch.Tensor:
+def predict_image(model: LifeIQA, images: torch.Tensor, num_crops: int = DEFAULT_NUM_CROPS,
+                  check_range: bool = True) -> torch.Tensor:
     """Raw model scores (B,) for a batch of RGB images in [0, 1] of any size (all one size).
 
     Each image is scored on ``num_crops`` crops of the model's input size laid on a uniform grid;
     images smaller than a crop are first resized up (bicubic, aspect ratio kept). Gradients flow
-    through when enabled, so this also serves as a differentiable loss.
+    through when enabled, so this also serves as a differentiable loss. Values outside [0, 1]
+    raise unless ``check_range=False`` (a loss on a network's unclamped output): the model then
+    sees the values as given, normalised by its backbone's mean and std, never clamped (only
+    resize overshoot beyond the input's own range is, see :func:`upscale_to_fit`). Non-finite
+    values always raise.
     """
     if images.ndim == 3:
         images = images.unsqueeze(0)
     model.check_input_format(images)
-    model.check_range(images)
+    if check_range:
+        model.check_range(images)
+    else:
+        model.check_finite(images)
     batch = images.shape[0]
     crops = extract_crops(images, model.config.input_size, num_crops)
-    return model(crops).score.view(batch, num_crops).mean(dim=1)
+    return model(crops, check_range=check_range).score.view(batch, num_crops).mean(dim=1)

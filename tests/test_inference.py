@@ -29,6 +29,15 @@ def test_small_images_are_resized_up_keeping_aspect():
     assert upscale_to_fit(big, 224) is big
 
 
+def test_resizing_up_cuts_overshoot_only_beyond_the_inputs_own_range():
+    wide = torch.randn(1, 3, 60, 80, requires_grad=True)  # a loss input, not an image
+    up = upscale_to_fit(wide, 224)
+    assert wide.min() <= up.min() and up.max() <= wide.max()
+    assert (up < 0).any() and (up > 1).any()  # not clamped to [0, 1]
+    up.sum().backward()
+    assert (wide.grad != 0).all()
+
+
 def test_crops_are_image_major_and_exact():
     images = torch.rand(2, 3, 250, 300)
     crops = extract_crops(images, 224, 4)

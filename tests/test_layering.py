@@ -33,7 +33,8 @@ ALLOWED = {
 def layer_of(module: str) -> str:
     if module in BASE:
         return "base"
-    if module in ("harness", "harness.api", "harness.demo"):
+    if module in ("harness", "harness.api", "harness.demo", "harness.reproduce",
+                  "harness.release"):
         return "api"
     return module.split(".")[1]
 

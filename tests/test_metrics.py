@@ -59,16 +59,16 @@ def test_bad_inputs_are_named():
         metrics.srcc([1], [1])
 
 
-def test_summary_and_bootstrap_interval():
+def test_summary_and_order_statistic_interval():
     values = np.array([0.90, 0.92, 0.91, 0.95, 0.89, 0.93, 0.94, 0.92, 0.90, 0.91])
     summary = metrics.summarize(values)
     assert summary.median == pytest.approx(np.median(values))
     assert summary.mean == pytest.approx(values.mean())
     assert summary.std == pytest.approx(values.std(ddof=1))
-    assert summary.ci_low <= summary.median <= summary.ci_high
-    assert values.min() <= summary.ci_low and summary.ci_high <= values.max()
-    assert metrics.summarize(values) == summary  # seeded
-    assert metrics.summarize([0.5]).ci_low == 0.5
+    assert (summary.ci_low, summary.ci_high) == (0.90, 0.94)  # x(2) and x(9) of ten
+    assert summary.coverage == pytest.approx(1 - 22 / 1024)
+    one = metrics.summarize([0.5])
+    assert (one.ci_low, one.ci_high, one.coverage, one.std) == (0.5, 0.5, 0.0, 0.0)
 
 
 def test_paired_wilcoxon_equals_scipy_and_handles_identity():

@@ -71,7 +71,8 @@ def test_v1_results_aggregate_into_the_medians_of_the_raw_files(v1_results):
 
 
 def test_v1_results_render_the_text_the_code_that_wrote_them_rendered(v1_results):
-    """tests/fixtures/results-v1/*.md were rendered by commit ba55094 from the same units."""
+    """tests/fixtures/results-v1/*.md: the tables of these units, as rendered by commit ba55094
+    and regenerated for issue 13's statistics (see the fixture README)."""
     text = render(v1_results, None, [], "Results written by commit ba55094")
     assert text == (V1 / "leaderboard.md").read_text()
     tables = markdown_tables(aggregate(v1_results), "lifeiqa_tiny", breakdown=True)

@@ -71,7 +71,8 @@ def test_cli_score_equals_pyiqa_and_lifeiqa(folder, checkpoint, tmp_path):
     rows = read_rows(out)
     image = read_image(folder / "a.png")[None]
     model = lifeiqa.load_checkpoint(checkpoint)
-    metric = pyiqa.create_metric("lifeiqa", pretrained_model_path=str(checkpoint), device="cpu")
+    metric = pyiqa.create_metric("lifeiqa", pretrained_model_path=str(checkpoint), device="cpu",
+                                 model_name="lifeiqa_tiny")  # the name's architecture, overridden
     with torch.no_grad():
         direct = float(lifeiqa.score_images(model, image))
     assert rows[str(folder / "a.png")] == pytest.approx(direct, abs=1e-5)

@@ -205,3 +205,5 @@ def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     e2e = json.loads((out / "e2e_result.json").read_text())
     assert e2e["config"]["recipe"]["mode"] == "finetune" and e2e["device"] == "cpu"
     assert "1 run, 0 already done, 0 failed" in (out / "e2e.txt").read_text()
+    assert json.loads((out / "pyiqa_parity.json").read_text())["ok"]
+    assert "test part (5 images)" in (out / "train.txt").read_text()

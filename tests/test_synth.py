@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from harness.data.registry import load_dataset
-from harness.data.synth.generate import MANIFEST, synthesize
+from harness.data.synth import generate
+from harness.data.synth.content import content_groups, spectral_exponent
+from harness.data.synth.generate import MANIFEST, SynthSize, synthesize
+from harness.data.synth.manifest import read_manifest
+from harness.plan.splits import freeze_splits, read_split
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +61,8 @@ def test_tid_and_koniq_like_sets_load_with_the_real_loaders(tmp_path):
     assert all(0 <= r.score <= 9 for r in tid.records)
     koniq_root = synthesize("koniq10k", tmp_path / "koniq", "tiny", seed=1)
     koniq = load_dataset("koniq10k", koniq_root)
-    assert len(koniq.records) == 24 and len(koniq.groups) == 24
+    # 24 images cut from 4 sources: each source is one content group
+    assert len(koniq.records) == 24 and len(koniq.groups) == 4
     with open(koniq_root / "koniq10k_scores_and_distributions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     counts = [sum(int(row[f"c{i}"]) for i in range(1, 6)) for row in rows]
@@ -70,3 +75,69 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match="not a synthetic dataset"):
         synthesize("kadid10k", tmp_path / "precious", "tiny")
     assert (tmp_path / "precious" / "thesis.tex").read_text() == "keep me"
+
+
+# the demo's catalogue and crops at a test's resolution: three photos, three views of each
+CROPS = SynthSize(groups=3, height=48, width=64, authentic_images=6, levels=1, crops=3,
+                  catalogue="installed")
+
+
+@pytest.fixture(scope="module")
+def cropped(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(generate.SIZES, "test-crops", CROPS)
+        return synthesize("kadid10k", tmp_path_factory.mktemp("synth") / "crops", "test-crops")
+
+
+def test_crops_of_one_photo_are_one_content_group(cropped):
+    dataset = load_dataset("kadid10k", cropped)
+    sources = read_manifest(cropped)["details"]["groups"]
+    by_group = {}
+    for record in dataset.records:
+        by_group.setdefault(record.group, set()).add(sources[record.image_id])
+    # one source per group and one group per source
+    assert all(len(found) == 1 for found in by_group.values()), by_group
+    assert sorted(s for found in by_group.values() for s in found) == \
+        ["photo:astronaut", "photo:chelsea", "photo:coffee"]
+    # several references per group, each with some of the group's distortions
+    references = {}
+    for record in dataset.records:
+        references.setdefault(record.group, set()).add(record.image_id.split("_")[0])
+    assert all(len(refs) == 3 for refs in references.values()), references
+    # every type once per group (levels=1), spread over the group's references
+    assert len(dataset.records) == 3 * 25
+    assert {len({r.distortion for r in dataset.records if r.group == g})
+            for g in dataset.groups} == {25}
+
+
+def test_split_files_keep_every_view_of_a_source_on_one_side(cropped, tmp_path):
+    dataset = load_dataset("kadid10k", cropped)
+    sources = read_manifest(cropped)["details"]["groups"]
+    source_of_group = {r.group: sources[r.image_id] for r in dataset.records}
+    for path in freeze_splits("synth", dataset.groups, tmp_path, count=10, test_fraction=0.34):
+        split = read_split(path, dataset.groups)
+        parts = [{source_of_group[g] for g in part}
+                 for part in (split.train, split.test, split.validation)]
+        assert parts[1] and not (parts[0] & parts[1] or parts[0] & parts[2] or
+                                 parts[1] & parts[2]), path
+
+
+def test_procedural_content_has_a_natural_power_spectrum():
+    rng = np.random.default_rng(0)
+    # the estimator: white noise is flat, 1/f^2 noise has exponent 2
+    assert abs(spectral_exponent(rng.normal(size=(192, 256)))) < 0.2
+    spectrum = np.fft.rfft2(rng.normal(size=(192, 256)))
+    radius = np.hypot(np.fft.fftfreq(192)[:, None], np.fft.rfftfreq(256)[None, :])
+    radius[0, 0] = 1
+    pink = np.fft.irfft2(spectrum / radius, s=(192, 256))
+    assert spectral_exponent(pink) == pytest.approx(2.0, abs=0.15)
+    # the demo set's procedural content (natural images: about 1.6-2.6)
+    small = generate.SIZES["small"]
+    procedural = [group.references[0].image
+                  for group in content_groups(small.groups, small.height, small.width, 0,
+                                              small.catalogue, small.crops)
+                  if group.name.startswith("dead_leaves")]
+    exponents = [spectral_exponent(image) for image in procedural]
+    assert len(procedural) >= 15
+    assert all(1.6 <= a <= 2.7 for a in exponents), exponents
+    assert 2.0 <= float(np.median(exponents)) <= 2.5, exponents

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 
@@ -18,8 +19,8 @@ from harness.errors import HarnessError
 from harness.logs import configure_logging
 from lifeiqa.errors import LifeIQAError
 
-COMMANDS = ("demo", "run", "summarize", "leaderboard", "baselines", "score", "synth", "datasets",
-            "speed", "published", "check")
+COMMANDS = ("demo", "run", "reproduce", "summarize", "leaderboard", "baselines", "score", "synth",
+            "datasets", "speed", "published", "check", "train", "weights", "selftest")
 
 
 def _command_module(name: str) -> ModuleType:
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         return args.handler(args)
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (interpreter exit flushes it)
+        return 0
     except (HarnessError, LifeIQAError) as err:
         code = getattr(err, "exit_code", 2)  # the model library's errors are all about input
         print(f"lifeiqa-bench {args.command}: error: {err}", file=sys.stderr)

@@ -6,9 +6,12 @@ import argparse
 
 NAME = "check"
 HELP = "check a suite's medians against reference scores, or write a golden file"
-DESCRIPTION = ("Match each reference row to the suite's cell (model, dataset or pair, protocol) "
-               "and fail (exit 1) when a median falls short of the reference by more than the "
-               "tolerance; better is fine. Rows without a reproduction are MISSING. "
+DESCRIPTION = ("Match each reference row to the suite's cell (model, dataset or pair, protocol, "
+               "training fraction) and fail (exit 1) when a median falls short of a published "
+               "row by more than the tolerance (better is fine), or differs from a golden "
+               "(measured) row by more than it either way; when the epoch selection differs "
+               "(unless --allow-selection-mismatch); or when the cell has fewer units than the "
+               "reference (or --min-units). Rows without a reproduction are MISSING. "
                "--write-golden writes the suite's medians as a reference file with per-row "
                "tolerances from the measured spread over units.")
 EPILOG = ("examples:\n  lifeiqa-bench check runs/splits --against leaderboards/published.yaml"
@@ -29,11 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="check.json", help="also write the comparison as JSON")
     parser.add_argument("--require-all", action="store_true",
                         help="reference rows without a reproduction fail the check")
+    parser.add_argument("--allow-selection-mismatch", action="store_true",
+                        help="compare rows whose epoch selection differs from the reproduction's "
+                             "(with a warning) instead of failing them")
+    parser.add_argument("--min-units", type=int, metavar="N",
+                        help="a reproduced cell needs at least N units (besides the reference's "
+                             "own unit count, where it gives one)")
     parser.add_argument("--spread-k", type=float, default=2.0,
                         help="golden: tolerance = max(min, k * sqrt(pi/2) * std / sqrt(units)) "
                              "(default k = 2)")
     parser.add_argument("--min-tolerance", type=float, default=0.005,
                         help="golden: the smallest tolerance written (default 0.005)")
+    parser.add_argument("--rerun", action="append", default=[], metavar="RUNS/SUITE",
+                        help="golden: the same suite run again (repeatable); the golden file then "
+                             "records every unit and tolerances from the rerun noise")
+    parser.add_argument("--noise-k", type=float, default=3.0,
+                        help="golden with --rerun: tolerance = max(min, k * the largest per-unit "
+                             "rerun difference) (default k = 3)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,16 +57,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.write_golden:
         document = write_golden(args.results, args.write_golden, args.spread_k,
-                                args.min_tolerance)
+                                args.min_tolerance, tuple(args.rerun), args.noise_k)
         for entry in document["entries"]:
+            noise = entry.get("rerun_noise")
             print(f"{entry['model']:32s} {entry.get('dataset') or ' -> '.join(entry['pair']):28s} "
                   f"SRCC {entry['metrics']['srcc']:.4f} (tolerance "
-                  f"{entry['tolerance']['srcc']:.3f}, {entry['units']} units, "
-                  f"{SELECTION_NAMES[entry['selection']]})")
+                  f"{entry['tolerance']['srcc']:.3f}"
+                  + (f" per unit, rerun noise {noise['srcc_max_abs']:.2g}" if noise else "")
+                  + f", {entry['units']} units, {SELECTION_NAMES[entry['selection']]})")
         print(f"golden file written to {args.write_golden} ({len(document['entries'])} entries)")
         return 0
     report = check_suite(args.results, args.against, args.metric, args.tolerance,
-                         args.require_all)
+                         args.require_all, args.allow_selection_mismatch, args.min_units)
     print(report.text())
     if args.report:
         report.write_json(args.report)

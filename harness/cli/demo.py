@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 from pathlib import Path
 
 NAME = "demo"
-HELP = "the benchmark end to end on synthetic data, offline (under 10 min on CPU)"
-DESCRIPTION = ("Generate synthetic KADID-, TID2013- and KonIQ-like datasets, run the splits "
-               "protocol with ablations and cross-dataset transfer on the offline "
-               "EfficientNet-Lite0 backbone, and print the leaderboard.")
+HELP = "the benchmark end to end on synthetic data, offline"
+DESCRIPTION = ("Generate synthetic KADID-, TID2013- and KonIQ-like datasets, run the comparison "
+               "protocol (Life-IQA, its ablations and the baselines on 10 content-disjoint "
+               "splits) and cross-dataset transfer on the offline EfficientNet-Lite0 backbone, "
+               "and print the leaderboard with the time each stage took.")
 EPILOG = "example: lifeiqa-bench demo --runs runs"
 
 
@@ -25,17 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli.run import run_and_report
-    from harness.demo import command_line, demo_leaderboard, demo_steps
+    from harness.demo import run_demo
 
-    start = time.perf_counter()
-    failures = 0
-    for options in demo_steps(args.runs, args.seed, args.smoke):
-        print(f"\n$ {command_line(options)}")
-        failures += run_and_report(options) != 0
-    elapsed = time.perf_counter() - start
-    path = demo_leaderboard(args.runs, args.leaderboard_out)
+    outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True)
+    for results in outcome.steps:
+        print(f"\n{results.suite}: {results.done} run, {results.skipped} already done, "
+              f"{len(results.failed)} failed")
+        for failure in results.failed:
+            job = failure.job
+            print(f"FAILED {job.model.name} {job.dataset_label} {job.unit}: {failure.message}",
+                  file=sys.stderr)
+    path = outcome.leaderboard
     print("\n" + "=" * 80 + "\n" + path.read_text())
-    print(f"Demo wall time {elapsed / 60:.1f} min. Leaderboard written to {path} (figures in "
-          f"{path.parent / 'figures'}); one folder per unit under {Path(args.runs) / 'demo'}/.")
-    return 1 if failures else 0
+    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in outcome.timings)
+    print(f"Demo wall time {outcome.seconds / 60:.1f} min ({stages}). Leaderboard written to "
+          f"{path} (figures in {path.parent / 'figures'}); one folder per unit under "
+          f"{Path(args.runs) / 'demo'}/.")
+    return 1 if outcome.failed else 0

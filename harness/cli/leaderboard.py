@@ -8,8 +8,10 @@ from pathlib import Path
 NAME = "leaderboard"
 HELP = "markdown leaderboard with figures for a suite (models x datasets)"
 DESCRIPTION = ("Aggregate a suite (a folder of the results store; nested suites included) into "
-               "markdown tables per protocol: medians with 95%% intervals, significance against "
-               "Life-IQA, published numbers side by side, figures.")
+               "markdown tables per protocol: medians with order-statistic intervals and n, "
+               "Holm-corrected significance against Life-IQA, missing and failed units named, "
+               "published numbers side by side, figures; leaderboard.json holds the raw and "
+               "adjusted p-values.")
 EPILOG = "example: lifeiqa-bench leaderboard demo --out leaderboards/synthetic"
 
 
@@ -18,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--out", help="output folder (default: RUNS/SUITE/leaderboard)")
     parser.add_argument("--reference", help="model the markers compare against (default: the "
-                                            "suite's Life-IQA preset)")
+                                            "run's Life-IQA preset, never a baseline)")
     parser.add_argument("--published", default=None,
                         help="published scores YAML shown beside the reproductions (default: "
                              "leaderboards/published.yaml; 'none' to leave them out)")
@@ -33,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
     path = api.leaderboard(api.load_results(args.suite, args.runs), out, published,
                            args.reference, args.title)
     print(path.read_text())
-    print(f"written to {path} (figures in {path.parent / 'figures'})")
+    print(f"written to {path} (figures in {path.parent / 'figures'}, p-values in "
+          f"{path.parent / 'leaderboard.json'})")
     return 0

@@ -7,7 +7,8 @@ import ast
 import sys
 
 from harness.errors import InvalidOptionError
-from harness.plan.options import ExecutorOptions, RunOptions
+from harness.plan.options import SELECTIONS, SYNTH_SIZES, ExecutorOptions, RunOptions
+from harness.plan.recipes import IMAGE_POLICIES, TEST_CROP_LAYOUTS
 
 NAME = "run"
 HELP = "run a protocol (splits, cross-dataset, per-distortion, ablation, ...)"
@@ -27,18 +28,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "cpu_frozen trains the full-width decoder)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a recipe field, e.g. --set epochs=5 (repeatable)")
-    parser.add_argument("--selection", default="last", choices=["last", "val", "oracle"],
+    parser.add_argument("--selection", default="last", choices=list(SELECTIONS),
                         help="epoch selection: last (default), val (content-disjoint "
-                             "validation part), oracle (best epoch on test; needs --allow-oracle)")
+                             "validation part), oracle (best epoch on test; needs "
+                             "--allow-oracle), authors (the authors' reporting rule: best "
+                             "test-SRCC epoch, PLCC a running maximum; needs --allow-oracle)")
     parser.add_argument("--allow-oracle", action="store_true",
-                        help="permit --selection oracle (results are labelled test-oracle)")
+                        help="permit --selection oracle or authors (results are labelled "
+                             "test-oracle)")
+    parser.add_argument("--test-crops", dest="test_crops", choices=list(TEST_CROP_LAYOUTS),
+                        help="test crops: grid (the recipes' default: a uniform grid) or random "
+                             "(the authors': random positions drawn at every evaluation, seeded "
+                             "per unit; fine-tuning recipes only)")
+    parser.add_argument("--image-policy", default="recipe", choices=list(IMAGE_POLICIES),
+                        help="recipe (default: the recipe's resize policy, EXIF orientation "
+                             "applied) or authors (theirs: KonIQ-10k/SPAQ squeezed to 384x512, "
+                             "no EXIF orientation)")
     parser.add_argument("--data-root", help="folder holding one sub-folder per real dataset")
     parser.add_argument("--dataset-root", action="append", default=[], metavar="NAME=PATH",
                         help="location of one dataset (repeatable)")
     parser.add_argument("--datasets", help="comma-separated subset of the protocol's datasets")
     parser.add_argument("--synthetic", action="store_true",
                         help="use the synthetic datasets (the default when no data is given)")
-    parser.add_argument("--synth-size", default="small", choices=["tiny", "small", "default"])
+    parser.add_argument("--synth-size", default="small", choices=list(SYNTH_SIZES))
     parser.add_argument("--suite", help="results go to RUNS/SUITE (default: the protocol name)")
     parser.add_argument("--runs", default="runs", help="results store folder (default: runs)")
     parser.add_argument("--splits", type=int, help="number of splits (default: the protocol's)")
@@ -110,7 +122,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         protocol=args.protocol, model=args.model, recipe=args.recipe,
         overrides=parse_overrides(args.set), selection=args.selection,
-        allow_oracle=args.allow_oracle, data_root=args.data_root,
+        allow_oracle=args.allow_oracle, test_crops=args.test_crops,
+        image_policy=args.image_policy, data_root=args.data_root,
         dataset_roots=_pairs("--dataset-root", args.dataset_root),
         datasets=tuple(args.datasets.split(",")) if args.datasets else (),
         synthetic=args.synthetic, synth_size=args.synth_size, suite=args.suite, runs=args.runs,

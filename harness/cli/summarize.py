@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite")
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--reference", help="model the p-values compare against (default: the "
-                                            "suite's Life-IQA preset)")
+                                            "run's Life-IQA preset, never a baseline)")
     parser.add_argument("--out", help="also write the tables to this markdown file")
 
 

@@ -29,28 +29,36 @@ class ImageReadError(OSError):
     """An image file that cannot be decoded; the message names the file."""
 
 
-POLICY = re.compile(r"^(native|fit:(\d+)x(\d+)|squeeze:(\d+)x(\d+))$")
+POLICY = re.compile(r"^(?P<kind>native|fit|squeeze)(?P<noexif>-noexif)?(:(?P<w>\d+)x(?P<h>\d+))?$")
 
 
 def parse_policy(policy: str) -> tuple[str, int, int]:
-    """``native``; ``fit:WxH`` (aspect kept: the longer side to max(W,H), the shorter to
-    min(W,H), e.g. KonIQ/SPAQ 512x384); ``squeeze:WxH`` (exactly W wide, H high, aspect not
-    kept: the authors' KonIQ/SPAQ resize, offered only for exact reproduction)."""
+    """(kind, width, height) of a resize policy: ``native``; ``fit:WxH`` (aspect kept: the longer
+    side to max(W,H), the shorter to min(W,H), e.g. KonIQ/SPAQ 512x384); ``squeeze:WxH`` (exactly
+    W wide, H high, aspect not kept: the authors' KonIQ/SPAQ resize, offered only for exact
+    reproduction). A kind may carry ``-noexif`` (``native-noexif``, ``squeeze-noexif:384x512``):
+    the pixels as stored, EXIF orientation not applied, as the authors' loaders read them."""
     match = POLICY.match(policy)
-    if not match:
-        raise ValueError(f"resize policy {policy!r}: expected 'native', 'fit:WxH' or 'squeeze:WxH'")
-    if policy == "native":
+    if not match or (match["kind"] == "native") != (match["w"] is None):
+        raise ValueError(f"resize policy {policy!r}: expected 'native', 'fit:WxH' or "
+                         f"'squeeze:WxH', a kind optionally followed by '-noexif' (e.g. "
+                         f"'squeeze-noexif:384x512')")
+    if match["kind"] == "native":
         return "native", 0, 0
-    kind = policy.split(":")[0]
-    width, height = (int(v) for v in policy.split(":")[1].split("x"))
-    return kind, width, height
+    return match["kind"], int(match["w"]), int(match["h"])
+
+
+def applies_exif(policy: str) -> bool:
+    """Whether decoding under ``policy`` turns the image by its EXIF orientation."""
+    return POLICY.match(policy)["noexif"] is None
 
 
 def decode_image(path: Path, policy: str = "native") -> np.ndarray:
-    """H x W x 3 uint8 RGB, EXIF orientation applied, resized per ``policy``."""
+    """H x W x 3 uint8 RGB, EXIF orientation applied (unless the policy says ``-noexif``),
+    resized per ``policy``."""
     kind, width, height = parse_policy(policy)
     with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
+        image = (ImageOps.exif_transpose(image) if applies_exif(policy) else image).convert("RGB")
         if kind == "fit":
             long_side, short_side = max(width, height), min(width, height)
             landscape = image.width >= image.height

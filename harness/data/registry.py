@@ -9,6 +9,7 @@ from harness.data import loaders  # noqa: F401
 from harness.data.layout import find_child
 from harness.data.records import Dataset
 from harness.data.specs import DatasetSpec, register_dataset, registered_specs
+from harness.data.synth.manifest import apply_content_groups
 from harness.errors import DataNotFoundError, unknown_name
 
 __all__ = ["DatasetSpec", "get_dataset_spec", "list_datasets", "load_dataset", "register_dataset"]
@@ -36,5 +37,6 @@ def load_dataset(name: str, root: str | Path) -> Dataset:
                                 f"release or pyiqa layout)")
     if spec.pyiqa_meta and spec.load_pyiqa and find_child(root, f"meta_info/{spec.pyiqa_meta}",
                                                           required=False):
-        return spec.load_pyiqa(root)
-    return spec.load_release(root)
+        return apply_content_groups(spec.load_pyiqa(root))
+    # a synthetic set's manifest names the content group of each image (crops of one photo)
+    return apply_content_groups(spec.load_release(root))

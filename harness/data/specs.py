@@ -6,8 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.data.records import Dataset, ScoreScale
+
+if TYPE_CHECKING:
+    from harness.data.partitions import Assignment
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,9 @@ class DatasetSpec:
 
     ``load_release`` reads the original release layout; ``pyiqa_meta`` names the CSV in pyiqa's
     ``meta_info/`` layout, read by ``load_pyiqa``. Expected sizes are checked with a warning
-    (partial copies are common), never enforced silently.
+    (partial copies are common), never enforced silently. ``official_partition`` reads the
+    train/validation/test partition the release defines, if it defines one (None when the
+    loaded copy lacks the file that holds it).
     """
 
     name: str
@@ -30,6 +36,7 @@ class DatasetSpec:
     load_pyiqa: Callable[[Path], Dataset] | None = None
     pyiqa_meta: str | None = None
     aliases: tuple[str, ...] = ()
+    official_partition: Callable[[Dataset], Assignment | None] | None = None
 
 
 _SPECS: dict[str, DatasetSpec] = {}

@@ -7,6 +7,7 @@ config and the others go on; nothing is written for it as if it had succeeded.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -27,9 +28,11 @@ from harness.device import resolve_device
 from harness.engine import distributed
 from harness.engine.families import EngineContext, EpochCallback, Trained, family_for
 from harness.engine.parts import JobParts, LoadedDataset
-from harness.errors import HarnessError
+from harness.engine.train import NonFiniteLossError
+from harness.errors import HarnessError, ResultsError
 from harness.plan.jobs import Job
 from harness.plan.protocols import PROTOCOL_DIR
+from harness.plan.recipes import Recipe
 from harness.plan.splits import Split, plan_split, read_split, subsample_train, write_split
 from harness.results import metrics
 from harness.results.schema import ProtocolRef, Seeds, SplitInfo, UnitResult
@@ -127,6 +130,8 @@ class JobRunner:
         oriented = outcome.predictions if train_higher else -outcome.predictions
         native_test = np.array([r.score for r in test])
         scores = metrics.evaluate(oriented, native_test, target.dataset.scale.higher_is_better)
+        # a reporting rule's numbers (the authors': PLCC a running maximum over epochs)
+        scores = dataclasses.replace(scores, **outcome.reported)
         result = UnitResult(
             suite=job.suite, protocol=ProtocolRef(job.protocol, job.protocol_version),
             preset=job.model.preset, variant=job.model.variant,
@@ -157,13 +162,8 @@ class JobRunner:
                         "prediction": float(p)} for r, p in zip(test, outcome.predictions,
                                                                  strict=True)]
         if self.save_checkpoints and isinstance(model, lifeiqa.LifeIQA) and distributed.is_main():
-            scale = source.dataset.scale
-            label = (LabelScale("unit", 0.0, 1.0, True, job.train_dataset)
-                     if recipe.label_scale == "unit" else
-                     LabelScale("native", scale.low, scale.high, scale.higher_is_better,
-                                job.train_dataset))
             lifeiqa.save_checkpoint(model, self.store.unit_dir(job.key) / "checkpoint.safetensors",
-                                    label_scale=label)
+                                    label_scale=checkpoint_label_scale(recipe, source.dataset))
         if distributed.is_main():  # under torchrun, rank 0 writes for all ranks
             self.store.write(job.key, result, predictions)
         return result
@@ -224,11 +224,34 @@ class JobRunner:
                 except Exception as err:  # one unit's failure must not stop the suite
                     message = f"{type(err).__name__}: {err}"
                     summary.failed.append((job, message))
+                    self.record_failure(job, err, message)
                     self.log(f"{label}: FAILED {message}\n  config: {job.config()}")
                     if not isinstance(err, (HarnessError, RuntimeError, ValueError, OSError)):
                         self.log(traceback.format_exc())
                 bars.advance(suite)
         return summary
+
+
+    def record_failure(self, job: Job, err: Exception, message: str) -> None:
+        """Leave a failure record where the unit's result would be, so tables list the unit
+        rather than lose it; not for store errors (a busy unit, another config), which say
+        nothing about the unit's own run."""
+        if isinstance(err, ResultsError) or not distributed.is_main():
+            return
+        kind = "diverged" if isinstance(err, NonFiniteLossError) else "failed"
+        try:
+            self.store.write_failure(job.key, job.config(), kind, message)
+        except OSError as write_error:  # the failure itself is already reported
+            self.log(f"could not record the failure of {job.key.parts()}: {write_error}")
+
+
+def checkpoint_label_scale(recipe: Recipe, dataset: Dataset) -> LabelScale:
+    """The scale a model trained by ``recipe`` on ``dataset`` predicts on, as its checkpoint
+    records it: the dataset's native scale, or [0, 1] higher-is-better."""
+    if recipe.label_scale == "unit":
+        return LabelScale("unit", 0.0, 1.0, True, dataset.name)
+    scale = dataset.scale
+    return LabelScale("native", scale.low, scale.high, scale.higher_is_better, dataset.name)
 
 
 def per_distortion_srcc(records: list[ImageRecord], predictions: np.ndarray, targets: np.ndarray,

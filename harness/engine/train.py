@@ -1,10 +1,13 @@
 """Training and evaluation of one job: frozen-backbone (on cached features) or full fine-tuning.
 
 Both modes share the optimiser (AdamW, no weight decay on biases and 1-D/0-D tensors), the
-schedule, gradient-norm clipping, the loss (regression + weighted MoE losses) and the epoch
-selection: ``last`` (the final epoch), ``val`` (the epoch with the best SRCC on a
-content-disjoint validation part) or ``oracle`` (the best epoch on the test part itself: only on
-explicit request, and always labelled test-oracle).
+schedule (:mod:`harness.engine.schedules`; each epoch's history records its steps and the
+learning rates of its first and last step), gradient-norm clipping, the loss (regression +
+weighted MoE losses, in fp32 outside autocast) and the epoch selection: ``last`` (the final
+epoch), ``val`` (the epoch with the best SRCC on a content-disjoint validation part), ``oracle``
+(the best epoch on the test part itself) or ``authors`` (the authors' reporting rule, also on the
+test part: see :func:`authors_rule`). The last two only on explicit request, and always labelled
+as test-oracle.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from harness.data.records import ImageRecord
 from harness.engine import distributed
 from harness.engine.batching import BatchCutter, Prefetcher, predict_crops
 from harness.engine.features import CropPlan
-from harness.plan.recipes import Recipe, lr_factor
+from harness.engine.schedules import LearningRate
+from harness.plan.recipes import Recipe
 from harness.results import metrics
 from lifeiqa import BackboneFeatures, LifeIQA, LifeIQALoss
 
-SELECTIONS = ("last", "val", "oracle")
+SELECTIONS = ("last", "val", "oracle", "authors")
+TEST_SELECTIONS = ("oracle", "authors")  # chosen on the test part: test-oracle
 
 
 class NonFiniteLossError(RuntimeError):
@@ -47,6 +52,9 @@ class TrainOutcome:
     predictions: np.ndarray  # for the test set, at the selected epoch
     selected_epoch: int
     history: list[dict] = field(default_factory=list)
+    # metrics a reporting rule puts in place of those of the selected epoch's predictions
+    # (selection "authors": their SRCC and running-maximum PLCC)
+    reported: dict[str, float] = field(default_factory=dict)
 
 
 def make_optimizer(model: LifeIQA, recipe: Recipe, trainable: Callable[[str], bool]) -> torch.optim.Optimizer:
@@ -69,9 +77,37 @@ def autocast_for(device: torch.device, recipe: Recipe) -> torch.autocast:
     return torch.autocast(device.type, enabled=False)
 
 
+@dataclass(frozen=True)
+class AuthorsReport:
+    """What the authors' rule reports over a run: the epoch (1-based; None if no epoch's SRCC
+    reached 0) and the (SRCC, PLCC) pair it prints."""
+
+    epoch: int | None
+    srcc: float
+    plcc: float
+
+
+def authors_rule(history: Sequence[dict]) -> AuthorsReport:
+    """The authors' reporting rule (their main.py) over per-epoch test ``test_srcc`` and
+    ``test_plcc`` (raw Pearson): both maxima start at 0; after each epoch, if its SRCC is at least
+    the best so far, the best SRCC becomes it and the best PLCC becomes max(best PLCC, its PLCC).
+    So the reported SRCC is the last epoch of the best test SRCC, and the PLCC a running maximum
+    updated only at such epochs: it may come from an earlier epoch than the SRCC."""
+    epoch, best_srcc, best_plcc = None, 0.0, 0.0
+    for index, entry in enumerate(history):
+        if entry["test_srcc"] >= best_srcc:
+            epoch, best_srcc = index + 1, entry["test_srcc"]
+            best_plcc = max(best_plcc, entry["test_plcc"])
+    return AuthorsReport(epoch, best_srcc, best_plcc)
+
+
 def _select(history: list[dict], selection: str) -> int:
     if selection == "last":
         return len(history) - 1
+    if selection == "authors":
+        # a run whose test SRCC never reached 0 reports (0, 0) there; its model is the last one
+        epoch = authors_rule(history).epoch
+        return len(history) - 1 if epoch is None else epoch - 1
     key = "val_srcc" if selection == "val" else "test_srcc"
     return int(np.argmax([h[key] for h in history]))
 
@@ -80,9 +116,10 @@ class Stepper:
     """One optimisation step with the recipe's loss, clipping, schedule and precision.
 
     Builds the AdamW optimiser over the parameters ``trainable(name)`` selects; each call runs
-    ``forward()`` under the recipe's autocast, takes the loss against ``targets``, steps, and
-    returns the detached loss (no host sync). The learning rate follows the recipe's schedule
-    over ``steps_per_epoch`` calls per epoch."""
+    ``forward()`` under the recipe's autocast, takes the loss against ``targets`` in fp32 outside
+    it, steps, and returns the detached loss (no host sync). The learning rate follows the
+    recipe's schedule over ``steps_per_epoch`` calls per epoch; ``rates`` holds the rate of every
+    step taken."""
 
     def __init__(self, model: LifeIQA, recipe: Recipe, steps_per_epoch: int,
                  device: torch.device, trainable: Callable[[str], bool]) -> None:
@@ -92,16 +129,18 @@ class Stepper:
         self.steps_per_epoch = max(steps_per_epoch, 1)
         self.scaler = torch.amp.GradScaler("cuda") if (device.type == "cuda"
                                                        and recipe.precision == "fp16") else None
+        self.learning_rate = LearningRate(recipe, self.optimizer, self.steps_per_epoch)
+        self.rates: list[float] = []
         self.step_count = 0
         self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         distributed.sync_balance_loss(model)
 
     def __call__(self, forward: Callable[[], object], targets: torch.Tensor) -> torch.Tensor:
-        factor = lr_factor(self.recipe, self.step_count / self.steps_per_epoch)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.recipe.lr * factor
+        self.rates.append(self.learning_rate.before_step(self.step_count))
         with autocast_for(self.device, self.recipe):
-            loss = self.loss_fn(forward(), targets)
+            output = forward()
+        # the model's head returns fp32 scores under any autocast; the loss stays in fp32 too
+        loss = self.loss_fn(output, targets)
         loss = distributed.weight_loss(loss, targets.shape[0])  # torchrun: this rank's share
         self.optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
@@ -114,8 +153,26 @@ class Stepper:
             self.scaler.update()
         else:
             self.optimizer.step()
+        self.learning_rate.after_step(self.step_count)
         self.step_count += 1
         return loss.detach()
+
+    def epoch_rates(self, first_step: int) -> dict[str, float]:
+        """The rates of the first and last step taken since step ``first_step``."""
+        taken = self.rates[first_step:]
+        return {"lr_first": taken[0], "lr_last": taken[-1]} if taken else {}
+
+
+def steps_per_epoch(samples: int, recipe: Recipe) -> int:
+    """Optimiser steps of an epoch over ``samples`` training samples; raises ValueError when
+    ``recipe.drop_last`` leaves none."""
+    if not recipe.drop_last:
+        return math.ceil(samples / recipe.batch_size)
+    if samples < recipe.batch_size:
+        raise ValueError(f"recipe {recipe.name}: {samples} training samples make no full batch "
+                         f"of {recipe.batch_size} with drop_last=True; lower batch_size or set "
+                         f"drop_last=False")
+    return samples // recipe.batch_size
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int) -> float:
@@ -148,31 +205,42 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
     if selection == "val" and predict_val is None:
         raise ValueError("selection 'val' needs a validation part")
     history: list[dict] = []
-    best_state, best_value = None, -math.inf
+    best_state, best_predictions = None, None
     device = stepper.device
     for epoch in range(recipe.epochs):
         model.train()
         loss_sum = torch.zeros((), device=device)
-        steps = 0
+        first_step = stepper.step_count
         for forward, targets in batches():
             loss_sum += stepper(forward, targets)
-            steps += 1
-        entry = {"epoch": epoch + 1, "loss": _check_finite(distributed.mean(loss_sum), epoch) / max(steps, 1)}
+        steps = stepper.step_count - first_step
+        entry = {"epoch": epoch + 1, "loss": _check_finite(distributed.mean(loss_sum), epoch) / max(steps, 1),
+                 "steps": steps, **stepper.epoch_rates(first_step)}
         if selection == "val":
             entry["val_srcc"] = metrics.srcc(_finite(predict_val(), "validation", epoch + 1), val_targets)
-        if selection == "oracle":
-            entry["test_srcc"] = metrics.srcc(_finite(predict_test(), "test", epoch + 1), test_targets)
+        test_predictions = None
+        if selection in TEST_SELECTIONS:
+            test_predictions = _finite(predict_test(), "test", epoch + 1)
+            entry["test_srcc"] = metrics.srcc(test_predictions, test_targets)
+            if selection == "authors":
+                entry["test_plcc"] = metrics.plcc(test_predictions, test_targets)
         history.append(entry)
         if on_epoch:
             on_epoch(entry)
-        if selection != "last":
-            value = entry["val_srcc" if selection == "val" else "test_srcc"]
-            if value > best_value:
-                best_value, best_state = value, copy.deepcopy(model.state_dict())
+        if selection != "last" and _select(history, selection) == epoch:
+            # the test predictions that selected the epoch are its result (random test crops
+            # drawn again would give others)
+            best_state, best_predictions = copy.deepcopy(model.state_dict()), test_predictions
     if best_state is not None:
         model.load_state_dict(best_state)
     selected = _select(history, selection) + 1
-    return TrainOutcome(_finite(predict_test(), "test", selected), selected, history)
+    predictions = best_predictions if best_predictions is not None else \
+        _finite(predict_test(), "test", selected)
+    reported = {}
+    if selection == "authors":
+        report = authors_rule(history)
+        reported = {"srcc": report.srcc, "plcc": report.plcc}
+    return TrainOutcome(predictions, selected, history, reported)
 
 
 # --- frozen backbone --------------------------------------------------------------------------
@@ -239,12 +307,12 @@ def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatu
     model.to(device)
     targets = torch.as_tensor(np.repeat(train_targets, crops), dtype=torch.float32)
     n = targets.shape[0]
-    stepper = Stepper(model, recipe, math.ceil(n / recipe.batch_size), device,
-                      lambda name: not name.startswith("backbone."))
+    steps = steps_per_epoch(n, recipe)
+    stepper = Stepper(model, recipe, steps, device, lambda name: not name.startswith("backbone."))
 
     def batches() -> Iterable[Batch]:
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n, recipe.batch_size):
+        for start in range(0, steps * recipe.batch_size, recipe.batch_size):
             index = distributed.shard(order[start:start + recipe.batch_size])
             batch = BackboneFeatures(*(part.to(device) for part in sample_features(index)))
             yield (lambda b=batch: model.forward_head(b)), targets[index].to(device)
@@ -261,13 +329,17 @@ def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatu
 
 # --- full fine-tuning -------------------------------------------------------------------------
 
+# random test crops: generator streams of their own, (seed, stream), apart from the training one
+TEST_STREAM, VALIDATION_STREAM = 1, 2
+
 
 def predict_records(model: LifeIQA, records: Sequence[ImageRecord], images: DecodedImageCache,
                     plan: CropPlan, device: torch.device, recipe: Recipe | None = None,
-                    workers: int | None = None) -> np.ndarray:
-    """Per-image predictions: the mean over a uniform grid of ``plan.test_crops`` crops, cut
-    from the decoded-image cache in batches that span images (``recipe.batch_size`` crops, under
-    the recipe's precision; 64 crops in fp32 without a recipe)."""
+                    workers: int | None = None, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Per-image predictions: the mean over ``plan.test_crops`` crops, on a uniform grid or, given
+    ``rng``, at uniform random positions drawn from it (unflipped, as the authors' test crops),
+    cut from the decoded-image cache in batches that span images (``recipe.batch_size`` crops,
+    under the recipe's precision; 64 crops in fp32 without a recipe)."""
     model.eval()
     cutter = BatchCutter(images, [r.path for r in records], plan.resize_policy, plan.crop_size)
     layout = torch.channels_last if recipe is None or recipe.channels_last else torch.contiguous_format
@@ -277,8 +349,10 @@ def predict_records(model: LifeIQA, records: Sequence[ImageRecord], images: Deco
         with autocast_for(device, recipe) if recipe else contextlib.nullcontext():
             return model.forward_head(model.forward_features(x.contiguous(memory_format=layout))).score
 
-    return predict_crops(forward, Prefetcher(cutter, device, workers), cutter.grid_crops(plan.test_crops),
-                         plan.test_crops, recipe.batch_size if recipe else 64, device)
+    crops = cutter.grid_crops(plan.test_crops) if rng is None else \
+        cutter.random_crops(np.repeat(np.arange(len(records)), plan.test_crops), False, rng)
+    return predict_crops(forward, Prefetcher(cutter, device, workers), crops, plan.test_crops,
+                         recipe.batch_size if recipe else 64, device)
 
 
 def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[ImageRecord],
@@ -291,7 +365,10 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
     """The paper's mode: the whole network trains on random crops (each image listed
     ``train_crops`` times per epoch) cut from the decoded-image cache by ``workers`` background
     processes (default :func:`harness.engine.batching.default_workers`; the batches do not depend on
-    it); evaluation averages a uniform grid of test crops."""
+    it); evaluation averages a uniform grid of test crops, or (``recipe.test_crop_layout ==
+    "random"``) random ones drawn afresh at every evaluation from streams seeded by ``seed``, one
+    per part (test, validation), apart from the training stream: a seed gives the same crops for
+    the same world size."""
     device = torch.device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -304,22 +381,26 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
                          recipe.crop_size)
     prefetch = Prefetcher(cutter, device, workers)
     listing = np.repeat(np.arange(len(train_records)), recipe.train_crops)
-    stepper = Stepper(model, recipe, math.ceil(len(listing) / recipe.batch_size), device,
-                      lambda name: True)
+    steps = steps_per_epoch(len(listing), recipe)
+    stepper = Stepper(model, recipe, steps, device, lambda name: True)
     targets = torch.as_tensor(train_targets, dtype=torch.float32).to(device)
 
     def batches() -> Iterable[Batch]:
         crops = cutter.random_crops(listing, recipe.hflip, rng)
         # every rank draws the same crops and cuts only its rows of each batch
-        mine = [c.take(distributed.shard(np.arange(len(c)))) for c in crops.batches(recipe.batch_size)]
+        mine = [c.take(distributed.shard(np.arange(len(c))))
+                for c in crops.batches(recipe.batch_size)[:steps]]
         for x, image in prefetch(mine):
             x = x.contiguous(memory_format=layout)
             yield (lambda x=x: forward(x)), targets[image]
 
-    def predict(records: Sequence[ImageRecord]) -> Callable[[], np.ndarray]:
+    def predict(records: Sequence[ImageRecord], stream: int) -> Callable[[], np.ndarray]:
+        crop_rng = np.random.default_rng((seed, stream)) if recipe.test_crop_layout == "random" else None
         return lambda: distributed.map_sharded(
-            lambda part: predict_records(model, part, images, plan, device, recipe, workers), records)
+            lambda part: predict_records(model, part, images, plan, device, recipe, workers,
+                                         crop_rng), records)
 
-    return _run_epochs(model, recipe, stepper, batches, predict(test_records), test_targets,
-                       selection, predict(val_records) if len(val_records) else None,
+    return _run_epochs(model, recipe, stepper, batches, predict(test_records, TEST_STREAM),
+                       test_targets, selection,
+                       predict(val_records, VALIDATION_STREAM) if len(val_records) else None,
                        val_targets, on_epoch)

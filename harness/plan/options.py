@@ -21,17 +21,28 @@ from typing import Any
 import lifeiqa
 from harness.data.registry import list_datasets
 from harness.data.sources import SYNTH_PREFIX, DataSources
+from harness.data.synth.generate import SIZES, WRITERS
 from harness.device import resolve_device
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
 from harness.plan.jobs import Job, plan_jobs
 from harness.plan.protocols import Protocol, load_protocol
-from harness.plan.recipes import RECIPES, Recipe, get_recipe
+from harness.plan.recipes import (
+    IMAGE_POLICIES,
+    RECIPES,
+    TEST_CROP_LAYOUTS,
+    Recipe,
+    authors_image_policy,
+    get_recipe,
+)
 from lifeiqa.errors import UnknownModelError
 
 log = logging.getLogger(__name__)
 
-SELECTIONS = ("last", "val", "oracle")
-SYNTH_SIZES = ("tiny", "small", "default")
+SELECTIONS = ("last", "val", "oracle", "authors")
+# chosen on the test set, so only with --allow-oracle: what each reports
+TEST_ORACLE = {"oracle": "the best epoch measured on the test set",
+               "authors": "the authors' rule (the best test-SRCC epoch, PLCC a running maximum)"}
+SYNTH_SIZES = tuple(SIZES)
 EXECUTORS = ("local", "pool", "slurm")
 SLURM_CLUSTERS = ("slurm", "local", "debug")  # submitit's; local and debug are for tests
 
@@ -114,6 +125,8 @@ class RunOptions:
     overrides: Mapping[str, Any] = field(default_factory=dict)  # recipe field -> value
     selection: str = "last"
     allow_oracle: bool = False
+    test_crops: str | None = None  # "grid" or "random" (the authors'); None: the recipe's layout
+    image_policy: str = "recipe"  # "recipe": its resize policy; "authors": theirs per dataset
     data_root: str | None = None  # a folder holding one sub-folder per real dataset
     dataset_roots: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder
     datasets: tuple[str, ...] = ()  # a subset of the protocol's datasets; () = all
@@ -137,10 +150,17 @@ class RunOptions:
         object.__setattr__(self, "datasets", tuple(self.datasets))
         _require_choice("selection", self.selection, SELECTIONS)
         _require_choice("synth_size", self.synth_size, SYNTH_SIZES)
-        if self.selection == "oracle" and not self.allow_oracle:
+        if self.selection in TEST_ORACLE and not self.allow_oracle:
             raise InvalidOptionError(
-                "--selection oracle reports the best epoch measured on the test set; pass "
-                "--allow-oracle to permit it (every table then says test-oracle)")
+                f"--selection {self.selection} reports {TEST_ORACLE[self.selection]}; pass "
+                f"--allow-oracle to permit it (every table then says test-oracle)")
+        if self.test_crops is not None:
+            _require_choice("test_crops", self.test_crops, TEST_CROP_LAYOUTS)
+        _require_choice("image_policy", self.image_policy, IMAGE_POLICIES)
+        for name, field_name in (("test_crops", "test_crop_layout"), ("image_policy", "resize_policy")):
+            if getattr(self, name) not in (None, "recipe") and field_name in self.overrides:
+                raise InvalidOptionError(f"{_flag(name)} {getattr(self, name)} sets the recipe's "
+                                         f"{field_name}: drop --set {field_name}=...")
         _require_int("splits", self.splits, 1)
         _require_int("seeds", self.seeds, 1)
         _require_int("seed", self.seed, 0)
@@ -195,6 +215,11 @@ def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> 
     """Keep the targets whose datasets were chosen or, for real data, are present."""
     synthetic = options.uses_synthetic_data
     targets = protocol.targets(synthetic)
+    if synthetic and protocol.kind == "splits":
+        # the synthetic counterpart of any of the protocol's datasets may be named (synth-csiq)
+        targets += [(name, name) for name in options.datasets if (name, name) not in targets
+                    and name.removeprefix(SYNTH_PREFIX) in set(protocol.datasets) & set(WRITERS)
+                    and name.startswith(SYNTH_PREFIX)]
     if options.datasets:
         offered = sorted({name for pair in targets for name in pair})
         for name in options.datasets:
@@ -233,7 +258,12 @@ def _recipes(protocol: Protocol, options: RunOptions, on_cpu: bool) -> dict[str,
             if name not in RECIPES:
                 raise InvalidOptionError(f"no authors' recipe for {train}; pass --recipe (one of "
                                          f"{', '.join(sorted(RECIPES))})")
-        recipes[train] = get_recipe(name).override(**options.overrides)
+        recipe = get_recipe(name).override(**options.overrides)
+        if options.test_crops is not None:
+            recipe = recipe.override(test_crop_layout=options.test_crops)
+        if options.image_policy == "authors":
+            recipe = recipe.override(resize_policy=authors_image_policy(train))
+        recipes[train] = recipe
     return recipes
 
 

@@ -2,10 +2,21 @@
 
 ``check RESULTS --against REF.yaml`` finds, for every reference entry, the reproduced cell (same
 protocol, a model named in ``harness_models`` or the display name, same dataset or train -> test
-pair) and compares its median over units with the reference. The check is one-sided: a
-reproduction may beat the reference by any margin; it fails only when it falls short by more
-than the tolerance (the entry's own, else ``--tolerance``). Entries with no reproduction are
-MISSING, which fails only with ``--require-all``.
+pair, same training fraction) and compares its median over units with the reference, within
+the tolerance (the entry's own, else ``--tolerance``):
+
+* a published row (``provenance`` second-hand or checked) is checked one-sided: a reproduction
+  may beat a paper by any margin and fails only when it falls short;
+* a golden row (``provenance: measured``, this harness's own earlier numbers on the same splits)
+  is checked two-sided: a gain beyond the tolerance fails too, since a rerun that suddenly
+  scores better (test images leaking into training, a changed split) is as suspect as a drop;
+* a row whose epoch selection differs from the reproduction's fails unless
+  ``--allow-selection-mismatch`` (then it is compared and warned about); a reference of unknown
+  selection is compared with a warning;
+* a reproduction over fewer units than the reference's ``units`` (or ``--min-units``) fails;
+* both sides' aggregation is stated (the reproduction's is always the median over its units).
+
+Entries with no reproduction are MISSING, which fails only with ``--require-all``.
 
 ``check RESULTS --write-golden OUT.yaml`` writes the suite's medians as a reference file of the
 same schema (``provenance: measured``), each entry with a tolerance from its measured spread:
@@ -22,6 +33,19 @@ of about 2 % even then (far less when reruns are near-deterministic). A real deg
 drop of the median by more than two standard errors, fails. ``min_tolerance`` (0.005) keeps
 cells with near-identical units from failing on float noise; with one unit there is no spread
 and the floor alone applies. Tolerances are rounded up to 0.001.
+
+With ``--rerun RUNS/SUITE`` (repeatable: the same suite run again, e.g. at another thread count)
+the golden file becomes a per-unit regression gate: every unit's values are recorded with its
+split file, the rerun noise is measured as the largest per-unit difference between the suite and
+its reruns, and each entry's tolerance, for every unit and for the median alike, is
+
+    tolerance = max(min_tolerance, noise_k * max |rerun - run|)
+
+A check against such an entry compares each unit with its golden value (matched on unit and
+split-file hash), two-sided: any unit beyond the tolerance fails, so does a median beyond it.
+Reruns on the same machine type are deterministic up to that noise, so a clean rerun passes
+while any change that moves a unit's numbers by more than the tolerance (a regression, or a
+deliberate change that then rewrites the golden file) fails.
 """
 
 from __future__ import annotations
@@ -44,14 +68,16 @@ from harness.reporting.published import (
     load_published,
     parse_published,
 )
-from harness.results.aggregate import Cell, aggregate
+from harness.results.aggregate import Cell, aggregate, cell_key
 from harness.results.schema import UnitResult
 from harness.results.store import ResultsStore
 
 DEFAULT_TOLERANCE = 0.01
 DEFAULT_SPREAD_K = 2.0
+DEFAULT_NOISE_K = 3.0  # rerun tolerance: three times the largest rerun difference seen
 MIN_TOLERANCE = 0.005
 MEDIAN_SE = math.sqrt(math.pi / 2)  # standard error of a median / that of a mean (normal data)
+ORACLES = ("oracle", "authors")  # selections that look at the test set
 EPSILON = 1e-9  # a shortfall exactly equal to the tolerance passes despite binary rounding
 
 
@@ -75,6 +101,11 @@ class CheckRow:
     source: str
     verdict: str
     note: str = ""
+    reference_aggregation: str = "unknown"
+    reproduced_aggregation: str | None = None
+    reference_units: int | None = None
+    two_sided: bool = False
+    reference_plcc_kind: str = "unknown"  # the reference's; reproduced PLCC is raw Pearson
 
     @property
     def delta(self) -> float | None:
@@ -95,10 +126,7 @@ def load_suite(results_dir: str | Path) -> tuple[list[UnitResult], str]:
 
 def _cell_results(results: list[UnitResult], cell: Cell) -> dict[str, UnitResult]:
     """The results behind an aggregated cell, by unit."""
-    return {r.unit: r for r in results
-            if r.model.name == cell.model and r.dataset_label == cell.dataset
-            and r.protocol.name == cell.protocol and r.protocol.version == cell.version
-            and r.selection == cell.selection}
+    return {r.unit: r for r in results if cell_key(r) == cell.key}
 
 
 def _unit_hashes(results: list[UnitResult], cell: Cell) -> dict[str, str]:
@@ -123,53 +151,101 @@ def _split_note(entry: PublishedEntry, hashes: dict[str, str]) -> str:
     return "; ".join(problems)
 
 
+def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float, cell: Cell,
+             allow_selection_mismatch: bool, min_units: int | None) -> tuple[str, list[str]]:
+    """PASS or FAIL, and why, for one compared row (see the module doc)."""
+    notes = []
+    delta = value - entry.metrics[metric]
+    fail = delta < -(tolerance + EPSILON)
+    if entry.provenance == "measured" and delta > tolerance + EPSILON:
+        fail = True
+        notes.append(f"gain of {delta:+.4f} beyond the tolerance: suspicious on the same splits "
+                     f"(test images in training? another split?)")
+    if entry.unit_tolerance.get(metric) is not None:
+        notes += _unit_differences(entry, metric, cell)
+        fail = fail or any(note.startswith("unit ") for note in notes)
+    required = max(entry.units or 0, min_units or 0)
+    if cell.n < required:
+        fail = True
+        notes.append(f"{cell.n} unit(s), fewer than the {required} required")
+    if entry.selection not in ("unknown", cell.selection) and not allow_selection_mismatch:
+        fail = True
+        mine = SELECTION_NAMES.get(cell.selection, cell.selection)
+        notes.append(f"selection {mine} vs the reference's {SELECTION_NAMES[entry.selection]} "
+                     f"(--allow-selection-mismatch to compare)")
+    return ("FAIL" if fail else "PASS"), notes
+
+
+def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> list[str]:
+    """Notes (one failing note per unit beyond the unit tolerance, the worst first) from a
+    per-unit comparison with a golden entry; units whose split file differs are not compared
+    (the split note says so)."""
+    tolerance = entry.unit_tolerance[metric]
+    golden = entry.unit_values(metric)
+    mine = getattr(cell, f"per_unit_{metric}")
+    hashes = cell.unit_hashes
+    deltas = {u: mine[u] - value for u, (sha, value) in golden.items()
+              if u in mine and hashes.get(u) == sha}
+    beyond = sorted((u for u, d in deltas.items() if abs(d) > tolerance + EPSILON),
+                    key=lambda u: -abs(deltas[u]))
+    notes = [f"unit {u} moved {deltas[u]:+.4f}" for u in beyond]
+    if deltas and not beyond:
+        worst = max(deltas, key=lambda u: abs(deltas[u]))
+        notes.append(f"{len(deltas)} units within ±{tolerance:g} (largest {deltas[worst]:+.2g})")
+    return notes
+
+
 def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResult], metrics: list[str],
-            default_tolerance: float) -> list[CheckRow]:
+            default_tolerance: float, allow_selection_mismatch: bool = False,
+            min_units: int | None = None) -> list[CheckRow]:
     """Every reference entry (and each metric it has of ``metrics``) against its reproduction."""
     rows = []
     for entry in reference.entries:
         matched = [c for c in cells if c.protocol == entry.protocol and c.model in entry.candidates
-                   and c.dataset == entry.label]
+                   and c.dataset == entry.label and c.train_fraction == entry.train_fraction]
         for metric in (m for m in metrics if m in entry.metrics):
             base = dict(entry=entry.index, model=entry.model, dataset=entry.label,
                         protocol=entry.protocol, metric=metric, reference=entry.metrics[metric],
                         tolerance=entry.tolerance.get(metric, default_tolerance),
                         reference_selection=entry.selection, provenance=entry.provenance,
-                        source=entry.source_text())
+                        source=entry.source_text(), reference_aggregation=entry.aggregation,
+                        reference_units=entry.units, two_sided=entry.provenance == "measured",
+                        reference_plcc_kind=entry.plcc_kind)
             if not matched:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
                                      reproduced_selection=None, verdict="MISSING"))
             for cell in matched:
-                common = dict(base, reproduced_as=cell.model, units=len(cell.units),
-                              reproduced_selection=cell.selection)
+                common = dict(base, reproduced_as=cell.model, units=cell.n,
+                              reproduced_selection=cell.selection,
+                              reproduced_aggregation=f"median over {cell.n} unit(s)")
                 if entry.protocol_version is not None and cell.version != entry.protocol_version:
                     rows.append(CheckRow(**common, reproduced=None, verdict="MISSING",
                                          note=f"reproduced under protocol v{cell.version}, reference "
                                               f"v{entry.protocol_version}: not comparable"))
                     continue
                 value = getattr(cell, metric).median
-                shortfall = entry.metrics[metric] - value
-                rows.append(CheckRow(
-                    **common, reproduced=value,
-                    verdict="FAIL" if shortfall > common["tolerance"] + EPSILON else "PASS",
-                    note=_split_note(entry, _unit_hashes(results, cell))))
+                verdict, notes = _verdict(entry, metric, value, common["tolerance"], cell,
+                                          allow_selection_mismatch, min_units)
+                split_note = _split_note(entry, _unit_hashes(results, cell))
+                rows.append(CheckRow(**common, reproduced=value, verdict=verdict,
+                                     note="; ".join(notes + ([split_note] if split_note else []))))
     return rows
 
 
 def selection_warnings(rows: list[CheckRow]) -> list[str]:
     """Comparisons whose epoch selection differs between reference and reproduction."""
     warnings = []
-    honest = sorted({r.reproduced_selection for r in rows if r.reference_selection == "oracle"
+    honest = sorted({r.reproduced_selection for r in rows if r.reference_selection in ORACLES
                      and r.reproduced_selection in ("last", "val")})
     if honest:
-        count = sum(r.reference_selection == "oracle" and r.reproduced_selection in ("last", "val")
+        count = sum(r.reference_selection in ORACLES and r.reproduced_selection in ("last", "val")
                     for r in rows)
         warnings.append(
             f"{count} row(s) compare a {' / '.join(SELECTION_NAMES[s] for s in honest)} reproduction "
             f"with a test-oracle reference (best epoch measured on the test set): the comparison is "
             f"biased towards the reference; rerun with --selection oracle --allow-oracle to compare "
             f"like with like")
-    flattering = sum(r.reproduced_selection == "oracle" and r.reference_selection in ("last", "val")
+    flattering = sum(r.reproduced_selection in ORACLES and r.reference_selection in ("last", "val")
                      for r in rows)
     if flattering:
         warnings.append(f"{flattering} row(s) compare a test-oracle reproduction with a last-epoch "
@@ -191,9 +267,15 @@ def table(rows: list[CheckRow]) -> str:
     from tabulate import tabulate
 
     body = [{"model": r.model, "reproduced as": r.reproduced_as or "-", "dataset": r.dataset,
-             "protocol": r.protocol, "metric": r.metric.upper(), "reference": f"{r.reference:.4f}",
+             "protocol": r.protocol,
+             "metric": r.metric.upper() + (f" ({r.reference_plcc_kind} / raw)"
+                                           if r.metric == "plcc" else ""),
+             "reference": f"{r.reference:.4f}",
              "reproduced median": _fmt(r.reproduced), "delta": _fmt(r.delta, signed=True),
-             "tolerance": f"{r.tolerance:.3f}", "units": r.units or "-",
+             "tolerance": f"{r.tolerance:.3f}" + (" (±)" if r.two_sided else " (-)"),
+             "units (ref / repro)": f"{r.reference_units or '-'} / {r.units or '-'}",
+             "aggregation (ref / repro)": f"{r.reference_aggregation} / "
+                                          f"{r.reproduced_aggregation or '-'}",
              "selection (ref / repro)": f"{SELECTION_NAMES[r.reference_selection]} / "
                                         f"{SELECTION_NAMES.get(r.reproduced_selection or '', '-')}",
              "verdict": r.verdict + (f" ({r.note})" if r.note else "")}
@@ -211,6 +293,8 @@ class CheckReport:
     metrics: tuple[str, ...]
     default_tolerance: float
     require_all: bool
+    allow_selection_mismatch: bool
+    min_units: int | None
     rows: tuple[CheckRow, ...]
     warnings: tuple[str, ...]
     selections: tuple[str, ...]  # the reproduced cells' selection modes
@@ -228,10 +312,16 @@ class CheckReport:
         """The report as the command prints it."""
         counts = self.counts
         lines = [f"check {self.results} against {self.reference}: metric "
-                 f"{', '.join(m.upper() for m in self.metrics)}, one-sided (only a shortfall "
-                 f"beyond the tolerance fails), default tolerance {self.default_tolerance:g}",
-                 f"reproduced selection: {', '.join(self.selections)}; reference selection per "
-                 f"row below\n", table(list(self.rows))]
+                 f"{', '.join(m.upper() for m in self.metrics)}; golden (measured) rows "
+                 f"two-sided (±: a gain beyond the tolerance fails too), published rows "
+                 f"one-sided (-: only a shortfall fails); default tolerance "
+                 f"{self.default_tolerance:g}; PLCC (ref / repro): the reference's kind / raw "
+                 f"Pearson",
+                 f"reproduced selection: {', '.join(self.selections)}; a selection mismatch "
+                 f"{'is compared (--allow-selection-mismatch)' if self.allow_selection_mismatch else 'fails'}"
+                 f"; fewer units than the reference"
+                 f"{f' or {self.min_units}' if self.min_units else ''} fail\n",
+                 table(list(self.rows))]
         lines += [f"\nwarning: {warning}" for warning in self.warnings]
         missing_fails = self.require_all and counts["MISSING"]
         lines.append(f"\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['MISSING']} MISSING"
@@ -242,7 +332,9 @@ class CheckReport:
     def to_json_dict(self) -> dict:
         return {"results": self.results, "suite": self.suite, "reference": self.reference,
                 "metrics": list(self.metrics), "default_tolerance": self.default_tolerance,
-                "require_all": self.require_all, "passed": self.passed, "counts": self.counts,
+                "require_all": self.require_all,
+                "allow_selection_mismatch": self.allow_selection_mismatch,
+                "min_units": self.min_units, "passed": self.passed, "counts": self.counts,
                 "warnings": list(self.warnings),
                 "rows": [dict(asdict(r), delta=r.delta) for r in self.rows]}
 
@@ -251,19 +343,23 @@ class CheckReport:
 
 
 def check_suite(results_dir: str | Path, against: str | Path, metric: str = "srcc",
-                tolerance: float = DEFAULT_TOLERANCE, require_all: bool = False) -> CheckReport:
+                tolerance: float = DEFAULT_TOLERANCE, require_all: bool = False,
+                allow_selection_mismatch: bool = False, min_units: int | None = None) -> CheckReport:
     """Compare the suite in ``results_dir`` with the reference file ``against``. Raises
     InvalidOptionError (an unreadable reference, no results, a bad argument) when the check
     cannot run."""
     if not 0 <= tolerance <= 2:
         raise InvalidOptionError(f"--tolerance {tolerance:g}: expected a value in [0, 2]")
+    if min_units is not None and min_units < 1:
+        raise InvalidOptionError(f"--min-units {min_units}: expected an integer >= 1")
     if metric not in ("srcc", "plcc", "both"):
         raise InvalidOptionError(f"--metric {metric!r}: expected srcc, plcc or both")
     reference = load_published(against)
     results, suite = load_suite(results_dir)
     metrics = ["srcc", "plcc"] if metric == "both" else [metric]
     cells = aggregate(results)
-    rows = compare(reference, cells, results, metrics, tolerance)
+    rows = compare(reference, cells, results, metrics, tolerance, allow_selection_mismatch,
+                   min_units)
     warnings = selection_warnings(rows)
     if rows and all(r.verdict == "MISSING" for r in rows):
         warnings.append(f"no reference entry matched a reproduced cell of suite {suite} (models "
@@ -273,7 +369,8 @@ def check_suite(results_dir: str | Path, against: str | Path, metric: str = "src
         warnings.append("some reproductions ran on other units or split files than the reference "
                         "(see the verdict notes): the tolerance assumes the same splits")
     return CheckReport(str(results_dir), suite, str(against), tuple(metrics), tolerance,
-                       require_all, tuple(rows), tuple(warnings),
+                       require_all, allow_selection_mismatch, min_units, tuple(rows),
+                       tuple(warnings),
                        tuple(sorted({SELECTION_NAMES[c.selection] for c in cells})))
 
 
@@ -281,20 +378,47 @@ def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,
                      floor: float = MIN_TOLERANCE) -> float:
     """``max(floor, k * sqrt(pi/2) * std / sqrt(units))``, rounded up to 0.001 (see module doc)."""
     spread = k * MEDIAN_SE * std / math.sqrt(units) if units > 1 else 0.0
-    return math.ceil(round(max(floor, spread) * 1000, 6)) / 1000
+    return _round_up(max(floor, spread))
 
 
-def golden_document(results: list[UnitResult], suite: str, results_dir: str, k: float = DEFAULT_SPREAD_K,
-                    floor: float = MIN_TOLERANCE) -> dict:
-    """A reference document (``provenance: measured``) of the suite's medians."""
+def _round_up(value: float) -> float:
+    """Up to the next 0.001 (a tolerance is never smaller than what it was computed from)."""
+    return math.ceil(round(value * 1000, 6)) / 1000
+
+
+def rerun_noise(cell: Cell, reruns: list[list[Cell]], metric: str) -> float:
+    """The largest per-unit difference of ``metric`` between ``cell`` and the same cell in each
+    rerun (same condition, unit and split file); a rerun missing a unit is an error."""
+    worst = 0.0
+    mine = getattr(cell, f"per_unit_{metric}")
+    for rerun in reruns:
+        twin = next((c for c in rerun if c.key == cell.key), None)
+        theirs = {} if twin is None else getattr(twin, f"per_unit_{metric}")
+        missing = sorted(u for u in mine if u not in theirs
+                         or twin.unit_hashes.get(u) != cell.unit_hashes.get(u))
+        if missing:
+            raise InvalidOptionError(f"--rerun: {cell.model} on {cell.dataset} lacks unit(s) "
+                                     f"{missing[:3]} (or ran them on other split files); a rerun "
+                                     f"must repeat the suite unit for unit")
+        worst = max(worst, *(abs(mine[u] - theirs[u]) for u in mine))
+    return worst
+
+
+def golden_document(results: list[UnitResult], suite: str, k: float = DEFAULT_SPREAD_K,
+                    floor: float = MIN_TOLERANCE, reruns: tuple[list[UnitResult], ...] = (),
+                    noise_k: float = DEFAULT_NOISE_K) -> dict:
+    """A reference document (``provenance: measured``) of the suite's medians; split files and
+    the suite are named relative to the runs folder. With ``reruns`` the entries record every
+    unit's values and per-unit tolerances from the measured rerun noise (see the module doc)."""
     cells = aggregate(results)
+    rerun_cells = [aggregate(rerun) for rerun in reruns]
     commits: dict[str, int] = defaultdict(int)
     dirty = False
     for r in results:
         commits[str(r.environment.git_commit)] += 1
         dirty = dirty or bool(r.environment.git_dirty)
     commit_list = sorted(c for c in commits if c != "None")
-    source = {"suite": suite, "results": str(results_dir),
+    source = {"suite": suite, "results": suite,  # relative to the runs folder
               "git_commit": commit_list[0] if len(commit_list) == 1 else (commit_list or None),
               "git_dirty": dirty}
     entries = []
@@ -302,6 +426,14 @@ def golden_document(results: list[UnitResult], suite: str, results_dir: str, k: 
         pair = cell.dataset.split(" -> ")
         units = _cell_results(results, cell)
         n = len(cell.units)
+        gate = {}
+        if reruns:
+            noise = {m: rerun_noise(cell, rerun_cells, m) for m in ("srcc", "plcc")}
+            allowed = {m: _round_up(max(floor, noise_k * noise[m])) for m in noise}
+            gate = {"tolerance": allowed, "unit_tolerance": allowed,
+                    "rerun_noise": {"srcc_max_abs": float(f"{noise['srcc']:.3g}"),
+                                    "plcc_max_abs": float(f"{noise['plcc']:.3g}"),
+                                    "reruns": len(reruns)}}
         entries.append({
             "model": cell.model, "harness_models": [cell.model],
             **({"pair": pair} if len(pair) == 2 else {"dataset": cell.dataset}),
@@ -312,27 +444,40 @@ def golden_document(results: list[UnitResult], suite: str, results_dir: str, k: 
             "spread": {"srcc_std": round(cell.srcc.std, 6), "plcc_std": round(cell.plcc.std, 6),
                        "units": n},
             "units": n, "selection": cell.selection, "aggregation": f"median over {n} unit(s)",
+            **({"train_fraction": cell.train_fraction} if cell.train_fraction < 1 else {}),
+            "plcc_kind": "raw", "plcc_rule": "raw Pearson at the selected epoch, median over units",
             "provenance": "measured", "source": dict(source),  # a copy: no YAML aliases
-            "split_files": [{"unit": u, "file": units[u].split.file,
-                             "sha256_16": units[u].split.sha256_16} for u in cell.units],
+            "split_files": [{"unit": u, "file": units[u].split_name,
+                             "sha256_16": units[u].split.sha256_16,
+                             **({"srcc": round(units[u].metrics.srcc, 6),
+                                 "plcc": round(units[u].metrics.plcc, 6)} if reruns else {})}
+                            for u in cell.units],
+            **gate,
         })
     return {"version": FORMAT_VERSION,
             "generated": {"by": "lifeiqa-bench check --write-golden", "suite": suite,
-                          "results": str(results_dir), "spread_k": k, "min_tolerance": floor,
-                          "tolerance_rule": "max(min_tolerance, spread_k * sqrt(pi/2) * std / "
-                                            "sqrt(units)), rounded up to 0.001"},
+                          "results": suite, "spread_k": k, "min_tolerance": floor,
+                          "tolerance_rule": (
+                              f"per unit and median: max(min_tolerance, noise_k * largest "
+                              f"per-unit difference over {len(reruns)} rerun(s)), noise_k "
+                              f"{noise_k:g}, rounded up to 0.001" if reruns else
+                              "max(min_tolerance, spread_k * sqrt(pi/2) * std / sqrt(units)), "
+                              "rounded up to 0.001")},
             "entries": entries}
 
 
 def write_golden(results_dir: str | Path, out: str | Path, k: float = DEFAULT_SPREAD_K,
-                 floor: float = MIN_TOLERANCE) -> dict:
-    """``check RESULTS --write-golden OUT``: write the suite's medians as a reference file (the
-    document is validated before it is written) and return the document."""
-    if not (k > 0 and 0 <= floor <= 2):
-        raise InvalidOptionError(f"--spread-k {k:g} / --min-tolerance {floor:g}: expected k > 0 "
-                                 f"and a minimum in [0, 2]")
+                 floor: float = MIN_TOLERANCE, reruns: tuple[str | Path, ...] = (),
+                 noise_k: float = DEFAULT_NOISE_K) -> dict:
+    """``check RESULTS --write-golden OUT [--rerun RERUN ...]``: write the suite's medians (and,
+    with reruns, its per-unit values and tolerances) as a reference file (the document is
+    validated before it is written) and return the document."""
+    if not (k > 0 and noise_k > 0 and 0 <= floor <= 2):
+        raise InvalidOptionError(f"--spread-k {k:g} / --noise-k {noise_k:g} / --min-tolerance "
+                                 f"{floor:g}: expected k > 0, noise k > 0 and a minimum in [0, 2]")
     results, suite = load_suite(results_dir)
-    document = golden_document(results, suite, str(results_dir), k, floor)
+    rerun_results = tuple(load_suite(path)[0] for path in reruns)
+    document = golden_document(results, suite, k, floor, rerun_results, noise_k)
     parse_published(document, str(out))
     header = (f"# Golden results of suite {suite}, written by lifeiqa-bench check --write-golden.\n"
               f"# Check a rerun with: lifeiqa-bench check RUNS/{suite} --against {out}\n"

@@ -1,38 +1,53 @@
-"""Leaderboards: a suite's aggregated cells -> markdown tables (models x datasets) and figures.
+"""Leaderboards: a suite's aggregated cells -> markdown tables (models x datasets), figures, and
+a JSON of every number behind the markers.
 
-Each table is one (protocol, version, selection) block and one metric. A cell is the median over
-units with its 95% bootstrap interval; a marker says whether the model differs from the reference
-model on the units both ran (paired Wilcoxon signed-rank, p < 0.05: ``▲`` better, ``▼`` worse).
-Published numbers sit in their own rows, marked, with their sources; zero-shot cells whose
-metric was fitted on the test data are flagged. The footer says where and how long it ran.
+Each table is one block (protocol, version, selection, suite) and one metric; a column is a
+dataset or pair, with the training fraction where it is under 1. A cell is the median over units
+with its order-statistic interval and its n (``n=8/10`` when units are missing; the notes list
+missing and failed units by name). A marker says whether the model differs from the reference
+model (the run's Life-IQA preset unless one is named) on the units both ran, matched on their
+split files: paired Wilcoxon signed-rank, Holm-adjusted over every comparison of the table,
+adjusted p < 0.05: ``▲`` better, ``▼`` worse. ``leaderboard.json`` beside the markdown holds the
+raw and adjusted p-values. Published numbers sit in their own rows, marked, with their sources
+and PLCC rule; zero-shot cells whose metric was fitted on the test data are flagged. The footer
+says where and how long it ran.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from harness.errors import NoResultsError
+from harness.errors import NoResultsError, unknown_name
+from harness.fileio import atomic_write_text
 from harness.plan.baselines import BASELINES
 from harness.plan.models import ModelRef
 from harness.reporting import plots
+from harness.reporting.published import SELECTION_NAMES
 from harness.results.aggregate import (
+    ALPHA,
+    PLCC_KIND,
     SELECTION_LABELS,
     Cell,
+    Comparison,
+    Gap,
     aggregate,
+    blocks,
+    compare_block,
+    comparison_note,
     describe_files,
-    paired_p_value,
-    shared_units,
+    format_interval,
+    gap_notes,
+    gaps,
+    interval_note,
+    row_label,
 )
 from harness.results.schema import UnitResult
-from harness.results.store import ResultsStore
-
-ALPHA = 0.05
+from harness.results.store import ResultsStore, UnitFailure
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,7 @@ class PublishedValue:
     value: float
     source: str
     selection: str
+    plcc_rule: str = "unknown"
 
 
 # Published numbers of one protocol also belong beside the protocols that run the same units.
@@ -66,7 +82,8 @@ def load_published_values(path: str | Path | None = None) -> list[PublishedValue
                          f"table: {source[k]}" for k in ("arxiv", "table") if source.get(k))
         for metric, value in entry.metrics.items():
             values.append(PublishedValue(entry.model, dataset, entry.protocol, metric, value,
-                                         f"{cite} ({entry.provenance})", entry.selection))
+                                         f"{cite} ({entry.provenance})", entry.selection,
+                                         entry.plcc_text()))
     return values
 
 
@@ -100,29 +117,35 @@ def cell_models(cells: Iterable[Cell]) -> list[ModelRef]:
     return list({c.model: c.model_ref for c in cells}.values())
 
 
-def _interval(cell: Cell, metric: str) -> str:
-    summary = getattr(cell, metric)
-    if summary.n == 1:
-        return f"{summary.median:.3f}"
-    return f"{summary.median:.3f} [{summary.ci_low:.3f}, {summary.ci_high:.3f}]"
-
-
-def marker(cell: Cell, reference: Cell | None, metric: str = "srcc") -> str:
-    """▲/▼ when the paired test over shared units gives p < ALPHA; the direction is the sign of
-    the median paired difference."""
-    if reference is None or cell is reference:
-        return ""
-    p = paired_p_value(cell, reference, metric)
-    if p is None or not p < ALPHA:
-        return ""
-    mine, theirs = shared_units(cell, reference, metric)
-    return " ▲" if float(np.median(np.subtract(mine, theirs))) > 0 else " ▼"
+def cell_text(cell: Cell, metric: str, expected: int, comparison: Comparison | None) -> str:
+    """``median [interval] n=8/10 ▲ †``: the summary, the units (of those its column has),
+    the marker, and the flag of a metric fitted on the test data."""
+    n = f"n={cell.n}" if cell.n >= expected else f"n={cell.n}/{expected}"
+    mark = comparison.marker if comparison else ""
+    return " ".join(part for part in (format_interval(getattr(cell, metric)), n, mark,
+                                      "†" if cell.not_zero_shot else "") if part)
 
 
 def reference_model(cells: list[Cell]) -> str | None:
-    """The Life-IQA preset of the suite (its full configuration), if there is one."""
-    full = sorted({c.model for c in cells if c.model_ref.kind == "lifeiqa"})
-    return full[0] if full else None
+    """The run's Life-IQA preset in its full configuration: the ``full`` model of the preset
+    most units ran under (a baseline or an ablation never is); None without one."""
+    full = sorted({c.model: c.model_ref for c in cells if c.model_ref.kind == "lifeiqa"}.items())
+    if not full:
+        return None
+    presets = Counter(c.model_ref.preset for c in cells for _ in c.units)
+    return max(full, key=lambda item: presets[item[1].preset])[0]
+
+
+def resolve_reference(cells: list[Cell], reference: str | None) -> str | None:
+    """``reference`` if the cells have that model (raises UnknownNameError naming the close
+    ones if not), else :func:`reference_model`."""
+    if reference is None:
+        return reference_model(cells)
+    names = {c.model for c in cells}
+    if reference not in names:
+        raise unknown_name("reference model", reference, names, "(--reference names a model of "
+                                                                 "the suite)")
+    return reference
 
 
 def _published_cell(values: list[PublishedValue], model: str, dataset: str, metric: str) -> str:
@@ -132,45 +155,55 @@ def _published_cell(values: list[PublishedValue], model: str, dataset: str, metr
     return ""
 
 
+def expected_units(block: list[Cell]) -> dict[str, int]:
+    """The number of distinct units each column of a block has over all its models."""
+    units: dict[str, set[str]] = defaultdict(set)
+    for cell in block:
+        units[cell.column] |= set(cell.units)
+    return {column: len(names) for column, names in units.items()}
+
+
 def block_tables(block: list[Cell], reference: str | None, published: list[PublishedValue],
-                 metric: str) -> str:
+                 metric: str, comparisons: list[Comparison] | None = None) -> str:
+    """One block's table of ``metric``: a row per model (per config where a model has several),
+    a column per dataset or pair and training fraction, then the published rows."""
     from tabulate import tabulate
 
-    datasets = sorted({c.dataset for c in block})
-    by_key = {(c.model, c.dataset): c for c in block}
-    rows = []
+    if comparisons is None:
+        comparisons = compare_block(block, reference, metric)
+    compared = {(c.model, c.column): c for c in comparisons}
+    columns = sorted({c.column for c in block})
+    expected = expected_units(block)
+    rows: dict[str, dict[str, str]] = {}
     for model in model_order(cell_models(block), reference):
-        row = {"model": model.name, "kind": family(model)}
-        for dataset in datasets:
-            cell = by_key.get((model.name, dataset))
-            if cell is None:
-                row[dataset] = "-"
-                continue
-            text = _interval(cell, metric) + marker(cell, by_key.get((reference, dataset)), metric)
-            row[dataset] = text + (" †" if cell.not_zero_shot else "")
-        rows.append(row)
+        for cell in sorted((c for c in block if c.model == model.name), key=lambda c: c.config_hash):
+            label = row_label(cell, block)
+            row = rows.setdefault(label, {"model": label, "kind": family(model),
+                                          **dict.fromkeys(columns, "-")})
+            row[cell.column] = cell_text(cell, metric, expected[cell.column],
+                                         compared.get((cell.model, cell.column)))
     for name in sorted({v.model for v in published}):
         row = {"model": f"{name} (published)", "kind": "published"}
-        row.update({d: _published_cell(published, name, d, metric) or "-" for d in datasets})
-        if any(row[d] != "-" for d in datasets):
-            rows.append(row)
-    return tabulate(rows, headers="keys", tablefmt="github")
+        row.update({d: _published_cell(published, name, d, metric) or "-" for d in columns})
+        if any(row[d] != "-" for d in columns):
+            rows[row["model"]] = row
+    return tabulate(list(rows.values()), headers="keys", tablefmt="github", disable_numparse=True)
 
 
 def per_distortion_table(block: list[Cell], reference: str | None) -> str:
     from tabulate import tabulate
 
     out = []
-    for dataset in sorted({c.dataset for c in block}):
-        cells = [c for c in block if c.dataset == dataset and c.per_distortion and c.show_breakdown]
+    for column in sorted({c.column for c in block}):
+        cells = [c for c in block if c.column == column and c.per_distortion and c.show_breakdown]
         if not cells:
             continue
         models = [m.name for m in model_order(cell_models(cells), reference)]
         by_model = {c.model: c for c in cells}
         types = sorted({t for c in cells for t in c.per_distortion})
         rows = [[t, *[_num(by_model[m].per_distortion.get(t)) for m in models]] for t in types]
-        units = max(len(c.units) for c in cells)
-        out.append(f"Per-distortion SRCC on {dataset} (median over {units} test parts):\n")
+        units = max(c.n for c in cells)
+        out.append(f"Per-distortion SRCC on {column} (median over {units} test parts):\n")
         out.append(tabulate(rows, headers=["distortion", *models], tablefmt="github"))
         out.append("")
     return "\n".join(out)
@@ -193,37 +226,66 @@ def footer(results: list[UnitResult]) -> str:
             + f"\n\n{len(results)} units; git commit(s) {', '.join(commits)}.")
 
 
+@dataclass(frozen=True)
+class BoardBlock:
+    """One block of a leaderboard: its cells, the comparisons of each metric (each metric's
+    table is one family for Holm's adjustment) and the units without a result."""
+
+    key: tuple[str, str, str, str]
+    cells: list[Cell]
+    comparisons: dict[str, list[Comparison]]
+    missing: list[Gap]
+
+
+def board_blocks(cells: list[Cell], reference: str | None,
+                 failures: Iterable[UnitFailure] = ()) -> list[BoardBlock]:
+    failures = list(failures)
+    return [BoardBlock(key, block, {m: compare_block(block, reference, m) for m in ("srcc", "plcc")},
+                       gaps(block, failures))
+            for key, block in blocks(cells).items()]
+
+
+def _orphan_failures(cells: list[Cell], failures: list[UnitFailure]) -> list[UnitFailure]:
+    """Failures of blocks that have no cell at all (every unit of the block failed)."""
+    shown = {c.block for c in cells}
+    return [f for f in failures
+            if (f.protocol, f.protocol_version, f.selection, f.suite) not in shown]
+
+
 def render(results: list[UnitResult], out_dir: Path | None, published: list[PublishedValue] = (),
            title: str = "Leaderboard", reference: str | None = None,
-           runs_root: Path | None = None) -> str:
+           runs_root: Path | None = None, failures: Iterable[UnitFailure] = ()) -> str:
     """The markdown leaderboard of ``results``; with ``out_dir``, figures are written to
-    ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the predictions)."""
+    ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the predictions).
+    ``failures``: the suite's failed units (listed by name in their block's notes)."""
+    failures = list(failures)
     cells = aggregate(results)
-    reference = reference or reference_model(cells)
-    blocks: dict[tuple, list[Cell]] = defaultdict(list)
-    for cell in cells:
-        blocks[(cell.protocol, cell.version, cell.selection)].append(cell)
+    reference = resolve_reference(cells, reference)
     parts = [f"# {title}\n"]
-    for (protocol, version, selection), block in sorted(blocks.items()):
+    for board in board_blocks(cells, reference, failures):
+        protocol, version, selection, suite = board.key
+        block = board.cells
         units = sorted({u for c in block for u in c.units})
         parts.append(f"## {protocol} (protocol v{version}) · selection: "
-                     f"{SELECTION_LABELS.get(selection, selection)}\n")
+                     f"{SELECTION_LABELS.get(selection, selection)} · suite: {suite or '-'}\n")
         files = sorted({f for c in block for f in c.split_files})
-        datasets = {c.dataset for c in block}
+        datasets = {c.column for c in block}
         shown = [p for p in published if protocol in SHOWN_WITH.get(p.protocol, {p.protocol})
                  and p.dataset in datasets]
         for metric in ("srcc", "plcc"):
-            parts.append(f"**{metric.upper()}**, median over {len(units)} unit(s) "
-                         f"[95% bootstrap interval]; reference: {reference or '-'}\n")
+            kind = f" ({PLCC_KIND})" if metric == "plcc" else ""
+            parts.append(f"**{metric.upper()}**{kind}, median [interval] over units, n per cell; "
+                         f"reference: {reference or '-'}\n")
             parts.append(block_tables(block, reference, [p for p in shown if p.metric == metric],
-                                      metric))
+                                      metric, board.comparisons[metric]))
             parts.append("")
-        notes = [f"Units: {', '.join(units)}. Split files: {describe_files(files)}.",
-                 f"▲/▼: better/worse than {reference} (paired Wilcoxon signed-rank over shared "
-                 f"units, p < {ALPHA}); with n units the smallest attainable two-sided p is "
-                 f"{2 / 2 ** len(units):.3g}."]
+        notes = [f"Units: {', '.join(units)}. Split files (relative to the runs folder): "
+                 f"{describe_files(files)}.",
+                 interval_note(c.n for c in block),
+                 *(comparison_note(reference, board.comparisons[m], m) for m in ("srcc", "plcc")),
+                 *gap_notes(board.missing)]
         notes_by_model = {r.model.name: r.selection_note for r in results
-                          if r.selection_note and r.protocol.name == protocol}
+                          if r.selection_note and r.protocol.name == protocol and r.suite == suite}
         for model, note in sorted(notes_by_model.items()):
             notes.append(f"{model}: {note} (the selection mode above does not apply).")
         unknown = sorted({r.model.name for r in results if "unknown" in
@@ -234,40 +296,94 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
         if any(c.not_zero_shot for c in block):
             notes.append("†: a training-free metric whose shipped weights were fitted on this "
                          "dataset: not zero-shot.")
-        for value in sorted({(p.model, p.source, p.selection) for p in shown}):
-            notes.append(f"{value[0]} (published): {value[1]}; selected by {value[2]}.")
+        for value in sorted({(p.model, p.source, p.selection, p.plcc_rule) for p in shown}):
+            notes.append(f"{value[0]} (published): {value[1]}; selection: "
+                         f"{SELECTION_NAMES.get(value[2], value[2])}; PLCC: {value[3]}.")
         parts.append("\n".join(f"- {n}" for n in notes) + "\n")
         breakdown = per_distortion_table(block, reference)
         if breakdown:
             parts.append(breakdown)
         if out_dir is not None:
-            slug = f"{protocol}-v{version}-{selection}".replace("/", "_")
+            slug = f"{protocol}-v{version}-{selection}-{suite}".replace("/", "_")
             order = [m.name for m in model_order(cell_models(block), reference)]
             for caption, path in plots.block_figures(block, results, reference, order,
                                                      out_dir / "figures", slug, runs_root):
                 parts.append(f"![{caption}](figures/{path.name})\n")
+    orphans = _orphan_failures(cells, failures)
+    if orphans:
+        parts.append("## Failed units with no table\n")
+        parts.append("\n".join(f"- {f.model} on {f.dataset_label} ({f.protocol} v"
+                               f"{f.protocol_version}, suite {f.suite}): {f.unit} ({f.kind}: "
+                               f"{f.message})" for f in orphans) + "\n")
     parts.append(footer(results))
     return "\n".join(parts) + "\n"
+
+
+def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
+                         reference: str | None = None,
+                         failures: Iterable[UnitFailure] = ()) -> dict:
+    """Every number behind a leaderboard: per cell its n, medians and intervals with their
+    coverage; per table and metric the comparisons with raw and Holm-adjusted p-values (the
+    family is the table); the units without a result."""
+    failures = list(failures)
+    cells = aggregate(results)
+    reference = resolve_reference(cells, reference)
+
+    def summary(cell: Cell, metric: str) -> dict:
+        s = getattr(cell, metric)
+        return {"median": s.median, "interval": [s.ci_low, s.ci_high], "coverage": s.coverage,
+                "mean": s.mean, "std": s.std}
+
+    out = []
+    for board in board_blocks(cells, reference, failures):
+        protocol, version, selection, suite = board.key
+        out.append({
+            "protocol": protocol, "protocol_version": version, "selection": selection,
+            "suite": suite, "reference": reference,
+            "family": "every comparison with the reference in one table (this block, one metric)",
+            "test": "Wilcoxon signed-rank, two-sided, over units matched on their split file",
+            "adjustment": "Holm", "alpha": ALPHA, "plcc": PLCC_KIND,
+            "cells": [{"model": c.model, "column": c.column, "dataset": c.dataset,
+                       "train_fraction": c.train_fraction, "config_hash": c.config_hash,
+                       "n": c.n, "units": c.units, "split_files": c.split_files,
+                       "srcc": summary(c, "srcc"), "plcc": summary(c, "plcc")}
+                      for c in board.cells],
+            "comparisons": {m: [c.to_json_dict() for c in comparisons]
+                            for m, comparisons in board.comparisons.items()},
+            "missing": [{"model": g.model, "column": g.column, "unit": g.unit,
+                         "reason": g.reason} for g in board.missing],
+        })
+    orphans = _orphan_failures(cells, failures)
+    return {"title": title, "reference": reference, "blocks": out,
+            "failed_without_table": [{"model": f.model, "dataset": f.dataset_label,
+                                      "suite": f.suite, "unit": f.unit, "kind": f.kind,
+                                      "message": f.message} for f in orphans]}
 
 
 def write_leaderboard(suite: str, runs: str | Path, out: str | Path,
                       published: list[PublishedValue] = (), reference: str | None = None,
                       title: str | None = None) -> Path:
     """The leaderboard of every complete unit under ``runs/suite``."""
-    results = ResultsStore(runs).results(suite)
+    store = ResultsStore(runs)
+    results = store.results(suite)
     if not results:
         raise NoResultsError(f"no results under {Path(runs) / suite}")
     return write_results_leaderboard(results, runs, out, published, reference,
-                                     title or f"Leaderboard: {suite}")
+                                     title or f"Leaderboard: {suite}", store.failures(suite))
 
 
 def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: str | Path,
                               published: list[PublishedValue] = (), reference: str | None = None,
-                              title: str = "Leaderboard") -> Path:
-    """``out/leaderboard.md`` (and figures) for ``results``, whose predictions are under ``runs``."""
+                              title: str = "Leaderboard",
+                              failures: Iterable[UnitFailure] = ()) -> Path:
+    """``out/leaderboard.md`` (and figures) for ``results``, whose predictions are under
+    ``runs``, and ``out/leaderboard.json`` (the numbers behind it: p-values raw and adjusted)."""
+    failures = list(failures)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = render(results, out_dir, published, title, reference, Path(runs))
+    text = render(results, out_dir, published, title, reference, Path(runs), failures)
+    document = leaderboard_document(results, title, reference, failures)
+    atomic_write_text(out_dir / "leaderboard.json", json.dumps(document, indent=1))
     path = out_dir / "leaderboard.md"
     path.write_text(text)
     return path

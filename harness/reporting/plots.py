@@ -25,8 +25,8 @@ def _pyplot():
 
 def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
     plt = _pyplot()
-    datasets = sorted({c.dataset for c in block})
-    by_key = {(c.model, c.dataset): c for c in block}
+    datasets = sorted({c.column for c in block})
+    by_key = {(c.model, c.column): c for c in block}
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 0.35 * len(order) + 1.2),
                              squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
@@ -39,7 +39,7 @@ def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
                 capsize=2)
         ax.set_yticks(range(len(models)), models, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel("SRCC (median, 95% interval)")
+        ax.set_xlabel("SRCC (median, order-statistic interval)")
         ax.set_title(dataset, fontsize=9)
         ax.axvline(0, color="#999999", linewidth=0.5)
     fig.tight_layout()
@@ -95,7 +95,7 @@ def distortion_heatmap(cells: list[Cell], order: list[str], path: Path) -> Path 
     image = ax.imshow(grid, vmin=-1, vmax=1, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(types)), types, rotation=90, fontsize=6)
     ax.set_yticks(range(len(models)), models, fontsize=7)
-    ax.set_title(f"per-distortion SRCC on {cells[0].dataset} (median over test parts)", fontsize=8)
+    ax.set_title(f"per-distortion SRCC on {cells[0].column} (median over test parts)", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -108,17 +108,20 @@ def block_figures(block: list[Cell], results: list[UnitResult], reference: str |
     """The figures of one leaderboard block, as (caption, file); ``order`` is the leaderboard's
     model order (the reference first)."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = [("SRCC by model with 95% intervals", srcc_bars(block, order, folder / f"{slug}-srcc.png"))]
-    for dataset in sorted({c.dataset for c in block}):
-        name = dataset.replace(" -> ", "__to__")
-        heat = distortion_heatmap([c for c in block if c.dataset == dataset], order,
+    out = [("SRCC by model with order-statistic intervals of the median",
+            srcc_bars(block, order, folder / f"{slug}-srcc.png"))]
+    for dataset in sorted({c.column for c in block}):
+        name = dataset.replace(" -> ", "__to__").replace(", ", "-").replace("% of train", "pct")
+        heat = distortion_heatmap([c for c in block if c.column == dataset], order,
                                   folder / f"{slug}-{name}-distortions.png")
         if heat:
             out.append((f"per-distortion SRCC on {dataset}", heat))
         if runs_root is not None and reference:
+            cell = next(c for c in block if c.column == dataset)
             unit = next((r for r in results if r.model.name == reference
-                         and r.dataset_label == dataset and r.protocol.name == block[0].protocol
-                         and r.selection == block[0].selection), None)
+                         and r.dataset_label == cell.dataset and r.protocol.name == cell.protocol
+                         and r.selection == cell.selection and r.suite == cell.suite
+                         and r.train_fraction == cell.train_fraction), None)
             shot = scatter(unit, runs_root, folder / f"{slug}-{name}-scatter.png") if unit else None
             if shot:
                 out.append((f"{reference} on {dataset}, {unit.unit}: prediction vs ground truth",

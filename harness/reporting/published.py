@@ -6,6 +6,11 @@ files that ``lifeiqa-bench check --write-golden`` writes from a reproduced suite
 (``provenance: measured``). Each entry names one model on one dataset (or one train -> test
 pair) under one protocol, in the harness's names, so ``check`` can find the reproduced cell.
 Loading validates everything and names the entry and field of every problem.
+
+Which PLCC an entry's number is: ``plcc_kind`` (``raw`` Pearson, ``logistic`` after the VQEG
+4-parameter fit, or ``unknown``) and ``plcc_rule``, how it was picked over epochs and units (the
+authors' code reports raw Pearson as a running maximum over epochs updated only when test SRCC
+improves). A golden entry of a data-efficiency suite carries its ``train_fraction``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ PUBLISHED_FILE = Path(__file__).resolve().parents[2] / "leaderboards" / "publish
 FORMAT_VERSION = 1
 METRICS = ("srcc", "plcc")
 PROVENANCES = ("second-hand", "checked", "measured")
-SELECTIONS = ("last", "val", "oracle", "unknown")
+SELECTIONS = ("last", "val", "oracle", "authors", "unknown")
 SELECTION_NAMES = {"last": "last epoch", "val": "validation-selected", "oracle": "test-oracle",
-                   "unknown": "unknown"}
+                   "authors": "authors' rule (test-oracle)", "unknown": "unknown"}
+PLCC_KINDS = ("raw", "logistic", "unknown")
 _REQUIRED = ("model", "protocol", "metrics", "provenance", "selection", "source")
 _OPTIONAL = ("harness_models", "dataset", "pair", "protocol_version", "tolerance", "aggregation",
-             "backbone", "params", "note", "units", "spread", "split_files")
+             "backbone", "params", "note", "units", "spread", "split_files", "plcc_kind",
+             "plcc_rule", "train_fraction", "unit_tolerance", "rerun_noise")
 _TOP_LEVEL = ("version", "entries", "generated")
 
 
@@ -62,6 +69,24 @@ class PublishedEntry:
     units: int | None = None
     spread: dict[str, Any] | None = None
     split_files: tuple[dict[str, str], ...] = ()
+    plcc_kind: str = "unknown"
+    plcc_rule: str | None = None
+    train_fraction: float = 1.0
+    # golden files measured with reruns: each unit's own allowed difference per metric (the
+    # split_files items then carry each unit's values), and the rerun noise it came from
+    unit_tolerance: dict[str, float] = field(default_factory=dict)
+    rerun_noise: dict[str, Any] | None = None
+
+    def unit_values(self, metric: str) -> dict[str, tuple[str, float]]:
+        """Unit -> (split-file hash, value of ``metric``) where the entry records per-unit values."""
+        return {f["unit"]: (f["sha256_16"], float(f[metric])) for f in self.split_files
+                if metric in f}
+
+    def plcc_text(self) -> str:
+        """Which PLCC the entry's number is, in words."""
+        kind = {"raw": "raw Pearson", "logistic": "Pearson after a 4-parameter logistic fit",
+                "unknown": "raw or logistic unknown"}[self.plcc_kind]
+        return f"{kind} ({self.plcc_rule})" if self.plcc_rule else kind
 
     @property
     def label(self) -> str:
@@ -154,7 +179,26 @@ class _EntryParser:
             backbone=self.optional_text(raw, "backbone"), params=self.optional_text(raw, "params"),
             note=self.optional_text(raw, "note"), units=units, spread=self.mapping(raw, "spread"),
             split_files=self.split_files(raw.get("split_files", [])),
+            plcc_kind=self.choice("plcc_kind", raw.get("plcc_kind", "unknown"), PLCC_KINDS),
+            plcc_rule=self.optional_text(raw, "plcc_rule"),
+            train_fraction=self.fraction(raw.get("train_fraction", 1.0)),
+            unit_tolerance=self.unit_tolerance(raw.get("unit_tolerance"), metrics),
+            rerun_noise=self.mapping(raw, "rerun_noise"),
         )
+
+    def unit_tolerance(self, value: Any, metrics: dict[str, float]) -> dict[str, float]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(
+                name in metrics and _number(v) and 0 <= v <= 2 for name, v in value.items()):
+            self.fail("unit_tolerance", f"expected a mapping of this entry's metrics "
+                                        f"{list(metrics)} to numbers in [0, 2], found {value!r}")
+        return {name: float(v) for name, v in value.items()}
+
+    def fraction(self, value: Any) -> float:
+        if not _number(value) or not 0 < value <= 1:
+            self.fail("train_fraction", f"{value!r}: expected a number in (0, 1]")
+        return float(value)
 
     def choice(self, name: str, value: Any, allowed: tuple[str, ...]) -> str:
         if value not in allowed:
@@ -244,10 +288,12 @@ class _EntryParser:
             self.fail("source", f"a {provenance} entry needs 'paper' and one of 'arxiv' or 'url'")
         return value
 
-    def split_files(self, value: Any) -> tuple[dict[str, str], ...]:
+    def split_files(self, value: Any) -> tuple[dict[str, Any], ...]:
         if not isinstance(value, list) or not all(
-                isinstance(item, dict) and {"unit", "sha256_16"} <= set(item) for item in value):
-            self.fail("split_files", "expected a list of {unit, file, sha256_16} mappings")
+                isinstance(item, dict) and {"unit", "sha256_16"} <= set(item)
+                and all(_number(item[m]) for m in METRICS if m in item) for item in value):
+            self.fail("split_files", "expected a list of {unit, file, sha256_16[, srcc, plcc]} "
+                                     "mappings (per-unit values are numbers)")
         return tuple(value)
 
 
@@ -310,7 +356,8 @@ def markdown(entries: list[PublishedEntry]) -> str:
     out = []
     for protocol in dict.fromkeys(e.protocol for e in entries):
         rows = [{"model": e.model, "dataset": e.label, "SRCC": _value(e, "srcc"),
-                 "PLCC": _value(e, "plcc"), "backbone": e.backbone or "-", "params": e.params or "-",
+                 "PLCC": _value(e, "plcc"), "PLCC kind": e.plcc_kind,
+                 "backbone": e.backbone or "-", "params": e.params or "-",
                  "selection": SELECTION_NAMES[e.selection], "aggregation": e.aggregation,
                  "provenance": e.provenance, "source": e.source_text()}
                 for e in entries if e.protocol == protocol]
@@ -329,11 +376,12 @@ def csv_text(entries: list[PublishedEntry]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "harness_models", "dataset", "train", "test", "protocol", "srcc", "plcc",
                      "backbone", "params", "selection", "aggregation", "provenance", "paper", "arxiv",
-                     "table", "url", "via"])
+                     "table", "url", "via", "plcc_kind", "plcc_rule"])
     for e in entries:
         writer.writerow([e.model, ";".join(e.harness_models), e.dataset or "",
                          e.pair[0] if e.pair else "", e.pair[1] if e.pair else "", e.protocol,
                          e.metrics.get("srcc", ""), e.metrics.get("plcc", ""), e.backbone or "",
                          e.params or "", e.selection, e.aggregation, e.provenance,
-                         *(e.source.get(k) or "" for k in ("paper", "arxiv", "table", "url", "via"))])
+                         *(e.source.get(k) or "" for k in ("paper", "arxiv", "table", "url", "via")),
+                         e.plcc_kind, e.plcc_rule or ""])
     return buffer.getvalue()

@@ -1,22 +1,44 @@
-"""Aggregation: per-unit results -> per (protocol, model, dataset) summaries and tables.
+"""Aggregation: per-unit results -> cells (one per condition) -> comparisons and summary tables.
 
-Every table states the protocol version and the selection mode of its numbers, and which split
-files they came from; test-oracle numbers are labelled as such.
+A cell holds every replicate (split or seed) of one condition: the protocol and its version, the
+selection mode, the suite, the model, the train and test datasets, the training fraction and the
+config hash (the job's config without its replicate fields); two results of one unit in a cell
+are an error. Its summary is the median over units with the distribution-free order-statistic
+interval (:func:`harness.results.metrics.summarize`), and every table shows each cell's n.
+
+A comparison pairs a cell's units with the reference model's in the same column, matched on the
+unit *and* its split file (a unit of the same name on another split file is an error), tests
+them with the Wilcoxon signed-rank test and adjusts the p-values with Holm's method over the
+family of every comparison in one table (one block, one metric): ``▲``/``▼`` keep the chance of
+any false marker in a table at most :data:`ALPHA`.
+
+Every table states the protocol version, the selection mode of its numbers (test-oracle
+numbers are labelled as such), which PLCC it shows, which split files the numbers came from
+(named relative to the runs folder), and which units are missing or failed.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.errors import DuplicateUnitError, PairingError
 from harness.plan.models import ModelRef
 from harness.results import metrics
 from harness.results.schema import UnitResult
+from harness.results.store import UnitFailure
 
 SELECTION_LABELS = {"last": "last epoch", "val": "validation-selected",
-                    "oracle": "test-oracle (best epoch on the test set)"}
+                    "oracle": "test-oracle (best epoch on the test set)",
+                    "authors": "authors' rule, test-oracle (best test-SRCC epoch; PLCC the running "
+                               "maximum at SRCC improvements)"}
+ALPHA = 0.05
+PLCC_KIND = "raw Pearson, no logistic fit"  # Scores.plcc; plcc_logistic is not tabulated
+SHORT_MARK = "‡"  # an interval that is the range of too few units to reach 95 %
 
 
 @dataclass
@@ -32,30 +54,72 @@ class Cell:
     per_unit_srcc: dict[str, float]
     per_unit_plcc: dict[str, float] = field(default_factory=dict)
     per_distortion: dict[str, float] = field(default_factory=dict)
-    split_files: list[str] = field(default_factory=list)
+    split_files: list[str] = field(default_factory=list)  # relative to the runs folder
     show_breakdown: bool = False
     not_zero_shot: bool = False  # a training-free metric fitted on the test dataset
+    suite: str = ""
+    train_fraction: float = 1.0
+    config_hash: str = ""
+    unit_hashes: dict[str, str] = field(default_factory=dict)  # unit -> split file's sha256_16
 
     @property
     def model(self) -> str:
         """The model's name (rows, references and published entries are matched on it)."""
         return self.model_ref.name
 
+    @property
+    def n(self) -> int:
+        return len(self.units)
+
+    @property
+    def column(self) -> str:
+        """The table column: the dataset or pair, with the training fraction when under 1."""
+        return column_label(self.dataset, self.train_fraction)
+
+    @property
+    def key(self) -> tuple:
+        """The cell's condition, as :func:`cell_key` gives it for each of its results."""
+        return (self.protocol, self.version, self.selection, self.suite, self.model, self.dataset,
+                self.train_fraction, self.config_hash)
+
+    @property
+    def block(self) -> tuple[str, str, str, str]:
+        """The table the cell belongs in: (protocol, version, selection, suite)."""
+        return (self.protocol, self.version, self.selection, self.suite)
+
+
+def column_label(dataset: str, train_fraction: float) -> str:
+    """A table column: ``csiq``, ``koniq10k -> csiq``, or ``csiq, 20% of train``."""
+    return dataset if train_fraction >= 1 else f"{dataset}, {train_fraction:.0%} of train"
+
+
+def cell_key(result: UnitResult) -> tuple:
+    """The condition a result measures: every factor but the replicate (split or seed)."""
+    return (result.protocol.name, result.protocol.version, result.selection, result.suite,
+            result.model.name, result.dataset_label, result.train_fraction, result.config_hash)
+
 
 def aggregate(results: list[UnitResult]) -> list[Cell]:
-    """One cell per (protocol, version, selection, model, dataset), sorted by that key."""
+    """One cell per condition (:func:`cell_key`), sorted by it. Raises
+    :class:`~harness.errors.DuplicateUnitError` when a cell would hold one unit twice."""
     groups: dict[tuple, list[UnitResult]] = defaultdict(list)
     for result in results:
-        key = (result.protocol.name, result.protocol.version, result.selection,
-               result.model.name, result.dataset_label)
-        groups[key].append(result)
+        groups[cell_key(result)].append(result)
     cells = []
-    for (protocol, version, selection, _, dataset), items in sorted(groups.items()):
+    for key, items in sorted(groups.items()):
         items.sort(key=lambda r: r.unit)
+        for first, second in itertools.pairwise(items):
+            if first.unit == second.unit:
+                raise DuplicateUnitError(
+                    f"unit {first.unit} of {first.model.name} on {first.dataset_label} (suite "
+                    f"{first.suite}, protocol {first.protocol.name} v{first.protocol.version}, "
+                    f"selection {first.selection}) appears twice: split files "
+                    f"{first.split_name} and {second.split_name}; aggregate one copy only")
         by_type: dict[str, list[float]] = defaultdict(list)
         for r in items:
             for name, value in r.per_distortion.items():
                 by_type[name].append(value)
+        protocol, version, selection, suite, _, dataset, fraction, config = key
         cells.append(Cell(
             protocol, version, selection, items[0].model, dataset, [r.unit for r in items],
             metrics.summarize([r.metrics.srcc for r in items]),
@@ -63,67 +127,227 @@ def aggregate(results: list[UnitResult]) -> list[Cell]:
             {r.unit: r.metrics.srcc for r in items},
             {r.unit: r.metrics.plcc for r in items},
             {name: float(np.median(v)) for name, v in sorted(by_type.items())},
-            sorted({r.split.file for r in items}),
+            sorted({r.split_name for r in items}),
             any(r.config.get("breakdown") == "distortion" for r in items),
             any(r.test_dataset in r.model_config.get("trained_on", ()) for r in items),
+            suite, fraction, config, {r.unit: r.split.sha256_16 for r in items},
         ))
     return cells
 
 
-def shared_units(cell: Cell, reference: Cell, metric: str = "srcc") -> tuple[list[float], list[float]]:
-    """Per-unit values of ``metric`` on the units both cells ran, paired."""
+def blocks(cells: Iterable[Cell]) -> dict[tuple[str, str, str, str], list[Cell]]:
+    """The cells by table (:attr:`Cell.block`), in sorted order."""
+    out: dict[tuple[str, str, str, str], list[Cell]] = defaultdict(list)
+    for cell in cells:
+        out[cell.block].append(cell)
+    return dict(sorted(out.items()))
+
+
+def paired_values(cell: Cell, reference: Cell, metric: str = "srcc") -> tuple[list[float], list[float]]:
+    """Per-unit values of ``metric`` on the units both cells ran, paired on the unit and its
+    split file. Raises :class:`~harness.errors.PairingError` when a shared unit ran on
+    different split files in the two cells."""
     mine, theirs = getattr(cell, f"per_unit_{metric}"), getattr(reference, f"per_unit_{metric}")
     shared = sorted(set(mine) & set(theirs))
+    for unit in shared:
+        a, b = cell.unit_hashes.get(unit, ""), reference.unit_hashes.get(unit, "")
+        if a != b:
+            raise PairingError(
+                f"{cell.model} and {reference.model} on {cell.column} both have unit {unit}, "
+                f"but on different split files (sha256 {a or '-'} vs {b or '-'}): the paired "
+                f"test needs the same test images; rerun one of them on the other's split files")
     return [mine[u] for u in shared], [theirs[u] for u in shared]
 
 
-def paired_p_value(cell: Cell, reference: Cell, metric: str = "srcc") -> float | None:
-    """Wilcoxon signed-rank p-value over the units both cells share (None if under 2)."""
-    mine, theirs = shared_units(cell, reference, metric)
-    if len(mine) < 2:
-        return None
-    return metrics.paired_wilcoxon(mine, theirs)
+@dataclass(frozen=True)
+class Comparison:
+    """One cell against the reference model's cell of its column, in one metric."""
+
+    model: str
+    column: str
+    metric: str
+    reference: str
+    pairs: int
+    median_difference: float | None  # of (model - reference) over the pairs
+    p_raw: float | None  # Wilcoxon signed-rank, two-sided; None with under 2 pairs
+    p_holm: float | None  # adjusted over the family (every comparison of its table)
+    family_size: int
+
+    @property
+    def marker(self) -> str:
+        """``▲``/``▼`` when the Holm-adjusted p is under ALPHA (the sign of the median
+        difference says which), else ``""``."""
+        if self.p_holm is None or not self.p_holm < ALPHA or not self.median_difference:
+            return ""
+        return "▲" if self.median_difference > 0 else "▼"
+
+    def to_json_dict(self) -> dict:
+        return {"model": self.model, "column": self.column, "metric": self.metric,
+                "reference": self.reference, "pairs": self.pairs,
+                "median_difference": self.median_difference, "p_raw": self.p_raw,
+                "p_holm": self.p_holm, "family_size": self.family_size, "marker": self.marker}
 
 
-def _fmt(summary: metrics.Summary) -> str:
+def compare_block(block: list[Cell], reference: str | None, metric: str = "srcc") -> list[Comparison]:
+    """Every cell of a table against the reference model's cell of its column; the p-values
+    are Holm-adjusted over all of them (cells with under 2 shared units have no p)."""
+    references = {c.column: c for c in block if c.model == reference}
+    raw = []
+    for cell in block:
+        ref = references.get(cell.column)
+        if ref is None or cell.model == reference:
+            continue
+        mine, theirs = paired_values(cell, ref, metric)
+        difference = float(np.median(np.subtract(mine, theirs))) if mine else None
+        p = metrics.paired_wilcoxon(mine, theirs) if len(mine) >= 2 else None
+        raw.append((cell, len(mine), difference, p))
+    tested = [p for *_, p in raw if p is not None]
+    adjusted = iter(metrics.holm(tested))
+    return [Comparison(cell.model, cell.column, metric, str(reference), pairs, difference, p,
+                       None if p is None else next(adjusted), len(tested))
+            for cell, pairs, difference, p in raw]
+
+
+def smallest_adjusted_p(pairs: int, family: int) -> float:
+    """The smallest Holm-adjusted p a table can show: ``family`` times the smallest exact
+    two-sided Wilcoxon p with ``pairs`` pairs (``2 / 2 ** pairs``), capped at 1."""
+    return min(1.0, max(family, 1) * 2.0 / 2.0 ** pairs)
+
+
+def format_interval(summary: metrics.Summary, digits: int = 3) -> str:
+    """``median [low, high]`` (``‡`` when the interval is the range of fewer than 6 units);
+    the median alone for one unit."""
     if summary.n == 1:
-        return f"{summary.median:.4f}"
-    return f"{summary.median:.4f} [{summary.ci_low:.3f}, {summary.ci_high:.3f}]"
+        return f"{summary.median:.{digits}f}"
+    mark = SHORT_MARK if summary.interval_is_short else ""
+    return f"{summary.median:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]{mark}"
+
+
+def interval_note(counts: Iterable[int]) -> str:
+    """What the intervals of a table are, with their exact coverage at each n it shows."""
+    parts, short = [], False
+    for n in sorted(set(counts), reverse=True):
+        if n == 1:
+            parts.append("n=1: no interval")
+            continue
+        j, coverage = metrics.median_interval(n)
+        order = "the range" if j == 1 else f"x({j}) to x({n + 1 - j})"
+        short = short or coverage < metrics.CONFIDENCE
+        mark = f" {SHORT_MARK}" if coverage < metrics.CONFIDENCE else ""
+        parts.append(f"n={n}: {order}, {coverage:.1%}{mark}")
+    why = (f"; {SHORT_MARK}: fewer than 6 units are too few for 95 %: the interval is the range "
+           f"of the units, and covers the median only as often as stated") if short else ""
+    return ("Intervals: distribution-free order-statistic interval for the median over units "
+            f"(sorted values x(1)..x(n)), exact coverage by n: {'; '.join(parts)}{why}.")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A unit a cell lacks that its column has elsewhere or that failed: a failure."""
+
+    model: str
+    column: str
+    unit: str
+    reason: str  # "missing (no result)", "failed: ...", "diverged: ..."
+
+
+def gaps(block: list[Cell], failures: Iterable[UnitFailure] = ()) -> list[Gap]:
+    """Every unit missing from a cell of ``block``: units other cells of its column have, and
+    units recorded as failed (also of models with no cell at all), by model, column and unit."""
+    failed = {(f.model, column_label(f.dataset_label, f.train_fraction), f.unit): f
+              for f in failures if (f.protocol, f.protocol_version, f.selection, f.suite)
+              == block[0].block}
+    expected: dict[str, set[str]] = defaultdict(set)
+    for cell in block:
+        expected[cell.column] |= set(cell.units)
+    for _, column, unit in failed:
+        expected[column].add(unit)
+    have = {(c.model, c.column): set(c.units) for c in block}
+    models = {c.model for c in block} | {model for model, _, _ in failed}
+    out = []
+    for model in sorted(models):
+        for column in sorted(expected):
+            if (model, column) not in have and not any(k[:2] == (model, column) for k in failed):
+                continue  # the model was never run on this column
+            for unit in sorted(expected[column] - have.get((model, column), set())):
+                failure = failed.get((model, column, unit))
+                reason = f"{failure.kind}: {failure.message}" if failure else "missing (no result)"
+                out.append(Gap(model, column, unit, reason))
+    return out
+
+
+def gap_notes(found: list[Gap]) -> list[str]:
+    """One note per model and column listing its missing and failed units by name."""
+    by_cell: dict[tuple[str, str], list[Gap]] = defaultdict(list)
+    for gap in found:
+        by_cell[(gap.model, gap.column)].append(gap)
+    return [f"{model} on {column}: {len(items)} unit(s) without a result, counted as failures: "
+            + "; ".join(f"{g.unit} ({g.reason})" for g in items)
+            for (model, column), items in by_cell.items()]
+
+
+def block_title(block: tuple[str, str, str, str]) -> str:
+    protocol, version, selection, suite = block
+    return (f"{protocol} (protocol v{version}), selection: "
+            f"{SELECTION_LABELS.get(selection, selection)}, suite: {suite or '-'}")
+
+
+def row_label(cell: Cell, block: list[Cell]) -> str:
+    """The model's name, with its config hash when the table holds it under several configs."""
+    configs = {c.config_hash for c in block if c.model == cell.model}
+    return cell.model if len(configs) < 2 else f"{cell.model} [config {cell.config_hash[:6]}]"
+
+
+def comparison_note(reference: str | None, comparisons: list[Comparison], metric: str) -> str:
+    """What the markers and p-values of one table mean, and the family they are adjusted over."""
+    if reference is None:
+        return "No reference model (no Life-IQA preset among the models): no paired tests."
+    tested = [c for c in comparisons if c.p_raw is not None]
+    if not tested:
+        return (f"{metric.upper()} vs {reference}: no model shares 2 or more units with it here: "
+                f"no paired tests.")
+    pairs = max(c.pairs for c in tested)
+    floor = smallest_adjusted_p(pairs, len(tested))
+    reach = " (so no marker can appear in this table)" if floor >= ALPHA else ""
+    return (f"▲/▼: better/worse than {reference} in {metric.upper()}: paired Wilcoxon "
+            f"signed-rank over units matched on their split file, Holm-adjusted over the "
+            f"family of the {len(tested)} comparison(s) of this table, adjusted p < {ALPHA}; "
+            f"with {pairs} pairs the smallest adjusted p here is {floor:.3g}{reach}.")
 
 
 def markdown_tables(cells: list[Cell], reference_model: str | None = None,
-                    breakdown: bool = False) -> str:
-    """One markdown table per (protocol, version, selection); per-distortion tables where the
-    protocol asks for them, or everywhere with ``breakdown``."""
+                    breakdown: bool = False, failures: Iterable[UnitFailure] = ()) -> str:
+    """One markdown table per block (protocol, version, selection, suite); per-distortion
+    tables where the protocol asks for them, or everywhere with ``breakdown``."""
     from tabulate import tabulate
 
+    failures = list(failures)
     out = []
-    blocks: dict[tuple, list[Cell]] = defaultdict(list)
-    for cell in cells:
-        blocks[(cell.protocol, cell.version, cell.selection)].append(cell)
-    for (protocol, version, selection), block in blocks.items():
-        reference = {c.dataset: c for c in block if c.model == reference_model}
+    for key, block in blocks(cells).items():
+        comparisons = {(c.model, c.column): c for c in compare_block(block, reference_model)}
         rows = []
         for cell in block:
-            p = paired_p_value(cell, reference[cell.dataset]) \
-                if cell.dataset in reference and cell.model != reference_model else None
+            comparison = comparisons.get((cell.model, cell.column))
+            p = comparison.p_raw if comparison else None
             rows.append({
-                "model": cell.model, "dataset": cell.dataset,
-                "SRCC median [95% CI]": _fmt(cell.srcc),
-                "PLCC median [95% CI]": _fmt(cell.plcc),
+                "model": row_label(cell, block), "dataset": cell.column, "n": cell.n,
+                "SRCC median [interval]": format_interval(cell.srcc, 4),
+                "PLCC (raw) median [interval]": format_interval(cell.plcc, 4),
                 "SRCC mean ± std": f"{cell.srcc.mean:.4f} ± {cell.srcc.std:.4f}",
-                "units": len(cell.units),
-                f"p vs {reference_model}" if reference_model else "p": "" if p is None else f"{p:.3g}",
+                f"p vs {reference_model or '-'}": "" if p is None else f"{p:.3g}",
+                "p (Holm)": "" if p is None else f"{comparison.p_holm:.3g}{comparison.marker}",
             })
-        out.append(f"### {protocol} (protocol v{version}), selection: "
-                   f"{SELECTION_LABELS.get(selection, selection)}\n")
-        out.append(tabulate(rows, headers="keys", tablefmt="github"))
+        out.append(f"### {block_title(key)}\n")
+        out.append(tabulate(rows, headers="keys", tablefmt="github", disable_numparse=True))
         files = sorted({f for c in block for f in c.split_files})
-        out.append(f"\nSplit files: {describe_files(files)}. Interval: percentile bootstrap of "
-                   f"the median over units; p: paired Wilcoxon signed-rank over shared units.\n")
+        notes = [f"Split files (relative to the runs folder): {describe_files(files)}.",
+                 f"PLCC: {PLCC_KIND}.", interval_note(c.n for c in block),
+                 comparison_note(reference_model, list(comparisons.values()), "srcc"),
+                 *gap_notes(gaps(block, failures))]
+        out.append("\n" + "\n".join(f"- {note}" for note in notes) + "\n")
         for cell in (c for c in block if c.per_distortion and (c.show_breakdown or breakdown)):
-            out.append(f"\nPer-distortion SRCC, median over {len(cell.units)} test sets "
-                       f"({cell.model}, {cell.dataset}):\n")
+            out.append(f"\nPer-distortion SRCC, median over {cell.n} test sets "
+                       f"({cell.model}, {cell.column}):\n")
             out.append(tabulate(sorted(cell.per_distortion.items()),
                                 headers=["distortion", "SRCC"], tablefmt="github", floatfmt=".4f"))
             out.append("")

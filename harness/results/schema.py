@@ -18,6 +18,8 @@ Version history:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,6 +31,10 @@ from harness.plan.models import ModelRef
 from harness.results.metrics import Scores
 
 SCHEMA_VERSION = 2
+
+# The fields of a job's config that only say which replicate a unit is (its split or seed); the
+# rest is the condition the unit measures, and units are aggregated only within one condition.
+REPLICATE_FIELDS = ("unit", "split_seed", "seed")
 
 _DAMAGED = "the file is damaged or was edited by hand: delete its unit folder and rerun the unit"
 
@@ -123,6 +129,21 @@ class UnitResult:
         return f"{self.train_dataset} -> {self.test_dataset}"
 
     @property
+    def train_fraction(self) -> float:
+        """The fraction of the training part the unit trained on (data-efficiency; else 1)."""
+        return float(self.config.get("train_fraction", 1.0))
+
+    @property
+    def config_hash(self) -> str:
+        """The hash of the unit's condition: its config without the replicate fields."""
+        return config_hash(self.config)
+
+    @property
+    def split_name(self) -> str:
+        """The split file as tables name it (:func:`runs_relative`)."""
+        return runs_relative(self.split.file, self.suite)
+
+    @property
     def key(self) -> UnitKey:
         """Where the unit's folder is in a results store."""
         return UnitKey(self.suite, self.model.name,
@@ -186,6 +207,29 @@ class UnitResult:
         for step in range(version, SCHEMA_VERSION):
             data = MIGRATIONS[step](data)
         return _read_current(_Fields(data, source))
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """12 hex digits of the SHA-256 of ``config`` without :data:`REPLICATE_FIELDS` (JSON with
+    sorted keys): equal for every replicate of one condition."""
+    condition = {k: v for k, v in config.items() if k not in REPLICATE_FIELDS}
+    text = json.dumps(condition, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def runs_relative(file: str, suite: str) -> str:
+    """A split file named relative to the runs folder (``SUITE/splits/DATASET/split_00.json``,
+    where the runner writes them) or to the repository (``protocols/splits/...``, the frozen
+    ones), whatever absolute or working-directory path the unit recorded; other text
+    (``whole datasets``) as it is. Tables never show a machine's absolute paths."""
+    path = file.replace("\\", "/")
+    for marker in (f"{suite}/splits/", "protocols/splits/"):
+        if path.startswith(marker):
+            return path
+        at = path.rfind("/" + marker)
+        if at >= 0:
+            return path[at + 1:]
+    return path
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 ``<runs>/<suite>/<model>/<dataset-or-pair>/<unit>/`` holds ``result.json`` (a
 :class:`~harness.results.schema.UnitResult`: metrics, selection mode, protocol name and version,
 split-file hash, the resolved config, seeds, git commit, package versions, device, wall time)
-and ``predictions.csv``. ``result.json`` is written last
+and ``predictions.csv``; a unit that failed (or diverged) holds ``failure.json`` instead, so
+tables list it by name rather than lose it. ``result.json`` is written last
 and atomically: its presence means the unit is complete, so an interrupted unit is simply
 redone and a reader never sees a partial result. A rerun skips complete units and refuses a
 unit whose stored config differs from the requested one (naming the differences).
@@ -21,17 +22,59 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text
 from harness.plan.jobs import UnitKey
-from harness.results.schema import Environment, UnitResult
+from harness.results.schema import Environment, UnitResult, config_hash
 
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
+FAILURE = "failure.json"
 LOCK = ".lock"
+FAILURE_KINDS = ("failed", "diverged")
+
+
+@dataclass(frozen=True)
+class UnitFailure:
+    """A unit that ran and produced no result: ``kind`` is ``diverged`` (a non-finite loss or
+    prediction) or ``failed`` (any other error), ``message`` the error. ``config`` is the job's
+    config, so the failure lands in the table cell its result would have."""
+
+    suite: str
+    model: str
+    unit: str
+    kind: str
+    message: str
+    config: dict[str, Any]
+
+    @property
+    def protocol(self) -> str:
+        return str(self.config.get("protocol"))
+
+    @property
+    def protocol_version(self) -> str:
+        return str(self.config.get("protocol_version"))
+
+    @property
+    def selection(self) -> str:
+        return str(self.config.get("selection"))
+
+    @property
+    def dataset_label(self) -> str:
+        train, test = self.config.get("train_dataset"), self.config.get("test_dataset")
+        return str(train) if train == test else f"{train} -> {test}"
+
+    @property
+    def train_fraction(self) -> float:
+        return float(self.config.get("train_fraction", 1.0))
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.config)
 
 
 class ConfigMismatchError(ResultsError):
@@ -133,8 +176,39 @@ class ResultsStore:
             lock.unlink(missing_ok=True)
             os.close(descriptor)
 
+    def write_failure(self, key: UnitKey, config: dict, kind: str, message: str) -> Path:
+        """Record that the unit ran and failed (``kind``: one of FAILURE_KINDS); a later
+        successful run of the unit removes the record."""
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"failure kind {kind!r}: expected one of {FAILURE_KINDS}")
+        path = self.unit_dir(key) / FAILURE
+        atomic_write_text(path, json.dumps({"suite": key.suite, "model": key.model,
+                                            "unit": key.unit, "kind": kind, "message": message,
+                                            "config": config}, indent=1, sort_keys=True))
+        return path
+
+    def failures(self, suite: str) -> list[UnitFailure]:
+        """Every unit of a suite (nested suites included) whose last run failed and that has no
+        result, sorted by path."""
+        base = self.root / suite
+        if not base.exists():
+            return []
+        out = []
+        for path in sorted(base.rglob(FAILURE)):
+            if (path.parent / RESULT).exists():
+                continue
+            try:
+                data = json.loads(path.read_text())
+                out.append(UnitFailure(data["suite"], data["model"], data["unit"], data["kind"],
+                                       data["message"], data["config"]))
+            except (ValueError, KeyError, TypeError) as err:
+                raise ResultSchemaError(f"{path}: not a failure record ({err}); delete it and "
+                                        f"rerun the unit") from err
+        return out
+
     def write(self, key: UnitKey, result: UnitResult, predictions: list[dict]) -> Path:
-        """Predictions first, then result.json (the completion mark)."""
+        """Predictions first, then result.json (the completion mark); an earlier failure
+        record of the unit is removed."""
         folder = self.unit_dir(key)
         if predictions:
             buffer = io.StringIO()
@@ -144,6 +218,7 @@ class ResultsStore:
             atomic_write_text(folder / PREDICTIONS, buffer.getvalue())
         atomic_write_text(folder / RESULT,
                           json.dumps(result.to_json_dict(), indent=1, sort_keys=True))
+        (folder / FAILURE).unlink(missing_ok=True)
         return folder
 
     def results(self, suite: str) -> list[UnitResult]:

@@ -715,6 +715,25 @@ TID_TYPES: tuple[DistortionType, ...] = _types([
 ])
 
 
+# --- CSIQ -------------------------------------------------------------------------------------
+
+# CSIQ's six types (Larson & Chandler, J. Electron. Imaging 19, 2010) at five levels each, with
+# parameters chosen to span mild to strong like the release's: the names are the type folders
+# of the release (``dst_imgs/<type>/``); file names carry the codes in CSIQ_CODES.
+CSIQ_TYPES: tuple[DistortionType, ...] = _types([
+    ("awgn", _TID_STD, _white_noise),
+    ("jpeg", (45, 30, 18, 10, 5), _jpeg),  # quality
+    ("jpeg2000", (16, 32, 64, 120, 250),
+     functools.partial(_jpeg2000, mode="rates", irreversible=True)),  # compression ratio
+    # pink (1/f-like) noise: white noise low-passed, at the same strengths as awgn
+    ("fnoise", _TID_STD, functools.partial(_filtered_noise, kernel_sigma=1.5, highpass=False)),
+    ("blur", (0.5, 1.0, 1.6, 2.4, 3.6), _gaussian_blur),  # sigma, pixels
+    ("contrast", (0.85, 0.7, 0.55, 0.4, 0.28), _linear_contrast),  # contrast decrement factor
+])
+CSIQ_CODES = {"awgn": "AWGN", "jpeg": "JPEG", "jpeg2000": "jpeg2000", "fnoise": "fnoise",
+              "blur": "BLUR", "contrast": "contrast"}
+
+
 # --- authentic (capture-like) mixture --------------------------------------------------------
 
 def _exposure(x: np.ndarray, stops: float, rng: np.random.Generator) -> np.ndarray:

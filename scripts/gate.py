@@ -1,0 +1,348 @@
+"""The CI regression gate, its golden file, and the proof that it catches regressions.
+
+    python scripts/gate.py check       # make golden-check (CI): run the gate suite, compare per unit
+    python scripts/gate.py write       # make golden: run it at two thread counts, write the golden
+    python scripts/gate.py mutations   # make mutation-check: inject regressions, each must fail
+
+The gate suite is the ``ci-golden`` protocol on the ``gate``-size synthetic sets. A rerun is
+compared with ``leaderboards/golden-synthetic.yaml`` unit by unit (same split files, same seeds),
+two-sided, with per-unit tolerances from the rerun noise measured when the golden was written
+(the same suite at 2 and at 1 CPU threads: what another machine's arithmetic would change).
+
+The mutation check copies the code to a temporary folder, applies one real regression at a time
+(an exact text change that must match once, so no mutation can silently become a no-op), runs the
+gate from that copy exactly as CI does, and requires every mutation to fail it and every clean
+rerun to pass. A mutation that changes how features are computed or found starts with no cached
+features (and a stale cache of other backbone weights planted); the others start from the clean
+run's caches, which they cannot change. It prints caught/total and the false alarms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "leaderboards" / "golden-synthetic.yaml"
+SUITE = "golden"
+RUN = ["run", "--protocol", "ci-golden", "--synth-size", "gate", "--suite", SUITE]
+# the code a gate run imports; a mutation changes its temporary copy
+CODE = ("lifeiqa", "harness", "protocols", "leaderboards")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    # it changes how features are computed or found, so its run starts with no cached features
+    # (the others start from the clean run's caches, which they cannot change: a run is faster)
+    cold: bool = False
+
+
+# Real regressions, each a change a careless edit could make. The gate must fail on every one.
+MUTATIONS = (
+    Mutation("training labels permuted within the training part", "harness/engine/parts.py",
+             "                   targets_of(train, source.dataset, label_scale),\n",
+             "                   __import__('numpy').random.default_rng(0).permutation(\n"
+             "                       targets_of(train, source.dataset, label_scale)),\n"),
+    Mutation("the GCN output zeroed (the model still runs)", "lifeiqa/layers.py",
+             "            if i < len(self.convs) - 1:\n                x = F.relu(x)\n        return x\n",
+             "            if i < len(self.convs) - 1:\n                x = F.relu(x)\n"
+             "        return x * 0\n"),
+    Mutation("test crops cut from the wrong image", "harness/engine/features.py",
+             "        array = self.images.get(record.path, self.plan.resize_policy)\n",
+             "        source = self.__dict__.setdefault('_previous', record.path) if part == 'test' "
+             "else record.path\n"
+             "        if part == 'test':\n            self._previous = record.path\n"
+             "        array = self.images.get(source, self.plan.resize_policy)\n", cold=True),
+    Mutation("SRCC orientation flipped for DMOS data", "harness/results/metrics.py",
+             "    oriented = target if higher_is_better else -target\n",
+             "    oriented = target\n"),
+    Mutation("learning rate x 0.01", "harness/engine/schedules.py",
+             "            rate = self.recipe.lr * lr_factor(",
+             "            rate = self.recipe.lr * 0.01 * lr_factor("),
+    Mutation("test images leaked into training", "harness/engine/runner.py",
+             "            return JobParts.with_targets(source, target, part[\"train\"], part[\"test\"],",
+             "            part[\"train\"] = part[\"train\"] + part[\"test\"]\n"
+             "            return JobParts.with_targets(source, target, part[\"train\"], part[\"test\"],"),
+    Mutation("the feature cache keyed without the backbone weights", "harness/engine/features.py",
+             "    for name, tensor in sorted(model.backbone.state_dict().items()):\n"
+             "        digest.update(name.encode())\n"
+             "        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())\n",
+             "    for name, _tensor in sorted(model.backbone.state_dict().items()):\n"
+             "        digest.update(name.encode())\n", cold=True),
+)
+
+# Before every gate run of the mutation check, features of the gate's images from a backbone with
+# other weights (random, same architecture, same crop plan) go into the run's fresh cache: a
+# stale cache left by another model. Correct code keys them apart and never reads them.
+POISON = """
+import sys
+from harness.api import dry_run
+from harness.data.cache import DecodedImageCache
+from harness.data.sources import cache_root
+from harness.engine.features import CropPlan, FeatureCache
+import lifeiqa
+
+plan = dry_run("ci-golden", synth_size="gate", suite="golden", runs=sys.argv[1])
+job = next(j for j in plan.jobs if j.model.variant == "full")
+model = lifeiqa.create_model(job.model.preset, pretrained=False)  # other weights, same shapes
+recipe = job.recipe
+crops = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size, recipe.resize_policy,
+                 recipe.hflip)
+cache = FeatureCache(cache_root() / "features", model, crops,
+                     DecodedImageCache(cache_root() / "images"), "cpu")
+for name in sorted({j.train_dataset for j in plan.jobs}):
+    records = plan.sources.load(name).records
+    cache.get_all(records, "train")
+    cache.get_all(records, "test")
+"""
+
+
+def run(command: list[str], code: Path, cache: Path, threads: int, log: Path) -> int:
+    """One command of the harness imported from ``code``, with its own cache and thread count."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]),
+           "LIFEIQA_CACHE": str(cache), "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    with log.open("a") as handle:
+        handle.write(f"\n$ {' '.join(command)}  (threads {threads})\n")
+        handle.flush()
+        return subprocess.run(command, cwd=code, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                              check=False).returncode
+
+
+def bench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", *args]
+
+
+def gate(code: Path, work: Path, threads: int = 2, poison: bool = False,
+         golden: Path = GOLDEN, start: Path | None = None, warm: bool = False) -> tuple[bool, Path]:
+    """Run the gate suite from ``code`` in ``work`` and check it; (passed, log). ``start``: a
+    cache to begin from, its generated synthetic sets only, or (``warm``) all of it."""
+    work.mkdir(parents=True, exist_ok=True)
+    cache, runs, log = work / "cache", work / "runs", work / "gate.log"
+    if start is not None:
+        shutil.copytree(start if warm else start / "synth", cache if warm else cache / "synth")
+    assert_imports_from(code, cache)
+    if poison and run([sys.executable, "-c", POISON, str(runs)], code, cache, threads, log):
+        raise RuntimeError(f"the poison step failed; see {log}")
+    if run(bench(*RUN, "--runs", str(runs)), code, cache, threads, log) not in (0, 1):
+        return False, log  # the run itself broke (bad input, crash): a regression too
+    checked = run(bench("check", str(runs / SUITE), "--against", str(golden), "--require-all",
+                        "--metric", "both", "--report", str(work / "check.json")),
+                  code, cache, threads, log)
+    return checked == 0, log
+
+
+def assert_imports_from(code: Path, cache: Path) -> None:
+    """The gate must run the copy it was given, not the installed checkout."""
+    env = {**os.environ, "PYTHONPATH": str(code), "LIFEIQA_CACHE": str(cache)}
+    found = subprocess.run([sys.executable, "-c", "import harness, lifeiqa; "
+                            "print(harness.__file__); print(lifeiqa.__file__)"], cwd=code, env=env,
+                           capture_output=True, text=True, check=True).stdout.split()
+    if not all(Path(f).resolve().is_relative_to(code.resolve()) for f in found):
+        raise RuntimeError(f"the gate would import {found}, not the copy in {code}")
+
+
+def copy_code(destination: Path) -> Path:
+    for name in CODE:
+        shutil.copytree(ROOT / name, destination / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "synthetic", "gpu-check"))
+    return destination
+
+
+def apply(mutation: Mutation, code: Path) -> None:
+    path = code / mutation.path
+    text = path.read_text()
+    found = text.count(mutation.old)
+    if found != 1:
+        raise RuntimeError(f"mutation {mutation.name!r}: its text occurs {found} times in "
+                           f"{mutation.path} (expected once); update the mutation to the code")
+    path.write_text(text.replace(mutation.old, mutation.new))
+
+
+def command_check(args: argparse.Namespace) -> int:
+    """A fresh run every time: results, features and decoded images from an earlier run would
+    hide a change in how they are computed. Generated synthetic sets are kept (their manifest
+    regenerates them when the generator changes)."""
+    work = Path(args.work)
+    kept = work / "kept-synth"
+    shutil.rmtree(kept, ignore_errors=True)
+    if (work / "cache" / "synth").is_dir():
+        shutil.move(work / "cache" / "synth", kept)
+    for name in ("cache", "runs", "gate.log", "check.json"):
+        target = work / name
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    if kept.is_dir():
+        (work / "cache").mkdir(parents=True)
+        shutil.move(kept, work / "cache" / "synth")
+    passed, log = gate(ROOT, work, threads=args.threads)
+    print(log.read_text()[-6000:])
+    return 0 if passed else 1
+
+
+def command_write(args: argparse.Namespace) -> int:
+    """Two runs at different thread counts measure the rerun noise the tolerances come from."""
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    for threads in (2, 1):  # each computes its own features; only the synthetic sets are shared
+        log = work / f"t{threads}" / "gate.log"
+        log.parent.mkdir(parents=True)
+        if threads == 1:
+            shutil.copytree(work / "t2" / "cache" / "synth", work / "t1" / "cache" / "synth")
+        code = run(bench(*RUN, "--runs", str(work / f"t{threads}" / "runs")), ROOT,
+                   work / f"t{threads}" / "cache", threads, log)
+        if code:
+            print(log.read_text()[-4000:])
+            return code
+    code = subprocess.run(bench("check", str(work / "t2" / "runs" / SUITE), "--write-golden",
+                                str(GOLDEN), "--rerun", str(work / "t1" / "runs" / SUITE)),
+                          cwd=ROOT, check=False).returncode
+    if code == 0:
+        report = power(work / "t2" / "runs", work / "t1" / "runs", GOLDEN)
+        (work / "power.json").write_text(json.dumps(report, indent=1))
+        print_power(report)
+    return code
+
+
+def power(runs: Path, rerun: Path, golden: Path, drops: tuple[float, ...] = (0.01, 0.02, 0.03),
+          ) -> dict:
+    """False-alarm rate and power of the per-unit SRCC gate, from the measured rerun noise.
+
+    Model: a clean rerun differs from the golden by D_i ~ N(0, s) per unit, s the RMS of the
+    measured rerun differences of the cell; a regression by a true drop d shifts every unit to
+    D_i ~ N(-d, s) (a regression that also perturbs the training trajectory spreads the units
+    more, which only makes some unit leave the band sooner). The gate fails a cell when any unit
+    leaves [-T, T] (then the median may too). Per cell, false alarm = 1 - P(|N(0, s)| <= T)^n
+    and power(d) = 1 - P(|N(-d, s)| <= T)^n; per run, false alarms compound over the cells."""
+    from statistics import NormalDist
+
+    from harness.api import load_results
+    from harness.reporting.published import load_published
+    from harness.results.aggregate import aggregate
+
+    tolerance = {(e.model, e.label): e.unit_tolerance["srcc"]
+                 for e in load_published(golden).entries}
+    cells = aggregate(list(load_results(SUITE, runs).units))
+    twins = {c.key: c for c in aggregate(list(load_results(SUITE, rerun).units))}
+    normal = NormalDist()
+    rows, clean_pass = [], 1.0
+    for cell in cells:
+        twin = twins[cell.key]
+        diffs = [twin.per_unit_srcc[u] - cell.per_unit_srcc[u] for u in cell.units]
+        s = (sum(d * d for d in diffs) / len(diffs)) ** 0.5
+        limit = tolerance[(cell.model, cell.dataset)]
+
+        def inside(shift: float, s: float = s, limit: float = limit) -> float:
+            if s == 0:
+                return float(abs(shift) <= limit)
+            return normal.cdf((limit - shift) / s) - normal.cdf((-limit - shift) / s)
+
+        n = len(cell.units)
+        false_alarm = 1 - inside(0.0) ** n
+        clean_pass *= 1 - false_alarm
+        rows.append({"model": cell.model, "dataset": cell.dataset, "units": n,
+                     "rerun_rms": round(s, 6), "max_rerun_diff": round(max(map(abs, diffs)), 6),
+                     "tolerance": limit, "false_alarm": false_alarm,
+                     **{f"power_{d:g}": 1 - inside(-d) ** n for d in drops}})
+    return {"cells": rows, "false_alarm_per_run": 1 - clean_pass,
+            "power_worst_cell": {f"{d:g}": min(r[f"power_{d:g}"] for r in rows) for d in drops},
+            "model": power.__doc__.split("\n\n")[1].strip()}
+
+
+def print_power(report: dict) -> None:
+    print("\ngate power (SRCC, per cell: rerun noise, tolerance, false alarm, power to catch a "
+          "true drop d):")
+    for r in report["cells"]:
+        print(f"  {r['model']:28s} {r['dataset']:16s} rms {r['rerun_rms']:.4f} max "
+              f"{r['max_rerun_diff']:.4f} T {r['tolerance']:.3f} FA {r['false_alarm']:.1e} "
+              + " ".join(f"d={k.split('_')[1]}: {v:.3f}" for k, v in r.items()
+                         if k.startswith("power_")))
+    print(f"false alarms per run: {report['false_alarm_per_run']:.1e}; power in the least "
+          f"sensitive cell: {report['power_worst_cell']}")
+
+
+def command_mutations(args: argparse.Namespace) -> int:
+    """The clean code's first gate run is the first clean rerun (cold: synthetic sets generated,
+    every feature computed) and leaves the warm cache that the mutations downstream of features
+    start from; the cache-touching mutations and a second cold clean rerun (1 thread) start
+    from the synthetic sets alone, with a stale cache of other backbone weights planted first;
+    the last clean reruns start warm."""
+    start = time.perf_counter()
+    base = Path(tempfile.mkdtemp(prefix="lifeiqa-mutations-"))
+    threads = args.clean_threads
+    trials: list[tuple[Mutation | None, int, bool]] = [(None, threads[0], False)]
+    trials += [(m, 2, not m.cold) for m in MUTATIONS]
+    trials += [(None, threads[1], False)] + [(None, n, True) for n in threads[2:]]
+    rows, caught, alarms = [], 0, 0
+    try:
+        for index, (mutation, count, warm) in enumerate(trials):
+            code = copy_code(base / f"trial{index}" / "code")
+            if mutation:
+                apply(mutation, code)
+            # the stale cache matters to the cache-key mutation, and clean code must ignore it
+            poison = not warm and (mutation is None or mutation.cold) and index > 0
+            t0 = time.perf_counter()
+            passed, log = gate(code, base / f"trial{index}", threads=count, poison=poison,
+                               start=None if index == 0 else base / "trial0" / "cache", warm=warm)
+            seconds = time.perf_counter() - t0
+            name = mutation.name if mutation else "clean rerun"
+            if mutation:
+                caught += not passed
+                verdict = "caught" if not passed else "MISSED"
+            else:
+                alarms += not passed
+                verdict = "passed" if passed else "FALSE ALARM"
+            how = "warm" if warm else ("cold, stale cache planted" if poison else "cold")
+            rows.append({"trial": name, "threads": count, "start": how, "verdict": verdict,
+                         "seconds": round(seconds, 1), "log": str(log)})
+            print(f"{name:55s} threads {count}  {how:26s} {verdict:11s} {seconds:6.1f} s",
+                  flush=True)
+        clean = len(threads)
+        summary = {"mutations_caught": caught, "mutations": len(MUTATIONS),
+                   "clean_reruns": clean, "false_alarms": alarms,
+                   "minutes": round((time.perf_counter() - start) / 60, 1), "trials": rows}
+        print(f"\nmutations caught: {caught}/{len(MUTATIONS)}; false alarms: {alarms}/{clean} "
+              f"clean reruns; {summary['minutes']} min")
+        if args.report:
+            Path(args.report).write_text(json.dumps(summary, indent=1))
+        return 0 if caught == len(MUTATIONS) and alarms == 0 else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run the gate suite here and check it (CI)")
+    check.add_argument("--work", default=".golden-runs")
+    check.add_argument("--threads", type=int, default=2)
+    write = sub.add_parser("write", help="rerun the gate suite and rewrite the golden file")
+    write.add_argument("--work", default=".golden-runs/write")
+    mutations = sub.add_parser("mutations", help="every injected regression must fail the gate")
+    mutations.add_argument("--clean-threads", type=int, nargs="+", default=[2, 1, 2, 1, 2],
+                           help="thread counts of the clean reruns, at least two: the first "
+                                "two cold, the rest warm (default: 2 1 2 1 2)")
+    mutations.add_argument("--report", help="write the outcome as JSON here")
+    mutations.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    args = parser.parse_args()
+    if args.command == "mutations" and len(args.clean_threads) < 2:
+        parser.error("--clean-threads: give at least two thread counts (two cold clean reruns)")
+    return {"check": command_check, "write": command_write,
+            "mutations": command_mutations}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
