@@ -39,6 +39,7 @@ from harness.plan.recipes import RECIPES, get_recipe
 from harness.reporting.check import CheckReport, check_suite
 from harness.reporting.published import PUBLISHED_FILE, PublishedEntry, load_published
 from harness.results import metrics
+from harness.results.aggregate import format_interval, interval_note
 from harness.results.schema import UnitResult
 
 DATASETS = tuple(sorted(name.removeprefix("authors_") for name in RECIPES
@@ -108,8 +109,7 @@ class Reproduction:
         from tabulate import tabulate
 
         def summary(values: list[float]) -> str:
-            s = metrics.summarize(values)
-            return f"{s.median:.4f}" if s.n == 1 else f"{s.median:.4f} [{s.ci_low:.3f}, {s.ci_high:.3f}]"
+            return format_interval(metrics.summarize(values), digits=4)
 
         published = self.published
         rows = [["published (paper; their rule)",
@@ -127,7 +127,8 @@ class Reproduction:
         heading = f"### Reproduction: Life-IQA on {self.dataset}, splits protocol"
         if self.synthetic:
             heading += " (synthetic data: these numbers test the harness, not the paper)"
-        note = ("Medians over units [95 % bootstrap interval]. Authors' rule: each unit's best "
+        note = (f"Medians over units. {interval_note([len(self.units)] if self.units else [])} "
+                "Authors' rule: each unit's best "
                 "test-SRCC epoch, PLCC a running maximum updated only when test SRCC improves "
                 "(raw Pearson), as their main.py reports. Last epoch: the final epoch of the "
                 "same training runs, on the same kind of test crops.")

@@ -81,8 +81,25 @@ class Environment:
     cuda_device: str | None  # None on a machine without CUDA
 
 
+class StoredCondition:
+    """What a unit's stored job config says of its condition: shared by results and by the
+    failure records of units that produced none, so both land in the same table cell."""
+
+    config: dict[str, Any]
+
+    @property
+    def train_fraction(self) -> float:
+        """The fraction of the training part the unit trained on (data-efficiency; else 1)."""
+        return float(self.config.get("train_fraction", 1.0))
+
+    @property
+    def config_hash(self) -> str:
+        """The hash of the unit's condition: its config without the replicate fields."""
+        return config_hash(self.config)
+
+
 @dataclass(frozen=True, kw_only=True)
-class UnitResult:
+class UnitResult(StoredCondition):
     """One unit of work's result: the model, data, split and protocol it ran, its test metrics
     and the record of how it ran. Build it with keywords; ``model`` is the typed model."""
 
@@ -127,16 +144,6 @@ class UnitResult:
         if self.train_dataset == self.test_dataset:
             return self.train_dataset
         return f"{self.train_dataset} -> {self.test_dataset}"
-
-    @property
-    def train_fraction(self) -> float:
-        """The fraction of the training part the unit trained on (data-efficiency; else 1)."""
-        return float(self.config.get("train_fraction", 1.0))
-
-    @property
-    def config_hash(self) -> str:
-        """The hash of the unit's condition: its config without the replicate fields."""
-        return config_hash(self.config)
 
     @property
     def split_name(self) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text
 from harness.plan.jobs import UnitKey
-from harness.results.schema import Environment, UnitResult, config_hash
+from harness.results.schema import Environment, StoredCondition, UnitResult
 
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
@@ -39,7 +39,7 @@ FAILURE_KINDS = ("failed", "diverged")
 
 
 @dataclass(frozen=True)
-class UnitFailure:
+class UnitFailure(StoredCondition):
     """A unit that ran and produced no result: ``kind`` is ``diverged`` (a non-finite loss or
     prediction) or ``failed`` (any other error), ``message`` the error. ``config`` is the job's
     config, so the failure lands in the table cell its result would have."""
@@ -67,14 +67,6 @@ class UnitFailure:
     def dataset_label(self) -> str:
         train, test = self.config.get("train_dataset"), self.config.get("test_dataset")
         return str(train) if train == test else f"{train} -> {test}"
-
-    @property
-    def train_fraction(self) -> float:
-        return float(self.config.get("train_fraction", 1.0))
-
-    @property
-    def config_hash(self) -> str:
-        return config_hash(self.config)
 
 
 class ConfigMismatchError(ResultsError):
