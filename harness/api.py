@@ -53,7 +53,7 @@ def run_options(protocol: str, **options: Any) -> RunOptions:
             raise unknown_name("option", name, _RUN_FIELDS | _EXECUTOR_FIELDS)
     executor = ExecutorOptions(**{k: v for k, v in options.items() if k in _EXECUTOR_FIELDS})
     run = {k: v for k, v in options.items() if k in _RUN_FIELDS}
-    for key in ("datasets",):  # a single name is a common slip for a one-item list
+    for key in ("datasets", "models"):  # a single name is a common slip for a one-item list
         if isinstance(run.get(key), str):
             run[key] = (run[key],)
     return RunOptions(protocol, executor=executor, **run)

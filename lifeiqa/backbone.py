@@ -1,4 +1,5 @@
-"""The backbone: any timm model with ``features_only``, reduced to its two deepest stages.
+"""The backbone: any timm model with ``features_only``, reduced to its two deepest stages
+(and any shallow ones a configuration adds to the keys/values).
 
 Weights come from one of three sources, chosen by a string:
 
@@ -139,27 +140,38 @@ def load_full_model_weights(body: nn.Module, state_dict: dict[str, torch.Tensor]
     body.load_state_dict(mapped, strict=True)
 
 
+def stage_index(stage: int) -> int:
+    """The ``out_indices`` entry of stage ``stage`` (1 = stride 4, ..., 4 = stride 32), counted
+    from the deepest level: backbones whose levels end at stride 32 agree on it (Swin's four,
+    EfficientNet's five)."""
+    return stage - 5
+
+
 class FeatureBackbone(nn.Module):
-    """Wraps ``timm.create_model(..., features_only=True)`` and returns its two deepest stages
-    as NCHW maps, whatever the model's native layout (Swin returns NHWC)."""
+    """Wraps ``timm.create_model(..., features_only=True)`` and returns its two deepest stages,
+    after any ``extra_stages`` (shallow ones, 1 = stride 4), as NCHW maps ordered shallow to
+    deep, whatever the model's native layout (Swin returns NHWC)."""
 
     def __init__(self, name: str, weights: str | None = None,
-                 timm_kwargs: dict[str, Any] | None = None) -> None:
+                 timm_kwargs: dict[str, Any] | None = None,
+                 extra_stages: tuple[int, ...] = ()) -> None:
         super().__init__()
         timm = _timm()
         backbone_pretrained_cfg(name)  # a clear error for unknown names, before building
         kwargs: dict[str, Any] = dict(timm_kwargs or {})
         state_dict = _resolve_state_dict(name, weights) if weights else None
         use_timm_weights = weights == "timm"
+        out_indices = (*(stage_index(s) for s in sorted(extra_stages)), -2, -1)
         try:
             self.body = timm.create_model(name, pretrained=use_timm_weights, features_only=True,
-                                          out_indices=(-2, -1), **kwargs)
+                                          out_indices=out_indices, **kwargs)
         except (NotImplementedError, AssertionError, IndexError, RuntimeError, TypeError) as err:
             if use_timm_weights and isinstance(err, RuntimeError):
                 raise _timm_weights_error(name, err) from err
             raise BackboneError(
-                f"timm could not build {name!r} with its two deepest feature stages "
-                f"(features_only, as Life-IQA needs): "
+                f"timm could not build {name!r} with its two deepest feature stages"
+                + (f" and stages {tuple(sorted(extra_stages))}" if extra_stages else "")
+                + f" (features_only, as Life-IQA needs): "
                 f"{err}"
             ) from err
         except Exception as err:  # hub/network errors come in many types
@@ -169,18 +181,23 @@ class FeatureBackbone(nn.Module):
         if state_dict is not None:
             load_full_model_weights(self.body, state_dict, source=str(weights))
         info = self.body.feature_info
-        if len(info.out_indices) < 2 or len(info.channels()) < 2:
+        if len(info.out_indices) < len(out_indices) or len(info.channels()) < len(out_indices):
             raise BackboneError(
                 f"timm backbone {name!r} provides {len(info.channels())} feature stage(s); "
-                f"Life-IQA needs two (the two deepest)"
+                f"Life-IQA needs {len(out_indices)} (the two deepest"
+                + (f" and stages {tuple(sorted(extra_stages))})" if extra_stages else ")")
             )
-        self.channels: tuple[int, int] = tuple(info.channels()[-2:])  # type: ignore[assignment]
-        self.reductions: tuple[int, int] = tuple(info.reduction()[-2:])  # type: ignore[assignment]
+        self.channels: tuple[int, ...] = tuple(info.channels())
+        self.reductions: tuple[int, ...] = tuple(info.reduction())
+        for stage, reduction in zip(sorted(extra_stages), self.reductions, strict=False):
+            if reduction != 2 ** (stage + 1):
+                raise BackboneError(
+                    f"timm backbone {name!r}: stage {stage} should have stride {2 ** (stage + 1)}, "
+                    f"but the level it maps to has stride {reduction} (strides {self.reductions})")
         self.channels_last_output = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        penultimate, deepest = self.body(x)[-2:]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        maps = self.body(x)[-len(self.channels):]
         if self.channels_last_output:
-            penultimate = penultimate.permute(0, 3, 1, 2)
-            deepest = deepest.permute(0, 3, 1, 2)
-        return penultimate, deepest
+            maps = [m.permute(0, 3, 1, 2) for m in maps]
+        return tuple(maps)

@@ -197,6 +197,7 @@ def load_checkpoint(path: str | Path, expected_config: LifeIQAConfig | None = No
                 f"{path}: checkpoint architecture differs from "
                 f"{preset or 'the requested config'} ({listed}); {hint}"
             )
+        config = config.replace(moe_dispatch=expected_config.moe_dispatch)  # how, not what
     model = LifeIQA(config)
     state = ckpt.state_dict
     if ckpt.official_layout:

@@ -18,6 +18,10 @@ HEADS = ("moe", "ffn", "none")
 KV_SOURCES = ("stage3", "stage4")
 ADJACENCY_MODES = ("fixed", "learnable")
 GAMMA_PLACEMENTS = ("code", "paper")
+MOE_DISPATCHES = ("auto", "dense", "sparse")
+# Shallow stages that may join the keys/values (the paper's open question): stage k is the
+# backbone map at stride 2^(k+1), as the layer probes count them; 3 and 4 are always used.
+SHALLOW_STAGES = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,13 @@ class LifeIQAConfig:
     decoder_layer: str = "gcn_cross"
     head: str = "moe"
     kv_source: str = "stage3"
+    # Shallow stages whose partition-averaged tokens, each with its own projection, are appended
+    # to the keys/values (empty in the paper and the authors' code).
+    extra_kv_stages: tuple[int, ...] = ()
+
+    # How the MoE runs its experts (lifeiqa.layers.SparseMoE): the same function and
+    # parameters either way, so configs differing only here compare equal (compare=False).
+    moe_dispatch: str = field(default="auto", compare=False)
 
     def __post_init__(self) -> None:
         # Canonical forms, so a config equals itself after a JSON round trip (checkpoints).
@@ -64,6 +75,11 @@ class LifeIQAConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, tuple(value))
+        stages = tuple(self.extra_kv_stages)
+        if any(stage not in SHALLOW_STAGES for stage in stages) or len(set(stages)) != len(stages):
+            raise ValueError(f"LifeIQAConfig.extra_kv_stages={self.extra_kv_stages!r}: expected "
+                             f"distinct stages among {SHALLOW_STAGES}")
+        object.__setattr__(self, "extra_kv_stages", tuple(sorted(stages)))
         choices = {
             "query_mixer": QUERY_MIXERS,
             "decoder_layer": DECODER_LAYERS,
@@ -71,6 +87,7 @@ class LifeIQAConfig:
             "kv_source": KV_SOURCES,
             "adjacency": ADJACENCY_MODES,
             "gamma_placement": GAMMA_PLACEMENTS,
+            "moe_dispatch": MOE_DISPATCHES,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -128,9 +145,11 @@ class LifeIQAConfig:
         return cls(**data)
 
     def differences(self, other: LifeIQAConfig) -> dict[str, tuple[Any, Any]]:
-        """Fields whose values differ, as ``{name: (self_value, other_value)}``."""
+        """Fields whose values differ, as ``{name: (self_value, other_value)}``; as ``==``, the
+        fields that do not change the architecture (``compare=False``) are not compared."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        compared = [f.name for f in dataclasses.fields(self) if f.compare]
+        return {k: (mine[k], theirs[k]) for k in compared if mine[k] != theirs[k]}
 
 
 # The paper's ablations (Life-IQA Table of ablations), as changes to a base configuration.
@@ -142,6 +161,11 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "moe_to_ffn": {"head": "ffn"},
     "no_stage3_kv": {"kv_source": "stage4"},
     "vanilla_decoder": {"decoder_layer": "vanilla"},
+    # Beyond the paper's table: its open question (shallow stages in the keys/values) and its
+    # text's reading of the graph (a learnable adjacency, where the authors' code fixes it).
+    "stage2_kv": {"extra_kv_stages": (2,)},
+    "stage1_kv": {"extra_kv_stages": (1,)},
+    "learnable_adjacency": {"adjacency": "learnable"},
 }
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import LifeIQAConfig
-from .layers import QueryGCN, SelfAttentionMixer
+from .layers import MultiheadAttention, QueryGCN, SelfAttentionMixer
 
 
 class GCNCrossAttentionLayer(nn.Module):
@@ -31,13 +31,13 @@ class GCNCrossAttentionLayer(nn.Module):
         else:
             self.mixer = None
         self.norm_cross = nn.LayerNorm(dim)
-        self.cross_attn = nn.MultiheadAttention(dim, config.num_heads,
-                                                dropout=config.attn_dropout, batch_first=True)
+        self.cross_attn = MultiheadAttention(dim, config.num_heads, dropout=config.attn_dropout,
+                                             batch_first=True)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         if self.mixer is not None:
             x = x + self.mixer(x)
-        return x + self.cross_attn(self.norm_cross(x), memory, memory, need_weights=False)[0]
+        return x + self.cross_attn(self.norm_cross(x), memory)
 
 
 class VanillaDecoderLayer(nn.Module):

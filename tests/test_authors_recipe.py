@@ -170,7 +170,7 @@ def test_head_and_loss_run_in_fp32_under_autocast():
     torch.manual_seed(0)
     model = lifeiqa.create_model("lifeiqa_tiny").train()
     dtypes = {}
-    for name, module in (("query_proj", model.query_proj), ("router", model.head.mixture.router),
+    for name, module in (("memory_proj", model.memory_proj), ("router", model.head.mixture.router),
                          ("fc", model.head.fc)):
         module.register_forward_hook(lambda m, i, out, name=name: dtypes.__setitem__(
             name, (out[0] if isinstance(out, tuple) else out).dtype))
@@ -178,7 +178,7 @@ def test_head_and_loss_run_in_fp32_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         output = model(torch.rand(2, 3, 224, 224))
         loss = LifeIQALoss()(output, targets)
-    assert dtypes["query_proj"] == torch.bfloat16  # autocast is on for the decoder
+    assert dtypes["memory_proj"] == torch.bfloat16  # autocast is on for the decoder
     assert dtypes["router"] == dtypes["fc"] == torch.float32
     assert output.score.dtype == output.aux_loss.dtype == output.z_loss.dtype == torch.float32
     assert loss.dtype == torch.float32

@@ -20,13 +20,21 @@ def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
         assert heading in board
     assert "Per-distortion SRCC" in board
     for model in ("lifeiqa_tiny+vanilla_decoder", "deiqt_head", "probe_stage1", "probe_stage4",
-                  "cnniqa", "wadiqam_nr", "piqe"):
+                  "piqe", "lifeiqa_tiny+stage2_kv", "no_balance_loss"):
         assert f"| {model} " in board
+    # the rows trained from pixels are left out for time, and the board says so
+    assert "| cnniqa " not in board and "leaves out for time: cnniqa, wadiqam_nr" in board
+    assert "Expert routing by distortion type" in board
+    assert "Stage-feature separability by distortion type" in board
+    assert "## How well this data separates models" in board
     assert "synth-koniq10k -> synth-kadid10k" in board
     assert "![SRCC by model" in board
-    assert len(list(runs.rglob("result.json"))) == 15 * 2 + 3
+    # 2 splits: comparison 13 rows, shallow-stage ablation 4, separability 4, routing 2; then
+    # 3 cross-dataset pairs
+    assert len(list(runs.rglob("result.json"))) == (13 + 4 + 4 + 2) * 2 + 3
     # where the time went, stage by stage
     timing = next(line for line in result.stdout.splitlines() if line.startswith("Demo wall time"))
     for stage in ("data synth-kadid10k", "data synth-tid2013", "data synth-koniq10k",
-                  "comparison", "cross-dataset", "leaderboard"):
+                  "comparison", "ablation", "feature-separability", "routing", "cross-dataset",
+                  "leaderboard"):
         assert f"{stage} " in timing, timing

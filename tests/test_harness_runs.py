@@ -133,7 +133,8 @@ def test_finetune_mode_and_guards(cache, tmp_path):
     assert oracle.returncode != 0 and "--allow-oracle" in oracle.stderr
     plan = bench(cache, "--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
     assert plan.returncode == 0
-    assert plan.stdout.count("to do") == 70 and "lifeiqa_tiny+no_gcn" in plan.stdout
+    assert plan.stdout.count("to do") == 100 and "lifeiqa_tiny+no_gcn" in plan.stdout
+    assert "lifeiqa_tiny+stage1_kv" in plan.stdout
 
 
 def test_a_harness_trained_checkpoint_serves_pyiqa(cache, tmp_path):

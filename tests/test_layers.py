@@ -120,3 +120,50 @@ def test_every_expert_gets_a_gradient_each_step():
     (out.tokens.sum() + out.aux_loss + out.z_loss).backward()
     for name, param in moe.named_parameters():
         assert param.grad is not None, name
+
+
+@pytest.mark.parametrize("queries, keys", [(6, 49), (6, 6)])
+def test_batch_first_attention_equals_torch_multihead_attention(queries, keys):
+    from torch import nn
+
+    from lifeiqa.layers import MultiheadAttention
+
+    torch.manual_seed(0)
+    ours = MultiheadAttention(32, 4, batch_first=True)
+    theirs = nn.MultiheadAttention(32, 4, batch_first=True)
+    # the same parameters under the same names: the authors' checkpoints load into either
+    assert list(dict(ours.named_parameters())) == list(dict(theirs.named_parameters()))
+    theirs.load_state_dict(ours.state_dict())
+    query = torch.randn(3, queries, 32, requires_grad=True)
+    memory = torch.randn(3, keys, 32, requires_grad=True)
+    out = ours(query, memory)
+    expected = theirs(query, memory, memory, need_weights=False)[0]
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, [query, memory, *ours.parameters()], grad)
+    want = torch.autograd.grad(expected, [query, memory, *theirs.parameters()], grad)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_queries_from_the_projected_mean_equal_the_mean_of_projected_tokens():
+    """forward_head projects the deepest stage's mean; projecting every token and averaging (as
+    the authors' code does) is the same function, with the same gradients."""
+    import lifeiqa
+
+    torch.manual_seed(0)
+    model = lifeiqa.create_model("lifeiqa_effnet_lite0_small", pretrained=False).eval()
+    features = lifeiqa.BackboneFeatures(torch.randn(2, 49, 112), torch.randn(2, 320, 6, 6))
+
+    def per_token(features):
+        tokens = model.query_proj(features.deepest).flatten(2).transpose(1, 2)
+        decoded = model.decoder(model.query_embed + tokens.mean(1, keepdim=True),
+                                model.memory_proj(features.pooled))
+        return model.head(decoded)[0]
+
+    score = model.forward_head(features).score
+    torch.testing.assert_close(score, per_token(features))
+    params = [model.query_proj.weight, model.query_proj.bias]
+    for a, b in zip(torch.autograd.grad(score.sum(), params),
+                    torch.autograd.grad(per_token(features).sum(), params), strict=True):
+        torch.testing.assert_close(a, b)

@@ -138,7 +138,7 @@ def test_training_flops_count_depthwise_convolutions_once():
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
-    ("sections", (6,), "unknown section(s) 6"),
+    ("sections", (7,), "unknown section(s) 7"),
     ("sections", (0, 2), "unknown section(s) 0"),
     ("sections", (), "empty"),
     ("sections", "1,3", "expected a sequence of section numbers"),
@@ -157,7 +157,7 @@ def test_speed_options_reject_bad_input_naming_the_field(field, value, expected)
 
 
 def test_speed_options_defaults_and_normal_form():
-    assert SpeedOptions().sections == (1, 2, 3, 4, 5)
+    assert SpeedOptions().sections == (1, 2, 3, 4, 5, 6)
     options = SpeedOptions(sections=[3, 1], device=CPU, workers=0)
     assert options.sections == (3, 1) and hash(options) == hash(SpeedOptions((3, 1), CPU, workers=0))
 
@@ -185,7 +185,8 @@ def test_feature_cache_section_without_the_cache_trains_to_the_same_predictions(
 
 def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     """``scripts/gpu_check.sh --tiny``: ``lifeiqa-bench speed --tiny --device cpu --out ...`` as
-    a user types it (all five sections, JSON written), then a fine-tuning run end to end."""
+    a user types it (all five sections, JSON written), the training section again compiled,
+    then a fine-tuning run end to end."""
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),
            "CUDA_VISIBLE_DEVICES": ""}
@@ -202,6 +203,9 @@ def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     assert report["sections"]["feature_cache"]["rows"][0]["equal_within_tolerance"]
     assert {r["metric"] for r in report["sections"]["inference"]["rows"]} >= {"topiq_nr", "musiq"}
     assert "Decoder overhead" in (out / "speed.md").read_text()
+    compiled = json.loads((out / "speed_compiled.json").read_text())  # the training, compiled
+    assert compiled["settings"]["compile"] and compiled["failed"] == {}
+    assert list(compiled["sections"]) == ["training"] and compiled["sections"]["training"]["rows"]
     e2e = json.loads((out / "e2e_result.json").read_text())
     assert e2e["config"]["recipe"]["mode"] == "finetune" and e2e["device"] == "cpu"
     assert "1 run, 0 already done, 0 failed" in (out / "e2e.txt").read_text()

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="base training seed")
     parser.add_argument("--leaderboard-out",
                         help="leaderboard folder (default: RUNS/demo/leaderboard)")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes for the units (default: one per core, at most "
+                             "4; 1 runs them in this process)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data and a random tiny model: a seconds-long check, "
                              "meaningless numbers")
@@ -28,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
-    outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True)
+    outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True,
+                       workers=args.workers)
     for results in outcome.steps:
         print(f"\n{results.suite}: {results.done} run, {results.skipped} already done, "
               f"{len(results.failed)} failed")

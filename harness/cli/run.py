@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-root", action="append", default=[], metavar="NAME=PATH",
                         help="location of one dataset (repeatable)")
     parser.add_argument("--datasets", help="comma-separated subset of the protocol's datasets")
+    parser.add_argument("--models", help="comma-separated subset of the protocol's rows (its "
+                                         "variants and baselines, e.g. full,probe_stage3)")
     parser.add_argument("--synthetic", action="store_true",
                         help="use the synthetic datasets (the default when no data is given)")
     parser.add_argument("--synth-size", default="small", choices=list(SYNTH_SIZES))
@@ -126,6 +128,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         image_policy=args.image_policy, data_root=args.data_root,
         dataset_roots=_pairs("--dataset-root", args.dataset_root),
         datasets=tuple(args.datasets.split(",")) if args.datasets else (),
+        models=tuple(args.models.split(",")) if args.models else (),
         synthetic=args.synthetic, synth_size=args.synth_size, suite=args.suite, runs=args.runs,
         splits=args.splits, seeds=args.seeds, seed=args.seed, device=args.device,
         force=args.force, exclude_bad=args.exclude_bad, save_checkpoints=args.save_checkpoints,

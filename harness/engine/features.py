@@ -94,22 +94,29 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 
 class LifeIQAExtractor:
-    """What the frozen Life-IQA decoder consumes: the pooled penultimate and the deepest stage."""
+    """What the frozen Life-IQA decoder consumes: the pooled penultimate and the deepest stage,
+    and the pooled shallow stages of a configuration that adds them to the keys/values."""
 
     name = "lifeiqa"
 
     def __init__(self, model: LifeIQA) -> None:
         self.model = model
         self.module = model.backbone
-        self.key = backbone_key(model)
+        stages = model.config.extra_kv_stages
+        self.names = ("pooled", "deepest", *(("shallow",) if stages else ()))
+        # the stages stored are part of the key: a cache written without the shallow stages
+        # is never read for a model that needs them (the default's key is as it always was)
+        self.key = backbone_key(model) if not stages else hashlib.sha256(
+            f"{backbone_key(model)}:kv{list(stages)}".encode()).hexdigest()[:16]
 
     def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.model.forward_features(crops)
-        return {"pooled": features.pooled, "deepest": features.deepest}
+        return dict(zip(self.names, features, strict=False))
 
-    @staticmethod
-    def wrap(tensors: dict[str, torch.Tensor]) -> BackboneFeatures:
-        return BackboneFeatures(tensors["pooled"], tensors["deepest"])
+    def wrap(self, tensors: dict[str, torch.Tensor]) -> BackboneFeatures:
+        if set(tensors) != set(self.names):
+            raise KeyError(f"cached tensors {sorted(tensors)}, expected {sorted(self.names)}")
+        return BackboneFeatures(*(tensors[name] for name in self.names))
 
 
 class FeatureCache:
@@ -196,9 +203,17 @@ class FeatureCache:
 
     def get_all(self, records: Sequence[ImageRecord], part: str,
                 progress: Callable[[int], None] | None = None) -> list:
-        out = []
-        for record in records:
-            out.append(self.get(record, part))
-            if progress:
-                progress(1)
+        """Every record's features. Processes sharing the cache (pool workers, Slurm tasks)
+        take turns: the first fills it while the others wait, then read what it wrote, instead
+        of all computing the same images at once."""
+        import fcntl
+
+        (self.folder / part).mkdir(parents=True, exist_ok=True)
+        with open(self.folder / part / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            out = []
+            for record in records:
+                out.append(self.get(record, part))
+                if progress:
+                    progress(1)
         return out

@@ -156,6 +156,7 @@ class JobRunner:
             device=str(self.device), world_size=distributed.world_size(),
             environment=environment(),
             wall_seconds=round(time.perf_counter() - start, 2),
+            analyses=trained.analyses,
         )
         predictions = [{"image_id": r.image_id, "group": r.group, "distortion": r.distortion or "",
                         "level": r.level if r.level is not None else "", "score": r.score,

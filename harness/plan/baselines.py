@@ -66,6 +66,14 @@ _register(Baseline(
               "Decoder (DEIQT), AAAI 2023, arXiv 2304.04952",
 ))
 
+_register(Baseline(
+    "no_balance_loss", "lifeiqa_config",
+    "Life-IQA trained without the MoE's load-balancing and router z-losses (their weights 0): "
+    "the routing analysis's test of what L_aux does to expert load and specialisation",
+    "nothing beyond the Life-IQA preset",
+    settings={"config": {}}, recipe={"aux_weight": 0.0, "z_weight": 0.0},
+))
+
 # Stage k is the backbone feature map at stride 2^(k+1) (Swin's stages 1-4; EfficientNet's
 # levels at strides 4..32), so the probe names mean the same depth on every backbone.
 for _stage in (1, 2, 3, 4):

@@ -46,6 +46,7 @@ class Job:
     selection: str
     breakdown: str
     recipe: Recipe
+    analysis: str = "none"  # harness.plan.protocols.ANALYSES
 
     @property
     def dataset_label(self) -> str:
@@ -61,6 +62,8 @@ class Job:
         data: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.name == "analysis" and value == "none":
+                continue  # jobs without one keep the config they always had (stored units resume)
             if item.name == "model":
                 data.update(preset=value.preset, variant=value.variant)
             else:
@@ -98,7 +101,8 @@ def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str,
                           kind=protocol.kind, model=model, train_dataset=train,
                           test_dataset=test, test_fraction=protocol.test_fraction,
                           validation_fraction=protocol.validation_fraction if selection == "val" else 0.0,
-                          selection=selection, breakdown=protocol.breakdown, recipe=recipe)
+                          selection=selection, breakdown=protocol.breakdown, recipe=recipe,
+                          analysis=protocol.analysis)
             if protocol.kind == "splits":
                 for fraction in protocol.train_fractions:
                     for k in range(splits or protocol.splits):

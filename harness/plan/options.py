@@ -130,6 +130,7 @@ class RunOptions:
     data_root: str | None = None  # a folder holding one sub-folder per real dataset
     dataset_roots: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder
     datasets: tuple[str, ...] = ()  # a subset of the protocol's datasets; () = all
+    models: tuple[str, ...] = ()  # a subset of the protocol's rows (variants, baselines); () = all
     synthetic: bool = False  # the synthetic sets (the default when no data is given)
     synth_size: str = "small"
     suite: str | None = None  # default: the protocol's name
@@ -148,6 +149,7 @@ class RunOptions:
         object.__setattr__(self, "overrides", dict(self.overrides))
         object.__setattr__(self, "dataset_roots", dict(self.dataset_roots))
         object.__setattr__(self, "datasets", tuple(self.datasets))
+        object.__setattr__(self, "models", tuple(self.models))
         _require_choice("selection", self.selection, SELECTIONS)
         _require_choice("synth_size", self.synth_size, SYNTH_SIZES)
         if self.selection in TEST_ORACLE and not self.allow_oracle:
@@ -245,6 +247,23 @@ def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> 
     return dataclasses.replace(protocol, **{field_name: value}), notes
 
 
+def _restrict_models(protocol: Protocol, models: tuple[str, ...]) -> tuple[Protocol, list[str]]:
+    """Keep the protocol's rows (variants and baselines) named in ``models``; () keeps all."""
+    if not models:
+        return protocol, []
+    rows = (*protocol.variants, *protocol.baselines)
+    for name in models:
+        if name not in rows:
+            raise unknown_name("model row", name, rows, f"(the variants and baselines of protocol "
+                                                        f"{protocol.name}, in --models)")
+    left_out = [name for name in rows if name not in models]
+    protocol = dataclasses.replace(
+        protocol, variants=tuple(v for v in protocol.variants if v in models),
+        baselines=tuple(b for b in protocol.baselines if b in models))
+    return protocol, ([f"rows of protocol {protocol.name} left out by --models: "
+                       f"{', '.join(left_out)}"] if left_out else [])
+
+
 def _recipes(protocol: Protocol, options: RunOptions, on_cpu: bool) -> dict[str, Recipe]:
     synthetic = options.uses_synthetic_data
     recipes = {}
@@ -273,6 +292,8 @@ def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
     protocol = load_protocol(options.protocol)
     sources = options.sources()
     protocol, notes = _restrict(protocol, options, sources)
+    protocol, left_out = _restrict_models(protocol, options.models)
+    notes += left_out
     recipes = _recipes(protocol, options, on_cpu)
     presets = {options.model or recipe.model for recipe in recipes.values()}
     if len(presets) > 1:

@@ -20,6 +20,9 @@ from lifeiqa.config import ABLATIONS
 PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
 KINDS = ("splits", "cross-dataset")
 BREAKDOWNS = ("none", "distortion")
+# What a unit computes beyond its scores (harness/engine/analyses.py): nothing, the MoE's expert
+# routing by distortion type, or the separability of backbone stages' features by type.
+ANALYSES = ("none", "routing", "separability")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Protocol:
     baselines: tuple[str, ...] = ()  # harness.plan.baselines names, run on the same splits
     train_fractions: tuple[float, ...] = (1.0,)
     breakdown: str = "none"
+    analysis: str = "none"
     source: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -77,6 +81,8 @@ def parse_protocol(data: dict, source: str) -> Protocol:
         _fail(source, f"kind {data['kind']!r}: expected one of {KINDS}")
     if data.get("breakdown", "none") not in BREAKDOWNS:
         _fail(source, f"breakdown {data['breakdown']!r}: expected one of {BREAKDOWNS}")
+    if data.get("analysis", "none") not in ANALYSES:
+        _fail(source, f"analysis {data['analysis']!r}: expected one of {ANALYSES}")
     # the rules a job's ModelRef applies, so a protocol that loads plans valid models
     for variant in data.get("variants", []):
         if _kind(source, "variant", variant) not in LIFEIQA_KINDS:

@@ -27,6 +27,7 @@ from harness.fileio import atomic_write_text
 from harness.plan.baselines import BASELINES
 from harness.plan.models import ModelRef
 from harness.reporting import plots
+from harness.reporting.analyses import analyses_document, block_analyses
 from harness.reporting.published import SELECTION_NAMES
 from harness.results.aggregate import (
     ALPHA,
@@ -37,6 +38,7 @@ from harness.results.aggregate import (
     Gap,
     aggregate,
     blocks,
+    cell_key,
     compare_block,
     comparison_note,
     describe_files,
@@ -45,6 +47,7 @@ from harness.results.aggregate import (
     gaps,
     interval_note,
     row_label,
+    verdict_note,
 )
 from harness.results.schema import UnitResult
 from harness.results.store import ResultsStore, UnitFailure
@@ -283,6 +286,7 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
                  f"{describe_files(files)}.",
                  interval_note(c.n for c in block),
                  *(comparison_note(reference, board.comparisons[m], m) for m in ("srcc", "plcc")),
+                 *verdict_note(reference, block, board.comparisons["srcc"], "srcc"),
                  *gap_notes(board.missing)]
         notes_by_model = {r.model.name: r.selection_note for r in results
                           if r.selection_note and r.protocol.name == protocol and r.suite == suite}
@@ -303,8 +307,10 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
         breakdown = per_distortion_table(block, reference)
         if breakdown:
             parts.append(breakdown)
+        slug = f"{protocol}-v{version}-{selection}-{suite}".replace("/", "_")
+        parts += block_analyses([r for r in results if cell_key(r)[:4] == board.key],
+                                out_dir, slug)
         if out_dir is not None:
-            slug = f"{protocol}-v{version}-{selection}-{suite}".replace("/", "_")
             order = [m.name for m in model_order(cell_models(block), reference)]
             for caption, path in plots.block_figures(block, results, reference, order,
                                                      out_dir / "figures", slug, runs_root):
@@ -352,6 +358,7 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                             for m, comparisons in board.comparisons.items()},
             "missing": [{"model": g.model, "column": g.column, "unit": g.unit,
                          "reason": g.reason} for g in board.missing],
+            "analyses": analyses_document([r for r in results if cell_key(r)[:4] == board.key]),
         })
     orphans = _orphan_failures(cells, failures)
     return {"title": title, "reference": reference, "blocks": out,

@@ -1,5 +1,6 @@
 """Leaderboard figures (matplotlib, PNG): SRCC bars with intervals, predicted vs ground truth
-with the fitted logistic curve, and a per-distortion heatmap."""
+with the fitted logistic curve, a per-distortion heatmap, and the analyses' figures (expert x
+distortion routing, expert load per epoch, 2-D maps of stage features)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,63 @@ def block_figures(block: list[Cell], results: list[UnitResult], reference: str |
                 out.append((f"{reference} on {dataset}, {unit.unit}: prediction vs ground truth",
                             shot))
     return out
+
+
+def routing_heatmap(frequency: np.ndarray, distortions: list[str], title: str, path: Path) -> Path:
+    """Expert selection frequency per distortion type (rows sum to 1)."""
+    plt = _pyplot()
+    types, experts = frequency.shape
+    fig, ax = plt.subplots(figsize=(0.45 * experts + 3.5, 0.22 * types + 1.4))
+    image = ax.imshow(frequency, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(experts), [str(e) for e in range(experts)], fontsize=7)
+    ax.set_yticks(range(types), [d[:40] for d in distortions], fontsize=6)
+    ax.set_xlabel("expert")
+    ax.set_title(title, fontsize=7)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def expert_load_plot(loads: dict[str, np.ndarray], dataset: str, path: Path) -> Path:
+    """Each expert's share of the training selections per epoch, one panel per model."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(loads), figsize=(3.6 * len(loads), 2.8), squeeze=False,
+                             sharey=True)
+    for ax, (model, load) in zip(axes[0], loads.items(), strict=True):
+        epochs = np.arange(1, load.shape[0] + 1)
+        for expert in range(load.shape[1]):
+            ax.plot(epochs, load[:, expert], marker="o", markersize=3, label=f"expert {expert}")
+        ax.axhline(1 / load.shape[1], color="#999999", linewidth=0.5, linestyle="--")
+        ax.set_title(f"{model} on {dataset}", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("share of selections (mean over splits)")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def stage_embeddings(stages: list[dict], caption: str, path: Path) -> Path:
+    """One panel per stage: its stored 2-D map of the test part, coloured by distortion type."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.2), squeeze=False)
+    types = sorted({label for s in stages for label in s["embedding"]["labels"]})
+    colours = plt.get_cmap("tab20", max(len(types), 1))
+    for ax, stage in zip(axes[0], stages, strict=True):
+        points = np.asarray(stage["embedding"]["points"])
+        labels = stage["embedding"]["labels"]
+        ax.scatter(points[:, 0], points[:, 1], s=5,
+                   c=[colours(types.index(label)) for label in labels])
+        ax.set_title(f"stage {stage['stage']}: silhouette {stage['silhouette']:.2f}, "
+                     f"k-NN {stage['knn_accuracy']:.2f}", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{stage['embedding']['method'].upper()} of stage features, {caption}",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -293,9 +293,15 @@ def block_title(block: tuple[str, str, str, str]) -> str:
 
 
 def row_label(cell: Cell, block: list[Cell]) -> str:
-    """The model's name, with its config hash when the table holds it under several configs."""
-    configs = {c.config_hash for c in block if c.model == cell.model}
-    return cell.model if len(configs) < 2 else f"{cell.model} [config {cell.config_hash[:6]}]"
+    """The model's name, with its config hash when a column of the table holds it under several
+    configs (configs that differ only between columns, as a recipe fitted to each source dataset
+    does, share one row)."""
+    configs: dict[str, set[str]] = defaultdict(set)
+    for c in block:
+        if c.model == cell.model:
+            configs[c.column].add(c.config_hash)
+    shared = all(len(hashes) < 2 for hashes in configs.values())
+    return cell.model if shared else f"{cell.model} [config {cell.config_hash[:6]}]"
 
 
 def comparison_note(reference: str | None, comparisons: list[Comparison], metric: str) -> str:
@@ -313,6 +319,40 @@ def comparison_note(reference: str | None, comparisons: list[Comparison], metric
             f"signed-rank over units matched on their split file, Holm-adjusted over the "
             f"family of the {len(tested)} comparison(s) of this table, adjusted p < {ALPHA}; "
             f"with {pairs} pairs the smallest adjusted p here is {floor:.3g}{reach}.")
+
+
+def verdict_note(reference: str | None, block: list[Cell], comparisons: list[Comparison],
+                 metric: str) -> list[str]:
+    """Per column, in words: where the reference's median ranks, and which rows are better,
+    worse or not distinguishable from it after Holm's adjustment (so that a reference that
+    does not win is said plainly, not left to be read off the markers)."""
+    if reference is None:
+        return []
+    lines = []
+    for column in sorted({c.column for c in block}):
+        cells = [c for c in block if c.column == column]
+        ref = next((c for c in cells if c.model == reference), None)
+        tested = [c for c in comparisons if c.column == column and c.p_raw is not None]
+        if ref is None or not tested:
+            continue
+        medians = {c.model: getattr(c, metric).median for c in cells}
+        above = sorted(m for m, v in medians.items() if m != reference and v > medians[reference])
+        groups: dict[str, list[str]] = {"better than": [], "worse than": [],
+                                        "not distinguishable from": []}
+        for c in tested:
+            groups[{"▲": "better than", "▼": "worse than"}.get(
+                c.marker, "not distinguishable from")].append(c.model)
+        text = (f"{metric.upper()} on {column}: {reference} has the "
+                f"{'highest median' if not above else f'median ranked {len(above) + 1} of {len(medians)}'}"
+                f" ({medians[reference]:.3f}).")
+        if above:
+            text += f" Higher medians: {', '.join(f'{m} ({medians[m]:.3f})' for m in above)}."
+        for label, models in groups.items():
+            if models:
+                text += (f" {label.capitalize()} {reference} (Holm-adjusted): "
+                         f"{len(models)} ({', '.join(sorted(models))}).")
+        lines.append(text)
+    return lines
 
 
 def markdown_tables(cells: list[Cell], reference_model: str | None = None,

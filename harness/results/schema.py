@@ -14,6 +14,8 @@ Version history:
    ``world_size`` were added later and ``per_distortion`` is present only when the test set has
    distortion types.
 2. The same layout with ``schema_version`` and every field always present.
+3. ``analyses``: what a protocol's analysis computed of the unit (``routing``,
+   ``separability``: harness/engine/analyses.py); ``{}`` without one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -30,7 +32,7 @@ from harness.plan.jobs import UnitKey, dataset_folder
 from harness.plan.models import ModelRef
 from harness.results.metrics import Scores
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The fields of a job's config that only say which replicate a unit is (its split or seed); the
 # rest is the condition the unit measures, and units are aggregated only within one condition.
@@ -127,6 +129,7 @@ class UnitResult(StoredCondition):
     world_size: int  # processes that trained it (torchrun); 1 otherwise
     environment: Environment
     wall_seconds: float
+    analyses: dict[str, Any] = field(default_factory=dict)  # by analysis name; {} without one
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -193,6 +196,7 @@ class UnitResult(StoredCondition):
             "exclusions": list(self.exclusions), "history": list(self.history),
             "device": self.device, "world_size": self.world_size,
             "environment": asdict(self.environment), "wall_seconds": self.wall_seconds,
+            "analyses": self.analyses,
         }
 
     @classmethod
@@ -247,7 +251,12 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 -> 3: no analyses were computed before the field existed."""
+    return {"analyses": {}, **data, "schema_version": 3}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class _Fields:
@@ -345,6 +354,7 @@ def _read_current(document: _Fields) -> UnitResult:
         world_size=document.get("world_size", int),
         environment=document.part("environment").build(Environment),
         wall_seconds=document.get("wall_seconds", float),
+        analyses=document.get("analyses", dict),
     )
     document.done()
     return result

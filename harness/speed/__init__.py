@@ -1,6 +1,6 @@
 """The speed benchmark: how fast the harness runs its protocols, measured side by side.
 
-Five sections, each a ratio or a rate from one run on one device, the compared variants timed
+Six sections, each a ratio or a rate from one run on one device, the compared variants timed
 in alternation (warmup first, then the median of several repeats, synchronising the device):
 
 1. decoder overhead (:mod:`.decoder`): Life-IQA forward and forward+backward over its bare
@@ -14,7 +14,9 @@ in alternation (warmup first, then the median of several repeats, synchronising 
 4. inference (:mod:`.inference`): seconds per image of Life-IQA against pyiqa's topiq_nr and
    musiq (random weights, built without downloads);
 5. training (:mod:`.training`): images/s through ``train_finetune``, the epoch against the model
-   steps alone, and on a GPU the model FLOP utilisation (:mod:`.flops`).
+   steps alone, and on a GPU the model FLOP utilisation (:mod:`.flops`);
+6. decoder training (:mod:`.decoder_training`): one step of the decoder and head on cached
+   features as first written and with each change that made it leaner, with its FLOPs.
 
 Everything is generated in a temporary folder (images from :mod:`harness.data.synth.content`, cold
 caches), random-initialised or offline weights only: no network. ``run_speed(SpeedOptions(...))``
@@ -41,6 +43,7 @@ from harness.plan.recipes import Recipe
 from harness.speed.cache import feature_cache
 from harness.speed.datapath import data_path
 from harness.speed.decoder import decoder_overhead
+from harness.speed.decoder_training import decoder_training
 from harness.speed.inference import inference
 from harness.speed.machine import describe_machine
 from harness.speed.report import SECTIONS, TITLES, SectionResult, SpeedReport, Table
@@ -55,7 +58,7 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("bf16", "fp16", "fp32")
 RUNNERS: dict[str, Callable[[Bench], Table]] = {
     "decoder_overhead": decoder_overhead, "data_path": data_path, "feature_cache": feature_cache,
-    "inference": inference, "training": training}
+    "inference": inference, "training": training, "decoder_training": decoder_training}
 
 
 @dataclass(frozen=True)

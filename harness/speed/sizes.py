@@ -43,6 +43,9 @@ class Sizes:
     train_crops: int
     train_epochs: int
     splits: int = 10
+    # section 6: (preset, crop, batch) of each decoder training step timed
+    decoder_steps: tuple[tuple[str, int, int], ...] = (
+        ("lifeiqa_effnet_lite0", 224, 16), ("lifeiqa_effnet_lite0_small", 192, 64))
 
     @property
     def image_count(self) -> int:
@@ -72,7 +75,7 @@ _TINY = dict(  # seconds, for tests: the smallest models and a handful of images
     inference_metrics=("lifeiqa_effnet_lite0", "topiq_nr", "musiq"), inference_batch=1,
     inference_size=(224, 288),
     train_presets=("lifeiqa_tiny",), train_batch=4, train_images=4, train_crops=2, train_epochs=2,
-    splits=3,
+    splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),),
 )
 SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
     ("cpu", False): _CPU,
@@ -82,7 +85,8 @@ SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
         loader_batch=128, protocol_preset="lifeiqa_swin_b", protocol_images=64, protocol_crops=4,
         protocol_batch=64,
         inference_batch=8, train_presets=("lifeiqa_effnet_lite0", "lifeiqa_swin_b"),
-        train_batch=128, train_images=64, train_crops=32, train_epochs=4),
+        train_batch=128, train_images=64, train_crops=32, train_epochs=4,
+        decoder_steps=(("lifeiqa_effnet_lite0", 224, 128), ("lifeiqa_swin_b", 224, 128))),
     ("cuda", True): replace(_CPU, **{**_TINY, "overhead_batch": 8, "train_batch": 16,
                                      "train_images": 8, "train_crops": 4}),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +29,7 @@ class Trained:
     info: dict  # recorded as the result's model_config
     higher_is_better: bool | None = None  # None: as the training labels
     selection_note: str = ""  # set when there are no epochs to select from
+    analyses: dict = field(default_factory=dict)  # the job's analysis (harness.engine.analyses)
 
 
 @dataclass(frozen=True)

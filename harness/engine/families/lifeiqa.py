@@ -6,16 +6,22 @@ features (recipe mode ``frozen``) or whole, on crops of the decoded images (``fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 import lifeiqa
+from harness.engine import analyses
 from harness.engine.families.base import EngineContext, EpochCallback, Trained
+from harness.engine.features import CropPlan
 from harness.engine.parts import JobParts
-from harness.engine.train import train_finetune, train_frozen
+from harness.engine.train import predict_features, predict_records, train_finetune, train_frozen
 from harness.errors import InvalidOptionError
 from harness.plan.baselines import get_baseline
 from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
+from lifeiqa.layers import SparseMoE
 
 
 def build_model(model: ModelRef, seed: int) -> lifeiqa.LifeIQA:
@@ -40,17 +46,73 @@ class LifeIQAFamily:
                     on_epoch: EpochCallback | None = None) -> Trained:
         recipe = job.recipe
         model = build_model(job.model, job.seed)
+        recorder = routing_recorder(model, job, parts) if job.analysis == "routing" else None
+        if recorder is not None:
+            on_epoch = recorder.on_epoch(on_epoch)
         if recipe.mode == "frozen":
             features = context.feature_cache(model, recipe)
+            test_features = features.get_all(parts.test, "test")
             outcome = train_frozen(model, recipe, features.get_all(parts.train, "train"),
-                                   parts.train_y, features.get_all(parts.test, "test"),
+                                   parts.train_y, test_features,
                                    parts.test_y, job.selection, features.get_all(parts.val, "test"),
                                    parts.val_y, context.device, job.seed, on_epoch)
+
+            def predict_test() -> np.ndarray:
+                return predict_features(model, test_features, context.device)
         elif recipe.mode == "finetune":
             outcome = train_finetune(model, recipe, parts.train, parts.train_y, parts.test,
                                      parts.test_y, context.images, job.selection, parts.val,
                                      parts.val_y, context.device, job.seed, on_epoch)
+            plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
+                            recipe.resize_policy, recipe.hflip)
+
+            def predict_test() -> np.ndarray:  # the uniform grid of test crops, in image order
+                return predict_records(model, parts.test, context.images, plan, context.device,
+                                       recipe)
         else:
             raise InvalidOptionError(f"recipe {recipe.name}: mode {recipe.mode!r} needs a "
                                      f"training-free baseline, not {job.model.name}")
-        return Trained(outcome, model, model.config.to_dict())
+        found = {}
+        if recorder is not None:
+            found["routing"] = test_part_routing(recorder, predict_test, parts, job.seed)
+        return Trained(outcome, model, {**model.config.to_dict(), **parameter_counts(model)},
+                       analyses=found)
+
+
+def parameter_counts(model: lifeiqa.LifeIQA) -> dict[str, int]:
+    """The model's parameters, all and without the backbone (what frozen training trains)."""
+    total = sum(p.numel() for p in model.parameters())
+    return {"parameters": total,
+            "head_parameters": total - sum(p.numel() for p in model.backbone.parameters())}
+
+
+def routing_recorder(model: lifeiqa.LifeIQA, job: Job, parts: JobParts) -> analyses.RouterRecorder:
+    """A recorder on the model's MoE router; the routing analysis needs a sparse MoE head and
+    distortion types (checked before training)."""
+    if len({r.distortion for r in parts.test if r.distortion}) < 2:
+        raise InvalidOptionError(
+            f"the routing analysis needs distortion types: the test part of "
+            f"{job.test_dataset} has fewer than two; use tid2013, kadid10k or their synthetic twins")
+    mixture = model.head.mixture
+    if not isinstance(mixture, SparseMoE):
+        raise InvalidOptionError(
+            f"the routing analysis needs a sparse MoE head; {job.model.name} has "
+            f"{type(mixture).__name__ if mixture is not None else 'none'} (head="
+            f"{model.config.head!r}, num_experts={model.config.num_experts})")
+    return analyses.RouterRecorder(mixture.router, mixture.top_k)
+
+
+def test_part_routing(recorder: analyses.RouterRecorder, predict_test: Callable[[], np.ndarray],
+                      parts: JobParts, seed: int) -> dict:
+    """The selected model's routing of the test part, by distortion type (images without a
+    type left out)."""
+    with recorder.capture() as captured:
+        predict_test()
+    recorder.remove()
+    experts = captured[0].shape[-1]
+    # rows are image-major (every crop of an image in turn), each with its query tokens
+    logits = torch.cat([c.reshape(-1, experts) for c in captured]).numpy()
+    logits = logits.reshape(len(parts.test), -1, experts)
+    typed = [i for i, r in enumerate(parts.test) if r.distortion]
+    return analyses.routing(logits[typed], [parts.test[i].distortion for i in typed],
+                            recorder.top_k, seed=seed)

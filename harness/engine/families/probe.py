@@ -14,11 +14,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from harness.data.records import ImageRecord
+from harness.engine import analyses
 from harness.engine.families.base import EngineContext, EpochCallback, Trained
 from harness.engine.families.lifeiqa import build_model
 from harness.engine.features import backbone_key
 from harness.engine.parts import JobParts
 from harness.engine.train import TrainOutcome
+from harness.errors import InvalidOptionError
 from harness.plan.baselines import get_baseline
 from harness.plan.jobs import Job
 from lifeiqa import LifeIQA
@@ -105,6 +108,28 @@ def per_image(predictions: np.ndarray, crops: int) -> np.ndarray:
     return predictions.reshape(-1, crops).mean(1)
 
 
+def stage_separability(x_train: np.ndarray, train: Sequence[ImageRecord], train_crops: int,
+                       x_test: np.ndarray, test: Sequence[ImageRecord], test_crops: int,
+                       stride: int) -> dict:
+    """The separability of one stage's per-image features (the mean over each image's crops)
+    by distortion type; images without a type are left out."""
+    def typed(x: np.ndarray, records: Sequence[ImageRecord], crops: int):
+        images = x.reshape(len(records), crops, -1).mean(1)
+        keep = [i for i, r in enumerate(records) if r.distortion]
+        return images[keep], [records[i].distortion for i in keep]
+
+    train_x, train_labels = typed(x_train, train, train_crops)
+    test_x, test_labels = typed(x_test, test, test_crops)
+    if len(set(test_labels)) < 2 or not train_labels:
+        raise InvalidOptionError(
+            f"the separability analysis needs distortion types: the test part has "
+            f"{len(set(test_labels))} type(s) and the training part {len(train_labels)} typed "
+            f"image(s); use a dataset with distortion types (tid2013, kadid10k, their synthetic "
+            f"twins)")
+    return {"stage": int(np.log2(stride)) - 1, "stride": stride,
+            **analyses.separability(train_x, train_labels, test_x, test_labels)}
+
+
 class ProbeFamily:
     """A ridge head on one pooled stage of the preset's frozen backbone."""
 
@@ -122,7 +147,10 @@ class ProbeFamily:
         predictions = per_image(predict_ridge(weights, x_test), recipe.test_crops)
         info = {"probe_stride": stride, "backbone": model.config.backbone,
                 "features": int(x_train.shape[1]), "ridge_alpha": alpha, "gcv": gcv}
+        found = {"separability": stage_separability(
+            x_train, parts.train, recipe.train_crops, x_test, parts.test, recipe.test_crops,
+            stride)} if job.analysis == "separability" else {}
         return Trained(TrainOutcome(predictions, 0, [{"ridge_alpha": alpha, "gcv": gcv}]),
                        None, info, None,
                        "closed form: ridge alpha by generalised cross-validation on the "
-                       "training crops, no epochs")
+                       "training crops, no epochs", found)

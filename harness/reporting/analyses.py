@@ -1,0 +1,224 @@
+"""The analyses' tables (issue 17): stored ``UnitResult.analyses`` of one leaderboard block,
+aggregated over its units (splits) per model and dataset like every metric: the median with its
+order-statistic interval, n per row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.reporting import plots
+from harness.results import metrics
+from harness.results.aggregate import column_label, format_interval
+from harness.results.schema import UnitResult
+
+ALPHA = 0.05
+
+
+def _groups(results: list[UnitResult], analysis: str) -> dict[tuple[str, str], list[UnitResult]]:
+    """The results holding ``analysis``, by (column, model), units sorted."""
+    out: dict[tuple[str, str], list[UnitResult]] = defaultdict(list)
+    for result in results:
+        if analysis in result.analyses:
+            out[(column_label(result.dataset_label, result.train_fraction),
+                 result.model.name)].append(result)
+    return {key: sorted(items, key=lambda r: r.unit) for key, items in sorted(out.items())}
+
+
+def _summary(values: list[float]) -> str:
+    values = [v for v in values if not np.isnan(v)]
+    return format_interval(metrics.summarize(values)) if values else "-"
+
+
+@dataclass(frozen=True)
+class RoutingCell:
+    """One model's routing on one dataset over its units."""
+
+    column: str
+    model: str
+    units: list[str]
+    distortions: list[str]
+    frequency: np.ndarray  # (types, experts): the mean over units of each unit's frequencies
+    mutual_information: metrics.Summary
+    p_values: list[float]
+    normalized_entropy: metrics.Summary
+    final_load_cv: metrics.Summary | None  # the last training epoch's load imbalance
+    load_by_epoch: np.ndarray | None  # (epochs, experts): the mean over units
+
+    @property
+    def significant(self) -> int:
+        return sum(p < ALPHA for p in self.p_values)
+
+
+def _load_imbalance(load: list[float]) -> float:
+    shares = np.asarray(load, dtype=float)
+    return float(shares.std() / shares.mean())
+
+
+def routing_cells(results: list[UnitResult]) -> list[RoutingCell]:
+    cells = []
+    for (column, model), items in _groups(results, "routing").items():
+        routing = [r.analyses["routing"] for r in items]
+        types = routing[0]["distortions"]
+        if any(r["distortions"] != types for r in routing):
+            raise ValueError(f"{model} on {column}: units route different distortion types")
+        loads = [[e["expert_load"] for e in r.history if "expert_load" in e] for r in items]
+        epochs = min(len(load) for load in loads)
+        cells.append(RoutingCell(
+            column, model, [r.unit for r in items], types,
+            np.mean([r["frequency"] for r in routing], axis=0),
+            metrics.summarize([r["mutual_information"] for r in routing]),
+            [r["p_value"] for r in routing],
+            metrics.summarize([r["normalized_entropy"] for r in routing]),
+            metrics.summarize([_load_imbalance(load[epochs - 1]) for load in loads])
+            if epochs else None,
+            np.mean([load[:epochs] for load in loads], axis=0) if epochs else None,
+        ))
+    return cells
+
+
+def routing_table(cells: list[RoutingCell]) -> str:
+    from tabulate import tabulate
+
+    rows = [[c.column, c.model, len(c.units), format_interval(c.mutual_information, 4),
+             f"{np.median(c.p_values):.3g}", f"{c.significant}/{len(c.p_values)}",
+             format_interval(c.normalized_entropy),
+             format_interval(c.final_load_cv) if c.final_load_cv else "-"] for c in cells]
+    return tabulate(rows, headers=["dataset", "model", "n", "I(type; expert) bits",
+                                   "p median", f"splits p < {ALPHA}", "router entropy / log E",
+                                   "load CV, last epoch"], tablefmt="github",
+                    disable_numparse=True)
+
+
+ROUTING_NOTE = (
+    "Routing on each split's test part: I(type; expert) is the mutual information between an "
+    "image's distortion type and the experts its tokens select (top-k), in bits; p is a "
+    "permutation test of it (distortion types shuffled over test images, the image being the "
+    "unit), one per split, shown as the median and the count of splits under {alpha}; router "
+    "entropy is the mean per-token entropy of the router's softmax over log E (1: uniform); "
+    "load CV is the coefficient of variation of the experts' shares of the training selections "
+    "in the last epoch (0: even). no_balance_loss trains without L_aux and the z-loss.")
+
+
+def separability_table(results: list[UnitResult]) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for (column, model), items in _groups(results, "separability").items():
+        stored = [r.analyses["separability"] for r in items]
+        rows.append([column, stored[0]["stage"], stored[0]["stride"], model, len(items),
+                     _summary([s["silhouette"] for s in stored]),
+                     _summary([s["knn_accuracy"] for s in stored]),
+                     _summary([r.metrics.srcc for r in items])])
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return tabulate(rows, headers=["dataset", "stage", "stride", "model", "n", "silhouette",
+                                   "k-NN accuracy", "probe SRCC"], tablefmt="github",
+                    disable_numparse=True)
+
+
+SEPARABILITY_NOTE = (
+    "Separability by distortion type of each stage's globally averaged features (the mean over "
+    "an image's crops, standardised with the training part's statistics): the silhouette score "
+    "of the test part (-1..1, Euclidean) and the accuracy of a {k}-nearest-neighbour classifier "
+    "fitted on the training part (content-disjoint) and applied to the test part; probe SRCC is "
+    "the stage's ridge probe of quality on the same split.")
+
+
+def parameter_table(results: list[UnitResult]) -> str:
+    """Each Life-IQA configuration's parameter count, when a block's configurations differ in it
+    (the ablation rows); "" otherwise."""
+    from tabulate import tabulate
+
+    counts = {r.model.name: (r.model_config["parameters"], r.model_config["head_parameters"])
+              for r in results if "parameters" in r.model_config}
+    if len({total for total, _ in counts.values()}) < 2:
+        return ""
+    rows = [[model, f"{total:,}", f"{head:,}"] for model, (total, head) in sorted(counts.items())]
+    return tabulate(rows, headers=["model", "parameters", "without the backbone"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def block_analyses(results: list[UnitResult], out_dir: Path | None, slug: str) -> list[str]:
+    """The markdown parts (tables, notes, figure links) of one block's analyses and parameter
+    counts; none when its units have neither."""
+    parts: list[str] = []
+    parameters = parameter_table(results)
+    if parameters:
+        parts += ["**Parameters** of each Life-IQA configuration\n", parameters, ""]
+    folder = out_dir / "figures" if out_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    routing = routing_cells(results)
+    if routing:
+        parts += ["**Expert routing by distortion type** (median [interval] over splits)\n",
+                  routing_table(routing), "", f"- {ROUTING_NOTE.format(alpha=ALPHA)}\n"]
+        if folder is not None:
+            for cell in routing:
+                name = f"{slug}-{cell.column}-{cell.model}".replace(" ", "_").replace("/", "_")
+                title = (f"{cell.model} on {cell.column}: expert selection frequency\n"
+                         f"(mean over {len(cell.units)} test parts), I = "
+                         f"{cell.mutual_information.median:.3f} bits, p median "
+                         f"{np.median(cell.p_values):.3g}")
+                heat = plots.routing_heatmap(cell.frequency, cell.distortions, title,
+                                             folder / f"{name}-routing.png")
+                parts.append(f"![expert selection by distortion, {cell.model} on {cell.column}, "
+                             f"p median {np.median(cell.p_values):.3g}](figures/{heat.name})\n")
+            for column in sorted({c.column for c in routing}):
+                loads = [c for c in routing if c.column == column and c.load_by_epoch is not None]
+                if loads:
+                    name = f"{slug}-{column}".replace(" ", "_").replace("/", "_")
+                    path = plots.expert_load_plot({c.model: c.load_by_epoch for c in loads},
+                                                  column, folder / f"{name}-load.png")
+                    parts.append(f"![expert load per epoch on {column}](figures/{path.name})\n")
+    separable = [r for r in results if "separability" in r.analyses]
+    if separable:
+        k = separable[0].analyses["separability"]["knn_neighbours"]
+        parts += ["**Stage-feature separability by distortion type** (median [interval] over "
+                  "splits)\n", separability_table(separable), "",
+                  f"- {SEPARABILITY_NOTE.format(k=k)}\n"]
+        if folder is not None:
+            for column in sorted({column_label(r.dataset_label, r.train_fraction)
+                                  for r in separable}):
+                first = [r for r in separable
+                         if column_label(r.dataset_label, r.train_fraction) == column]
+                unit = min(r.unit for r in first)
+                name = f"{slug}-{column}".replace(" ", "_").replace("/", "_")
+                stages = sorted((r.analyses["separability"] for r in first if r.unit == unit),
+                                key=lambda s: s["stage"])
+                path = plots.stage_embeddings(stages, f"{column}, {unit}",
+                                              folder / f"{name}-embedding.png")
+                parts.append(f"![2-D PCA of each stage's test features on {column}, {unit}, "
+                             f"by distortion type](figures/{path.name})\n")
+    return parts
+
+
+def analyses_document(results: list[UnitResult]) -> dict:
+    """The numbers behind one block's analyses tables, per unit and summarised ({} without)."""
+    def summary(s: metrics.Summary) -> dict:
+        return {"median": s.median, "interval": [s.ci_low, s.ci_high], "coverage": s.coverage,
+                "n": s.n}
+
+    def of(values: list[float]) -> dict | None:
+        values = [v for v in values if not np.isnan(v)]
+        return summary(metrics.summarize(values)) if values else None
+
+    out: dict = {}
+    routing = routing_cells(results)
+    if routing:
+        out["routing"] = [{"column": c.column, "model": c.model, "units": c.units,
+                           "mutual_information_bits": summary(c.mutual_information),
+                           "p_values": c.p_values, "significant_splits": c.significant,
+                           "alpha": ALPHA, "distortions": c.distortions,
+                           "frequency": c.frequency.round(6).tolist()} for c in routing]
+    separability = _groups(results, "separability")
+    if separability:
+        out["separability"] = [
+            {"column": column, "model": model, "stage": items[0].analyses["separability"]["stage"],
+             "units": [r.unit for r in items],
+             **{name: of([r.analyses["separability"][name] for r in items])
+                for name in ("silhouette", "knn_accuracy")}}
+            for (column, model), items in separability.items()]
+    return out

@@ -1,0 +1,210 @@
+"""The analyses of issue 17 (routing, stage-feature separability): every number against a hand
+computation on a small fixture, then both protocols end to end with resume and leaderboard."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data.records import ImageRecord
+from harness.engine import analyses
+from harness.engine.families.probe import stage_separability
+from harness.errors import InvalidOptionError
+from harness.plan.protocols import load_protocol, parse_protocol
+from harness.reporting.analyses import routing_cells
+from harness.results.schema import UnitResult
+from harness.results.store import read_result
+from lifeiqa.layers import SparseMoE
+
+
+def test_silhouette_matches_a_hand_computation():
+    # types A = {0, 1}, B = {4, 6} on a line: (b - a) / max(a, b) per point
+    x = np.array([[0.0], [1.0], [4.0], [6.0]])
+    expected = (4 / 5 + 3 / 4 + 1.5 / 3.5 + 3.5 / 5.5) / 4
+    assert analyses.silhouette_score(x, ["A", "A", "B", "B"]) == pytest.approx(expected)
+    # a point alone in its type scores 0: A = {0, 1}, B = {4}, C = {10}; b is the nearest type
+    x = np.array([[0.0], [1.0], [4.0], [10.0]])
+    expected = ((4 - 1) / 4 + (3 - 1) / 3 + 0 + 0) / 4
+    assert analyses.silhouette_score(x, ["A", "A", "B", "C"]) == pytest.approx(expected)
+    assert math.isnan(analyses.silhouette_score(x, ["A"] * 4))
+
+
+def test_knn_accuracy_matches_a_hand_computation():
+    train = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
+    labels = ["a", "a", "b", "b", "b", "a"]
+    test = np.array([[0.5], [11.2], [1.6]])
+    # 0.5 -> 0, 1, 2 -> a a b: a (right); 11.2 -> 11, 12, 10 -> b a b: b (right);
+    # 1.6 -> 2, 1, 0 -> b a a: a (wrong: truth b)
+    assert analyses.knn_accuracy(train, labels, test, ["a", "b", "b"], k=3) == pytest.approx(2 / 3)
+    # a tie goes to the nearest of the tied types: 1.6 with k=2 -> 2 (b), 1 (a) -> b
+    assert analyses.knn_accuracy(train, labels, test[2:], ["b"], k=2) == 1.0
+
+
+def test_pca_map_projects_on_the_training_axes():
+    train = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    points = analyses.pca_2d(train, np.array([[1.5, 1.5], [3.5, 3.5]]))
+    np.testing.assert_allclose(points[:, 0], [0.0, 2 * math.sqrt(2)], atol=1e-12)  # |(2, 2)|
+    np.testing.assert_allclose(points[:, 1], [0.0, 0.0], atol=1e-12)
+
+
+def test_stage_separability_averages_each_image_crops_and_skips_untyped_images():
+    def record(i, distortion):
+        return ImageRecord(image_id=str(i), path=Path(f"{i}.png"), score=1.0, group=str(i),
+                           distortion=distortion)
+
+    train = [record(0, "a"), record(1, "b"), record(2, None)]
+    test = [record(3, "a"), record(4, "b")]
+    # two crops per image; the image's feature is their mean: 0, 10, (untyped), 1, 9
+    x_train = np.array([[-1.0], [1.0], [9.0], [11.0], [50.0], [50.0]])
+    x_test = np.array([[0.0], [2.0], [9.0], [9.0]])
+    found = stage_separability(x_train, train, 2, x_test, test, 2, stride=8)
+    assert found["stage"] == 2 and found["knn_accuracy"] == 1.0
+    # standardised with the training images 0 and 10 (mean 5, std 5): test at -0.8 and 0.8
+    assert found["silhouette"] == 0.0  # each test type has one image
+    np.testing.assert_allclose(np.abs(found["embedding"]["points"])[:, 0], [0.8, 0.8], atol=1e-4)
+    assert found["embedding"]["labels"] == ["a", "b"]
+    with pytest.raises(InvalidOptionError, match="distortion types"):
+        stage_separability(x_train, train, 2, x_test, [record(3, "a"), record(4, "a")], 2, 8)
+
+
+def test_mutual_information_and_permutation_p_value_by_hand():
+    assert analyses.mutual_information(np.array([[2.0, 0.0], [0.0, 2.0]])) == pytest.approx(1.0)
+    assert analyses.mutual_information(np.array([[1.0, 1.0], [1.0, 1.0]])) == pytest.approx(0.0)
+    # p = 0.25 log2(0.25 / (0.5 * 0.375)) + 0.25 log2(0.25 / (0.5 * 0.625)) + 0 + 0.5 log2(...)
+    counts = np.array([[1.0, 1.0], [0.0, 2.0]])
+    joint = counts / 4
+    expected = sum(joint[i, j] * math.log2(joint[i, j] / (joint[i].sum() * joint[:, j].sum()))
+                   for i in range(2) for j in range(2) if joint[i, j])
+    assert analyses.mutual_information(counts) == pytest.approx(expected)
+    # four images, two types, each type its own expert: of the 6 distinct labellings, 2 reach
+    # the observed 1 bit, so p -> 1/3
+    selections = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    labels = np.array([0, 0, 1, 1])
+    p = analyses.permutation_p_value(selections, labels, 1.0, 3000, np.random.default_rng(0))
+    assert p == pytest.approx(1 / 3, abs=0.03)
+
+
+def test_router_entropy_and_the_routing_record_by_hand():
+    assert analyses.router_entropy(np.zeros((3, 4))) == pytest.approx(math.log(4))
+    assert analyses.router_entropy(np.array([[100.0, 0.0, 0.0, 0.0]])) == pytest.approx(0, abs=1e-9)
+    # image 0 (type A) picks experts 0 and 1 on both tokens, image 1 (B) experts 2 and 3 then 0, 3
+    logits = np.array([[[3.0, 2.0, 0.0, 0.0], [2.0, 3.0, 0.0, 1.0]],
+                       [[0.0, 0.0, 2.0, 3.0], [2.0, 0.0, 0.0, 3.0]]])
+    found = analyses.routing(logits, ["A", "B"], top_k=2, permutations=10)
+    assert found["distortions"] == ["A", "B"]
+    np.testing.assert_allclose(found["frequency"], [[0.5, 0.5, 0, 0], [0.25, 0, 0.25, 0.5]])
+    np.testing.assert_allclose(found["test_load"], [3 / 8, 2 / 8, 1 / 8, 2 / 8])
+    counts = np.array([[2.0, 2.0, 0.0, 0.0], [1.0, 0.0, 1.0, 2.0]])
+    assert found["mutual_information"] == pytest.approx(analyses.mutual_information(counts))
+    assert found["entropy"] == pytest.approx(analyses.router_entropy(logits))
+    assert found["normalized_entropy"] == pytest.approx(found["entropy"] / math.log(4))
+
+
+def test_router_recorder_counts_training_tokens_and_captures_on_request():
+    torch.manual_seed(0)
+    moe = SparseMoE(8, 16, 4, 2, 0.0)
+    recorder = analyses.RouterRecorder(moe.router, 2)
+    x = torch.randn(5, 3, 8)
+    moe.train()
+    moe(x)
+    expected = moe.route(x)[1].reshape(-1, 4).sum(0)  # the 0/1 selections SparseMoE uses
+    moe.eval()
+    moe(x)  # evaluation is not training load
+    entries = []
+    record = recorder.on_epoch(entries.append)
+    record({"epoch": 1})
+    np.testing.assert_allclose(entries[0]["expert_load"], (expected / expected.sum()).numpy(),
+                               atol=1e-6)
+    assert recorder.counts.sum() == 0  # reset for the next epoch
+    with recorder.capture() as captured:
+        moe(x)
+    torch.testing.assert_close(captured[0], moe.router(x))
+    recorder.remove()
+    moe(x)
+    assert recorder.counts.sum() == 0
+
+
+def test_protocols_declare_their_analysis_and_unknown_ones_are_refused():
+    assert load_protocol("routing").analysis == "routing"
+    assert "no_balance_loss" in load_protocol("routing").baselines
+    assert load_protocol("feature-separability").analysis == "separability"
+    with pytest.raises(InvalidOptionError, match="analysis 'routng'"):
+        parse_protocol({"name": "x", "version": 1, "kind": "splits", "analysis": "routng"}, "x")
+
+
+FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--splits", "2", "--set", "epochs=2",
+        "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
+
+
+def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
+    return subprocess.run([script, *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")})
+
+
+def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
+    runs = tmp_path / "runs"
+    args = ("run", "--protocol", "routing", "--datasets", "synth-kadid10k", "--runs", str(runs),
+            *FAST)
+    first = bench(tmp_path, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    results = [read_result(p) for p in sorted(runs.rglob("result.json"))]
+    assert sorted(r.model.name for r in results) == ["lifeiqa_tiny"] * 2 + ["no_balance_loss"] * 2
+    for result in results:
+        routing = result.analyses["routing"]
+        np.testing.assert_allclose(np.sum(routing["frequency"], 1), 1.0, atol=1e-5)
+        assert 0 < routing["p_value"] <= 1 and routing["experts"] == 4
+        assert [len(e["expert_load"]) for e in result.history] == [4, 4]
+    no_balance = next(r for r in results if r.model.name == "no_balance_loss")
+    assert no_balance.config["recipe"]["aux_weight"] == 0 == no_balance.config["recipe"]["z_weight"]
+    assert no_balance.config["analysis"] == "routing"
+    again = bench(tmp_path, *args)
+    assert again.returncode == 0 and "0 run, 4 already done" in again.stdout + again.stderr
+    # the table's numbers are the medians over the stored units
+    cells = {c.model: c for c in routing_cells(results)}
+    full = [r.analyses["routing"] for r in results if r.model.name == "lifeiqa_tiny"]
+    assert cells["lifeiqa_tiny"].mutual_information.median == pytest.approx(
+        np.median([f["mutual_information"] for f in full]))
+    np.testing.assert_allclose(cells["lifeiqa_tiny"].frequency,
+                               np.mean([f["frequency"] for f in full], axis=0))
+    board = bench(tmp_path, "leaderboard", "routing", "--runs", str(runs), "--out",
+                  str(tmp_path / "board"))
+    assert board.returncode == 0, board.stderr
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "Expert routing by distortion type" in text and "-routing.png" in text
+    assert "-load.png" in text
+    assert all(p.stat().st_size > 0 for p in (tmp_path / "board" / "figures").glob("*.png"))
+
+
+def test_feature_separability_end_to_end(tmp_path):
+    runs = tmp_path / "runs"
+    run = bench(tmp_path, "run", "--protocol", "feature-separability", "--runs", str(runs), *FAST)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = [read_result(p) for p in sorted(runs.rglob("result.json"))]
+    assert sorted({r.analyses["separability"]["stage"] for r in results}) == [1, 2, 3, 4]
+    for result in results:
+        found = result.analyses["separability"]
+        assert -1 <= found["silhouette"] <= 1 and 0 <= found["knn_accuracy"] <= 1
+        assert len(found["embedding"]["points"]) == result.split.test_images
+    board = bench(tmp_path, "leaderboard", "feature-separability", "--runs", str(runs),
+                  "--out", str(tmp_path / "board"))
+    assert board.returncode == 0, board.stderr
+    text = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "Stage-feature separability" in text and "-embedding.png" in text
+
+
+def test_a_version_2_result_reads_with_no_analyses(tmp_path):
+    source = next(Path(__file__).parent.joinpath("fixtures", "results-v1").rglob("result.json"))
+    current = UnitResult.from_json_dict(json.loads(source.read_text()), source)
+    document = current.to_json_dict()
+    assert document["analyses"] == {}
+    del document["analyses"]
+    document["schema_version"] = 2
+    assert UnitResult.from_json_dict(document, "v2").analyses == {}
