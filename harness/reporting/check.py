@@ -479,8 +479,13 @@ def write_golden(results_dir: str | Path, out: str | Path, k: float = DEFAULT_SP
     rerun_results = tuple(load_suite(path)[0] for path in reruns)
     document = golden_document(results, suite, k, floor, rerun_results, noise_k)
     parse_published(document, str(out))
+    # the path as seen from the working folder when inside it: a committed golden file must not
+    # name the folders of the machine that wrote it
+    shown = Path(out).resolve()
+    if shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
     header = (f"# Golden results of suite {suite}, written by lifeiqa-bench check --write-golden.\n"
-              f"# Check a rerun with: lifeiqa-bench check RUNS/{suite} --against {out}\n"
+              f"# Check a rerun with: lifeiqa-bench check RUNS/{suite} --against {shown}\n"
               f"# Per-entry tolerance: {document['generated']['tolerance_rule']} "
               f"(spread_k {k:g}, min_tolerance {floor:g}); see harness/reporting/check.py.\n")
     atomic_write_text(Path(out), header + yaml.safe_dump(document, sort_keys=False, width=100))
