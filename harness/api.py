@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +36,7 @@ from harness.reporting.leaderboard import (
 )
 from harness.results.aggregate import Cell, aggregate, markdown_tables
 from harness.results.schema import UnitResult
-from harness.results.store import ResultsStore, UnitFailure
+from harness.results.store import ResultsStore, UnitFailure, environment
 
 if TYPE_CHECKING:
     import pandas
@@ -78,6 +80,7 @@ class Results:
     skipped: int = 0
     failed: tuple[FailedUnit, ...] = ()
     unit_failures: tuple[UnitFailure, ...] = ()
+    reused_other_code: tuple[UnitResult, ...] = ()  # units already done, made by other code
 
     def table(self) -> pandas.DataFrame:
         """One row per unit, typed columns (see :meth:`UnitResult.row`)."""
@@ -150,7 +153,8 @@ def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
              run.protocol.version, len(run.jobs), Path(options.runs) / run.suite, options.selection)
     outcome = execute(run, progress)
     store = ResultsStore(options.runs)
-    units = tuple(u for u in (store.load(job.key) for job in run.jobs) if u is not None)
+    loaded = {job.key: store.load(job.key) for job in run.jobs}
+    units = tuple(u for u in loaded.values() if u is not None)
     keys = {job.key for job in run.jobs}
     failures = tuple(f for f in store.failures(run.suite)
                      if UnitKey(f.suite, f.model, dataset_folder(f.config["train_dataset"],
@@ -158,8 +162,24 @@ def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
                                 f.unit) in keys)
     if outcome is None:  # a torchrun rank other than 0: rank 0 reports for the launch
         return Results(run.suite, Path(options.runs), units, unit_failures=failures)
+    current = environment() if outcome.skipped else None
+    reused = tuple(unit for unit in (loaded[job.key] for job in outcome.skipped)
+                   if unit is not None and current is not None
+                   and not unit.environment.same_code(current))
+    if reused:
+        log.warning("note: %s", reuse_note(reused, len(outcome.skipped)))
     return Results(run.suite, Path(options.runs), units, len(outcome.done), len(outcome.skipped),
-                   tuple(FailedUnit(job, message) for job, message in outcome.failed), failures)
+                   tuple(FailedUnit(job, message) for job, message in outcome.failed), failures,
+                   reused)
+
+
+def reuse_note(reused: Sequence[UnitResult], skipped: int) -> str:
+    """Why reused units deserve a look: resuming matches a unit's config, not its code, so a
+    unit made before a change to the code is reused as it was made."""
+    versions = Counter(unit.environment.code_version for unit in reused)
+    made = ", ".join(f"{version}: {count}" for version, count in sorted(versions.items()))
+    return (f"{len(reused)} of the {skipped} unit(s) already done were made by other code than "
+            f"this checkout's ({made}) and are reused as stored; --force reruns them")
 
 
 def load_results(suite: str, runs: str | Path = "runs") -> Results:

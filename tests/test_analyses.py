@@ -18,7 +18,8 @@ from harness.engine import analyses
 from harness.engine.families.probe import stage_separability
 from harness.errors import InvalidOptionError
 from harness.plan.protocols import load_protocol, parse_protocol
-from harness.reporting.analyses import routing_cells
+from harness.reporting.analyses import RoutingCell, routing_cells, routing_table
+from harness.results import metrics
 from harness.results.schema import UnitResult
 from harness.results.store import read_result
 from lifeiqa.layers import SparseMoE
@@ -89,6 +90,18 @@ def test_mutual_information_and_permutation_p_value_by_hand():
     labels = np.array([0, 0, 1, 1])
     p = analyses.permutation_p_value(selections, labels, 1.0, 3000, np.random.default_rng(0))
     assert p == pytest.approx(1 / 3, abs=0.03)
+
+
+def test_routing_counts_splits_significant_after_holm_not_raw():
+    # sorted p 0.004, 0.02, 0.3, 0.5, 0.9 -> Holm 0.02, 0.08, 0.9, 1, 1: one split, where the
+    # raw count would say two
+    p_values = [0.3, 0.02, 0.9, 0.004, 0.5]
+    summary = metrics.summarize([0.01] * 5)
+    cell = RoutingCell("synth", "lifeiqa", [f"split{i}" for i in range(5)], ["a", "b"],
+                       np.full((2, 2), 0.5), summary, p_values, summary, None, None)
+    np.testing.assert_allclose(cell.p_values_holm, [0.9, 0.08, 1.0, 0.02, 1.0])
+    assert cell.significant == 1
+    assert "splits p_Holm < 0.05" in routing_table([cell]) and "| 1/5 " in routing_table([cell])
 
 
 def test_router_entropy_and_the_routing_record_by_hand():

@@ -20,7 +20,7 @@ from harness.data.synth.generate import synthesize
 from harness.engine.features import CropPlan, FeatureCache
 from harness.engine.train import predict_features
 from harness.results.schema import ProtocolRef, UnitResult
-from harness.results.store import read_result
+from harness.results.store import environment, read_result
 
 FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=2",
         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
@@ -68,6 +68,17 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
 
     again = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
     assert "0 run, 2 already done" in again.stdout
+    if not environment().git_dirty:  # a clean checkout reuses its own units without a word
+        assert "other code" not in again.stderr
+    # a unit made by another commit with uncommitted changes is reused, and the run says so
+    other = runs / next(iter(stored)) / "result.json"
+    data = json.loads(other.read_text())
+    data["environment"].update(git_commit="0" * 40, git_dirty=True)
+    other.write_text(json.dumps(data))
+    reused = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
+    assert "0 run, 2 already done" in reused.stdout
+    assert "already done were made by other code than this checkout's" in reused.stderr
+    assert "0000000000 with uncommitted changes: 1" in reused.stderr
     changed = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
                     "--set", "epochs=3")
     assert changed.returncode != 0

@@ -12,7 +12,7 @@ import pytest
 
 from harness.errors import ResultSchemaError, ResultsError
 from harness.plan.models import ModelRef
-from harness.reporting.leaderboard import family, model_order, render
+from harness.reporting.leaderboard import family, footer, model_order, render
 from harness.results.aggregate import aggregate, markdown_tables
 from harness.results.metrics import Scores
 from harness.results.schema import SCHEMA_VERSION, ProtocolRef, SplitInfo, UnitResult
@@ -173,3 +173,16 @@ def test_rows_are_flat_typed_columns_one_per_unit(v1_results):
     assert len(table) == 9 and table["srcc"].dtype == np.float64 and table["n"].dtype == np.int64
     assert table.loc[table["model"] == "piqe", "kind"].tolist() == ["training_free"] * 2
     assert table.loc[table["model"] == "piqe", "selected_epoch"].isna().all()
+
+
+def test_footer_names_each_code_version_and_says_when_the_units_mix_them(v1_results):
+    one = v1_results[0]
+    other = replace(one, environment=replace(
+        one.environment, git_commit="f" * 40, git_dirty=True))
+    mixed = footer([one, other])
+    assert "code: ba55094aad (1 unit), ffffffffff with uncommitted changes (1 unit)" in mixed
+    assert "more than one code version" in mixed
+    assert "more than one" not in footer(v1_results)
+    assert not one.environment.same_code(other.environment)
+    assert not other.environment.same_code(other.environment)  # uncommitted: never known same
+    assert one.environment.same_code(v1_results[1].environment)

@@ -222,11 +222,15 @@ def footer(results: list[UnitResult]) -> str:
         env = result.environment
         device = env.cuda_device or f"CPU ({env.platform})"
         machines[f"{device}, torch {env.torch}, host {env.host}"] += result.wall_seconds
-    commits = sorted({(r.environment.git_commit or "?")[:10] for r in results})
+    versions = Counter(r.environment.code_version for r in results)
+    code = ", ".join(f"{version} ({count} unit{'s' * (count != 1)})"
+                     for version, count in sorted(versions.items()))
     lines = [f"- {key}: {seconds / 60:.1f} min of unit wall time" for key, seconds in machines.items()]
+    caution = ("; the units come from more than one code version, so a difference between rows "
+               "may be a difference in code" if len(versions) > 1 else "")
     return ("Hardware and wall time (sum over units; units run one after another unless an "
             "executor ran them in parallel):\n\n" + "\n".join(lines)
-            + f"\n\n{len(results)} units; git commit(s) {', '.join(commits)}.")
+            + f"\n\n{len(results)} units; code: {code}{caution}.")
 
 
 @dataclass(frozen=True)

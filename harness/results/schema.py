@@ -82,6 +82,19 @@ class Environment:
     platform: str
     cuda_device: str | None  # None on a machine without CUDA
 
+    @property
+    def code_version(self) -> str:
+        """The code a result came from, as a reader checks it: the commit, and whether the
+        working tree had changes no commit records (then the code cannot be recovered)."""
+        if self.git_commit is None:
+            return f"lifeiqa {self.lifeiqa} outside a git checkout"
+        return self.git_commit[:10] + (" with uncommitted changes" if self.git_dirty else "")
+
+    def same_code(self, other: Environment) -> bool:
+        """True only when both are known to be the same code (uncommitted changes never are)."""
+        return (self.code_version == other.code_version and not self.git_dirty
+                and not other.git_dirty)
+
 
 class StoredCondition:
     """What a unit's stored job config says of its condition: shared by results and by the
