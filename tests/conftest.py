@@ -36,3 +36,16 @@ def _seed():
     import torch
 
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _unconfigured_logging():
+    """Each test starts with the ``harness`` loggers as a library user finds them: a test that
+    runs the command line in-process leaves handlers on streams pytest closes afterwards."""
+    import logging
+
+    yield
+    logger = logging.getLogger("harness")
+    logger.handlers.clear()
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)

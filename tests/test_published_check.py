@@ -184,6 +184,24 @@ def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys
     rerun = json.loads(report.read_text())
     assert rerun["passed"] and rerun["counts"] == {"PASS": 2, "FAIL": 0, "MISSING": 0}
     assert all(r["delta"] == pytest.approx(0, abs=1e-6) and r["note"] == "" for r in rerun["rows"])
+    assert rerun["warnings"] == []
+
+    # per-unit golden rows note each comparison, which is no sign of other splits; a changed
+    # split file is, and draws the warning
+    per_unit = tmp_path / "per-unit.yaml"
+    assert cli.main(["check", str(runs / "good"), "--write-golden", str(per_unit),
+                     "--rerun", str(runs / "good")]) == 0
+    assert cli.main(["check", str(runs / "good"), "--against", str(per_unit),
+                     "--report", str(report)]) == 0
+    rerun = json.loads(report.read_text())
+    assert "3 units within" in rerun["rows"][0]["note"] and rerun["warnings"] == []
+    moved = yaml.safe_load(per_unit.read_text())
+    moved["entries"][0]["split_files"][0]["sha256_16"] = "0" * 16
+    per_unit.write_text(yaml.safe_dump(moved))
+    cli.main(["check", str(runs / "good"), "--against", str(per_unit), "--report", str(report)])
+    rerun = json.loads(report.read_text())
+    assert rerun["rows"][0]["split_mismatch"] == "split file differs on 1 unit(s), e.g. split_00"
+    assert any("other units or split files" in w for w in rerun["warnings"])
 
     report = tmp_path / "degraded.json"
     degraded = bench("check", str(runs / "degraded"), "--against", str(golden), "--report", str(report))
