@@ -155,17 +155,17 @@ def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
     store = ResultsStore(options.runs)
     loaded = {job.key: store.load(job.key) for job in run.jobs}
     units = tuple(u for u in loaded.values() if u is not None)
-    keys = {job.key for job in run.jobs}
     failures = tuple(f for f in store.failures(run.suite)
                      if UnitKey(f.suite, f.model, dataset_folder(f.config["train_dataset"],
                                                                  f.config["test_dataset"]),
-                                f.unit) in keys)
+                                f.unit) in loaded)
     if outcome is None:  # a torchrun rank other than 0: rank 0 reports for the launch
         return Results(run.suite, Path(options.runs), units, unit_failures=failures)
-    current = environment() if outcome.skipped else None
-    reused = tuple(unit for unit in (loaded[job.key] for job in outcome.skipped)
-                   if unit is not None and current is not None
-                   and not unit.environment.same_code(current))
+    reused: tuple[UnitResult, ...] = ()
+    if outcome.skipped:
+        current = environment()
+        reused = tuple(unit for unit in (loaded[job.key] for job in outcome.skipped)
+                       if unit is not None and not unit.environment.same_code(current))
     if reused:
         log.warning("note: %s", reuse_note(reused, len(outcome.skipped)))
     return Results(run.suite, Path(options.runs), units, len(outcome.done), len(outcome.skipped),
