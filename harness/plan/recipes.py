@@ -64,10 +64,13 @@ class Recipe:
     channels_last: bool = True  # fine-tuning: model and batches in channels-last layout
     # torch.compile the training forward pass (the loss stays eager): the whole model when
     # fine-tuning, the decoder and head (forward_head) when frozen; minutes of compilation first.
-    # Off by default everywhere: on CUDA it is to be turned on once scripts/gpu_check.sh has
-    # measured it faster (its compiled training step); on 2 CPU threads the compiled decoder
-    # step of lifeiqa_effnet_lite0_small (batch 64) took 66 ms against 45 ms eager (where the MoE
-    # dispatches sparsely; compiled it stays dense, in one graph), after 30 s of compilation.
+    # Off by default everywhere. On an H200 (scripts/gpu_check.sh, 2026-12-04) Swin-B fine-tuning
+    # ran 2.09x faster compiled (1,790 vs 856 crops/s) after ~3.5 min of compiling, and
+    # EfficientNet-Lite0 not faster (0.96x): worth --set compile=true for Swin-B runs of hours, not
+    # yet a default, since no compiled run's accuracy has been compared with eager. On 2 CPU
+    # threads the compiled decoder step of lifeiqa_effnet_lite0_small (batch 64) took 66 ms against
+    # 45 ms eager (where the MoE dispatches sparsely; compiled it stays dense, in one graph), after
+    # 30 s of compilation.
     compile: bool = False
 
     def __post_init__(self) -> None:
