@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/lifeiqa-bench demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check lifeiqa harness tests scripts
+	$(BIN)/ruff check lifeiqa harness tests scripts examples
 
 test: lint
 	$(BIN)/python -m pytest -q

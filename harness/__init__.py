@@ -21,18 +21,22 @@ _API = ("evaluate", "evaluate_options", "dry_run", "plan_options", "run_options"
         "leaderboard", "Results", "FailedUnit")
 _OPTIONS = ("RunOptions", "ExecutorOptions", "RunPlan")
 _RELEASE = ("train_release", "plan_release", "TrainOptions", "ReleaseModel")
+# the plug-in seam: what a package registers its models with (harness/plan/registry.py)
+_REGISTRY = ("register_scorer", "register_image_model", "register_feature_head",
+             "register_model", "get_model", "list_models", "ModelSpec", "FeatureShapes")
 _ERRORS = ("HarnessError", "InvalidOptionError", "UnknownNameError", "DatasetError",
-           "DataNotFoundError", "ResultsError", "NoResultsError", "ResultSchemaError",
+           "DataNotFoundError", "PluginError", "ResultsError", "NoResultsError", "ResultSchemaError",
            "ExecutionError")
 
-__all__ = [*_API, *_OPTIONS, *_RELEASE, *_ERRORS]
+__all__ = [*_API, *_OPTIONS, *_RELEASE, *_REGISTRY, "include", *_ERRORS]
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
     for module, names in (("harness.api", _API), ("harness.plan.options", _OPTIONS),
-                          ("harness.release", _RELEASE), ("harness.errors", _ERRORS)):
+                          ("harness.release", _RELEASE), ("harness.plan.registry", _REGISTRY),
+                          ("harness.plugins", ("include",)), ("harness.errors", _ERRORS)):
         if name in names:
             return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

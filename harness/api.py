@@ -6,6 +6,9 @@ notebooks.
                                model="lifeiqa_effnet_lite0_small", recipe="cpu_demo", splits=3)
     results.table()      # pandas DataFrame: one row per unit
     results.summary()    # the aggregated cells the leaderboard shows
+    results.predictions()              # one row per unit and test image: label, prediction
+    results.per_distortion()           # SRCC per unit and distortion type
+    results.per_distortion_summary()   # its median over units per cell and type
     harness.leaderboard(results, out="board/")
 
 Every option is a field of :class:`~harness.plan.options.RunOptions` (executor settings are those
@@ -34,9 +37,16 @@ from harness.reporting.leaderboard import (
     resolve_reference,
     write_results_leaderboard,
 )
-from harness.results.aggregate import Cell, aggregate, markdown_tables
+from harness.results.aggregate import Cell, aggregate, cell_key, markdown_tables
 from harness.results.schema import UnitResult
-from harness.results.store import ResultsStore, UnitFailure, environment
+from harness.results.store import (
+    PREDICTION_COLUMNS,
+    PREDICTIONS,
+    ResultsStore,
+    UnitFailure,
+    environment,
+    read_predictions,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -55,10 +65,36 @@ def run_options(protocol: str, **options: Any) -> RunOptions:
             raise unknown_name("option", name, _RUN_FIELDS | _EXECUTOR_FIELDS)
     executor = ExecutorOptions(**{k: v for k, v in options.items() if k in _EXECUTOR_FIELDS})
     run = {k: v for k, v in options.items() if k in _RUN_FIELDS}
-    for key in ("datasets", "models"):  # a single name is a common slip for a one-item list
+    for key in ("datasets", "models", "add_models", "include"):  # one name for a one-item list
         if isinstance(run.get(key), str):
             run[key] = (run[key],)
     return RunOptions(protocol, executor=executor, **run)
+
+
+# The columns that say which unit a row of predictions or per-distortion SRCC belongs to: the
+# values Results.table() shows under the same names (so the tables merge on them), and the hash
+# of the unit's condition, which tells two configs of one model apart.
+UNIT_KEY_COLUMNS = ("suite", "protocol", "protocol_version", "selection", "model", "kind",
+                    "train_dataset", "test_dataset", "unit", "split_file", "config_hash")
+
+
+def _unit_keys(unit: UnitResult) -> dict[str, str]:
+    """The :data:`UNIT_KEY_COLUMNS` of ``unit``."""
+    row = unit.row()
+    return {**{name: str(row[name]) for name in UNIT_KEY_COLUMNS[:-1]},
+            "config_hash": unit.config_hash}
+
+
+# The columns that name a cell (its condition) in Results.summary() and per_distortion_summary().
+CELL_KEY_COLUMNS = ("protocol", "protocol_version", "selection", "suite", "model", "dataset",
+                    "train_fraction", "config_hash")
+
+
+def _cell_keys(cell: Cell) -> dict[str, str | float]:
+    """The :data:`CELL_KEY_COLUMNS` of ``cell``."""
+    return dict(zip(CELL_KEY_COLUMNS, (cell.protocol, cell.version, cell.selection, cell.suite,
+                                       cell.model, cell.dataset, cell.train_fraction,
+                                       cell.config_hash), strict=True))
 
 
 @dataclass(frozen=True)
@@ -105,10 +141,7 @@ class Results:
 
         rows = []
         for cell in self.cells():
-            row = {"protocol": cell.protocol, "protocol_version": cell.version,
-                   "selection": cell.selection, "suite": cell.suite, "model": cell.model,
-                   "dataset": cell.dataset, "train_fraction": cell.train_fraction,
-                   "config_hash": cell.config_hash, "units": cell.n}
+            row = {**_cell_keys(cell), "units": cell.n}
             for metric in ("srcc", "plcc"):
                 summary = getattr(cell, metric)
                 row.update({f"{metric}_median": summary.median, f"{metric}_ci_low": summary.ci_low,
@@ -117,6 +150,53 @@ class Results:
                             f"{metric}_mean": summary.mean, f"{metric}_std": summary.std})
             rows.append(row)
         return pandas.DataFrame(rows)
+
+    def predictions(self) -> pandas.DataFrame:
+        """Every unit's per-image predictions, read from its ``predictions.csv`` in the store
+        under ``runs``: one row per unit and test image, the unit's :data:`UNIT_KEY_COLUMNS`
+        then ``image_id``, ``group`` (the content group), ``distortion`` and ``level`` (missing
+        where the dataset defines none), ``score`` (the label, on the dataset's native scale)
+        and ``prediction`` (the model's output as it came: a zero-shot metric whose scores fall
+        with quality, PIQE's, is not flipped here as it is for the unit's correlations). A
+        unit whose file is missing or damaged
+        raises :class:`~harness.errors.ResultSchemaError` naming the file: no unit is left out
+        without a word."""
+        import pandas
+
+        store = ResultsStore(self.runs)
+        frames = [read_predictions(store.unit_dir(unit.key) / PREDICTIONS, unit.metrics.n)
+                  .assign(**_unit_keys(unit)) for unit in self.units]
+        columns = [*UNIT_KEY_COLUMNS, *PREDICTION_COLUMNS]
+        if not frames:
+            return pandas.DataFrame(columns=columns).astype(
+                {"level": "Int64", "score": "float64", "prediction": "float64"})
+        return pandas.concat(frames, ignore_index=True)[columns]
+
+    def per_distortion(self) -> pandas.DataFrame:
+        """SRCC per distortion type on each unit's test part (``UnitResult.per_distortion``):
+        one row per unit and type, the unit's :data:`UNIT_KEY_COLUMNS`, ``distortion`` and
+        ``srcc``; units whose test dataset has no distortion types have no rows."""
+        import pandas
+
+        rows = [{**_unit_keys(unit), "distortion": name, "srcc": value}
+                for unit in self.units for name, value in sorted(unit.per_distortion.items())]
+        return pandas.DataFrame(rows, columns=[*UNIT_KEY_COLUMNS, "distortion", "srcc"]) \
+            .astype({"srcc": "float64"})
+
+    def per_distortion_summary(self) -> pandas.DataFrame:
+        """:meth:`per_distortion` aggregated as the leaderboard's per-distortion tables show it:
+        one row per cell (the condition, as in :meth:`summary`) and type, with ``units`` (the
+        cell's units that have the type) and ``srcc_median`` (the median over them)."""
+        import pandas
+
+        counts = Counter((cell_key(unit), name) for unit in self.units
+                         for name in unit.per_distortion)
+        rows = [{**_cell_keys(cell), "distortion": name, "units": counts[(cell.key, name)],
+                 "srcc_median": median}
+                for cell in self.cells() for name, median in cell.per_distortion.items()]
+        return pandas.DataFrame(rows, columns=[*CELL_KEY_COLUMNS, "distortion", "units",
+                                               "srcc_median"]) \
+            .astype({"train_fraction": "float64", "units": "int64", "srcc_median": "float64"})
 
     def markdown(self, reference: str | None = None) -> str:
         """The summary tables as markdown (p-values against ``reference``, by default the
@@ -202,3 +282,61 @@ def leaderboard(results: Results, out: str | Path, published: str | Path | None 
     return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
                                      title or f"Leaderboard: {results.suite}",
                                      results.unit_failures)
+
+
+CATALOGS = ("protocols", "recipes", "presets", "models", "datasets")
+
+
+def catalog(what: str, include: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """What can be named in a run, one dict per entry: ``protocols``, ``recipes``, ``presets``
+    (Life-IQA's), ``models`` (the Life-IQA variants, then the registry's: built-ins and
+    plug-ins, after importing ``include``) or ``datasets``; ``lifeiqa-bench list WHAT``."""
+    import lifeiqa
+    from harness.data.registry import get_dataset_spec, list_datasets
+    from harness.plan.protocols import list_protocols, load_protocol
+    from harness.plan.recipes import RECIPES
+    from harness.plan.registry import get_model, list_models
+    from harness.plugins import include_all
+    from lifeiqa.config import ABLATIONS
+
+    if what not in CATALOGS:
+        raise unknown_name("catalog", what, CATALOGS)
+    include_all(tuple(include))
+    if what == "protocols":
+        rows = []
+        for name in list_protocols():
+            protocol = load_protocol(name)
+            rows.append({"name": name, "version": protocol.version, "kind": protocol.kind,
+                         "rows": len(protocol.variants) + len(protocol.baselines),
+                         "description": protocol.description})
+        return rows
+    if what == "recipes":
+        return [{"name": r.name, "mode": r.mode, "model": r.model, "epochs": r.epochs,
+                 "batch_size": r.batch_size, "lr": r.lr, "train_crops": r.train_crops,
+                 "test_crops": r.test_crops, "crop_size": r.crop_size}
+                for r in sorted(RECIPES.values(), key=lambda r: r.name)]
+    if what == "presets":
+        return [{"name": name, "backbone": lifeiqa.get_spec(name).config.backbone,
+                 "description": lifeiqa.get_spec(name).description}
+                for name in lifeiqa.list_models()]
+    if what == "datasets":
+        rows = []
+        for name in list_datasets():
+            spec = get_dataset_spec(name)
+            rows.append({"name": name, "title": spec.title, "kind": spec.kind,
+                         "scale": f"{spec.scale.name} {spec.scale.low:g}-{spec.scale.high:g}, "
+                                  f"{'higher' if spec.scale.higher_is_better else 'lower'} "
+                                  f"is better", "images": spec.expected_images})
+        return rows
+    rows = [{"name": name, "family": "lifeiqa" if name == "full" else "ablation", "plugin": "",
+             "needs": "the preset", "trained_on": "",
+             "description": "Life-IQA as the preset configures it" if name == "full" else
+             f"the paper's ablation {name} of the preset"} for name in dict.fromkeys(("full", *ABLATIONS))]
+    for name in list_models():
+        spec = get_model(name)
+        rows.append({"name": name, "family": spec.family,
+                     "plugin": spec.plugin.label if spec.plugin else "", "needs": spec.needs,
+                     "trained_on": "" if spec.trained_on is None else
+                     (", ".join(spec.trained_on) or "no opinion scores"),
+                     "description": spec.description})
+    return rows

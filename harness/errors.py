@@ -39,6 +39,11 @@ class DataNotFoundError(DatasetError):
     """A dataset or input folder that does not exist or holds no usable data."""
 
 
+class PluginError(InvalidOptionError):
+    """A plug-in (an installed entry point or an included module) that cannot be loaded, or
+    that registers something it may not (a name the harness already has)."""
+
+
 class ResultsError(HarnessError):
     """A results store that cannot be read or written as asked."""
 
@@ -48,7 +53,8 @@ class NoResultsError(ResultsError):
 
 
 class ResultSchemaError(ResultsError):
-    """A result file whose schema version or content cannot be read."""
+    """A result file (``result.json``, ``predictions.csv``, ``leaderboard.json``) whose version
+    or content cannot be read."""
 
 
 class DuplicateUnitError(ResultsError):
@@ -57,6 +63,11 @@ class DuplicateUnitError(ResultsError):
 
 class PairingError(ResultsError):
     """Two results to be compared pairwise whose units ran on different split files."""
+
+
+class ModelContractError(HarnessError, ValueError):
+    """A model that breaks its family's contract while it runs (a plug-in's, usually): an
+    output of the wrong type or shape, or scores that are not finite."""
 
 
 class ExecutionError(HarnessError):

@@ -71,14 +71,16 @@ def test_every_model_kind_has_a_family_and_unknown_kinds_are_named():
 
 
 def test_variant_names_follow_one_rule_for_models_and_protocols():
+    # every kind but the feature heads, which only plug-ins bring (tests/test_plugins.py)
     assert [ModelRef("p", v).kind for v in ("full", "no_moe", "deiqt_head", "probe_stage1",
-                                            "cnniqa", "piqe")] == list(KINDS)
-    with pytest.raises(UnknownNameError, match="unknown model variant 'no_mo'; did you mean no_moe"):
+                                            "cnniqa", "piqe")] == [k for k in KINDS
+                                                                   if k != "feature_head"]
+    with pytest.raises(UnknownNameError, match="unknown model 'no_mo'; did you mean no_moe"):
         ModelRef("p", "no_mo")
     protocol = {"name": "x", "version": 1, "kind": "splits"}
-    with pytest.raises(InvalidOptionError, match="variant 'no_mo': unknown model variant"):
+    with pytest.raises(InvalidOptionError, match="variant 'no_mo': unknown model 'no_mo'"):
         parse_protocol({**protocol, "variants": ["no_mo"]}, "x.yaml")
-    with pytest.raises(InvalidOptionError, match="variant 'cnniqa' is a baseline"):
+    with pytest.raises(InvalidOptionError, match="variant 'cnniqa' is a registry model"):
         parse_protocol({**protocol, "variants": ["cnniqa"]}, "x.yaml")
     with pytest.raises(InvalidOptionError, match="baseline 'no_moe' is a Life-IQA variant"):
         parse_protocol({**protocol, "baselines": ["no_moe"]}, "x.yaml")
@@ -88,7 +90,7 @@ def test_jobs_carry_a_model_and_round_trip_through_json():
     protocol = load_protocol("comparison")
     recipes = {train: TINY for train, _ in protocol.targets(True)}
     jobs = plan_jobs(protocol, "s", "lifeiqa_tiny", recipes, synthetic=True, splits=1)
-    assert {job.model.kind for job in jobs} == set(KINDS)
+    assert {job.model.kind for job in jobs} == set(KINDS) - {"feature_head"}
     for job in jobs:
         data = json.loads(json.dumps(job.to_dict()))
         assert Job.from_dict(data) == job
@@ -122,7 +124,7 @@ def test_each_family_fits_and_predicts_on_a_tiny_synthetic_set(engine, name):
     assert predictions.shape == (len(parts.test),) and np.all(np.isfinite(predictions))
     assert np.ptp(predictions) > 0  # a real model tells the images apart
     kind = job.model.kind
-    if kind in ("probe", "training_free"):  # fitted in closed form, or not at all
+    if kind in ("probe", "zero_shot"):  # fitted in closed form, or not at all
         assert trained.model is None and trained.selection_note and not epochs
     else:
         assert isinstance(trained.model, torch.nn.Module)
@@ -135,8 +137,8 @@ def test_each_family_fits_and_predicts_on_a_tiny_synthetic_set(engine, name):
         assert expected[job.model.variant].items() <= info.items()
     elif kind == "probe":
         assert info["probe_stride"] == 16 and info["features"] > 0
-    elif kind == "pyiqa_arch":
-        assert info["pyiqa_class"] == "CNNIQA"
+    elif kind == "image_model":
+        assert info["pyiqa_class"] == "CNNIQA" and info["model"] == "cnniqa"
     else:
         assert info["metric"] == "piqe" and trained.higher_is_better is False
 

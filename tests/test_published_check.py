@@ -1,5 +1,8 @@
-"""Published scores and regression checks: the shipped reference file, schema errors, and a
-golden file written from a real tiny suite that passes its own rerun and fails a degraded one."""
+"""Published scores and regression checks: the shipped reference files (the papers' numbers, and
+pyiqa's own benchmark figures read from its CSV files), schema errors, reference rows for any
+model and protocol, and golden files written from real tiny suites (a trained one that passes its
+own rerun and fails a degraded one; a zero-shot pyiqa one under a protocol file outside
+protocols/) that load back."""
 
 import copy
 import csv
@@ -16,8 +19,14 @@ import yaml
 from PIL import Image
 
 from harness import cli
-from harness.reporting.check import golden_tolerance
-from harness.reporting.published import PUBLISHED_FILE, PublishedFileError, load_published, parse_published
+from harness.reporting.check import check_suite, golden_tolerance
+from harness.reporting.published import (
+    PUBLISHED_FILE,
+    PYIQA_FILE,
+    PublishedFileError,
+    load_published,
+    parse_published,
+)
 
 IMAGES = 80
 # A recipe the tiny random-backbone model learns on the noise-level data below in seconds; the
@@ -103,8 +112,14 @@ def test_shipped_published_file_validates_and_every_row_has_a_source(capsys):
     assert cli.main(["published", "--dataset", "csiq", "--format", "csv"]) == 0
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     assert {r["dataset"] or r["test"] for r in rows} == {"csiq"}
-    assert {r["model"] for r in rows} >= {"Life-IQA", "DEIQT", "Life-IQA, GCN -> MHA"}
-    assert all(r["paper"] and r["provenance"] == "second-hand" for r in rows)
+    papers = [r for r in rows if r["paper"]]
+    assert {r["model"] for r in papers} >= {"Life-IQA", "DEIQT", "Life-IQA, GCN -> MHA"}
+    assert all(r["provenance"] == "second-hand" for r in rows)
+    # the rest are pyiqa's full-reference figures on CSIQ, each with its repository source
+    others = [r for r in rows if not r["paper"]]
+    assert others and all(r["model"].startswith("pyiqa:") and r["full_reference"] == "yes"
+                          and r["repository"] == "chaofengc/IQA-PyTorch" for r in others)
+    assert len(papers) == sum("csiq" in e.datasets for e in entries)
 
 
 VALID = {"model": "Life-IQA", "harness_models": ["lifeiqa_swin_b"], "dataset": "csiq",
@@ -117,12 +132,22 @@ VALID = {"model": "Life-IQA", "harness_models": ["lifeiqa_swin_b"], "dataset": "
     (lambda e: e["source"].pop("arxiv"), "entries[1] (Life-IQA): source: a second-hand entry needs"),
     (lambda e: e["metrics"].update(srcc=1.2), "entries[1] (Life-IQA): metrics.srcc: 1.2: expected a "
                                               "number in [-1, 1]"),
-    (lambda e: e["metrics"].update(krcc=0.5), "metrics.krcc: unknown metric"),
-    (lambda e: e.update(dataset="imagenet"), "dataset: unknown dataset 'imagenet'"),
-    (lambda e: e.update(protocol="leave-one-out"), "protocol: unknown protocol 'leave-one-out'"),
-    (lambda e: e.update(pair=["koniq10k", "csiq"]), "pair: protocol splits is splits: give 'dataset'"),
-    (lambda e: e.update(protocol="cross-dataset"), "protocol cross-dataset is cross-dataset: give 'pair'"),
+    (lambda e: e["metrics"].update(rmse=0.5), "metrics.rmse: unknown metric"),
+    (lambda e: e["metrics"].update(krcc="high"), "metrics.krcc: 'high': expected a number in [-1, 1]"),
+    (lambda e: e.update(dataset=7), "dataset: expected a dataset name, found 7"),
+    (lambda e: e.pop("dataset"), "dataset: give either 'dataset' (one dataset) or 'pair'"),
+    (lambda e: e.update(protocol=""), "protocol: expected a non-empty protocol name"),
+    (lambda e: e.update(model="  "), "model: expected a non-empty model name"),
+    (lambda e: e.update(pair=["koniq10k", "csiq"]), "pair: give either 'dataset' (one dataset) or "
+                                                    "'pair' ([train, test]), not both"),
+    (lambda e: (e.pop("dataset"), e.update(pair=["koniq10k"])), "pair: expected [train, test]"),
     (lambda e: e.update(harness_models=["lifeiqa_swin_b+no_attention"]), "unknown ablation 'no_attention'"),
+    (lambda e: e.update(harness_models="pyiqa:niqe"), "harness_models: expected a list"),
+    (lambda e: e.update(evaluated_on="half"), "evaluated_on: 'half': expected one of"),
+    (lambda e: e.update(full_reference="yes"), "full_reference: expected true or false"),
+    (lambda e: e.update(source={"repository": "r", "path": "p"}),
+     "source: a second-hand entry needs 'paper' and one of 'arxiv' or 'url' (a publication), "
+     "or 'repository', 'path' and 'commit'"),
     (lambda e: e.update(selection="best"), "selection: 'best': expected one of"),
     (lambda e: e.update(tolerance=-0.1), "tolerance: -0.1: expected a number in [0, 2]"),
     (lambda e: e.update(colour="red"), "colour: unknown field"),
@@ -182,7 +207,7 @@ def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys
     assert cli.main(["check", str(runs / "good"), "--against", str(golden), "--metric", "both",
                      "--require-all", "--report", str(report)]) == 0
     rerun = json.loads(report.read_text())
-    assert rerun["passed"] and rerun["counts"] == {"PASS": 2, "FAIL": 0, "MISSING": 0}
+    assert rerun["passed"] and rerun["counts"] == {"PASS": 2, "FAIL": 0, "MISSING": 0, "N/A": 0}
     assert all(r["delta"] == pytest.approx(0, abs=1e-6) and r["note"] == "" for r in rerun["rows"])
     assert rerun["warnings"] == []
 
@@ -232,7 +257,286 @@ def test_published_rows_without_a_reproduction_are_missing(runs, tmp_path, capsy
     assert cli.main(["check", str(runs / "good"), "--against", str(PUBLISHED_FILE),
                      "--report", str(report)]) == 0
     result = json.loads(report.read_text())
-    assert result["counts"] == {"PASS": 0, "FAIL": 0, "MISSING": 29}  # every row has an SRCC
+    # every row has an SRCC
+    assert result["counts"] == {"PASS": 0, "FAIL": 0, "MISSING": 29, "N/A": 0}
     assert "no reference entry matched" in capsys.readouterr().out
     assert cli.main(["check", str(runs / "good"), "--against", str(PUBLISHED_FILE),
+                     "--require-all"]) == 1
+
+
+
+# --- reference rows for any model and protocol; pyiqa's own figures -------------------------------
+
+PYIQA_FOLDER = PYIQA_FILE.parent
+PYIQA_SOURCE = {"repository": "chaofengc/IQA-PyTorch",
+                "commit": "01ae427f9afd66842031d3a7cb694dcad5b5cbb8"}
+
+
+def csv_cells(path: Path) -> dict[tuple[str, str], list[str]]:
+    """(metric, dataset column) -> the cell's figures as written, for every non-empty cell."""
+    with open(path, newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    return {(row[0], title.split("(")[0]): cell.split("/")
+            for row in rows for title, cell in zip(header[1:], row[1:], strict=True) if cell}
+
+
+def test_bundled_pyiqa_rows_carry_their_source_and_the_csv_figures_unaltered(capsys):
+    reference = load_published(PYIQA_FILE)
+    entries = reference.entries
+    for kind, path in (("NR", "tests/NR_benchmark_results.csv"),
+                       ("FR", "tests/FR_benchmark_results.csv")):
+        copy = PYIQA_FOLDER / f"pyiqa_{kind}_benchmark_results.csv"
+        cells = csv_cells(copy)
+        rows = [e for e in entries if e.source["path"] == path]
+        # one entry per non-empty cell: an empty cell is no entry, and no cell is left out
+        assert len(rows) == len(cells) and len(cells) > 50
+        for entry in rows:
+            assert entry.source["repository"] == PYIQA_SOURCE["repository"]
+            assert entry.source["commit"] == PYIQA_SOURCE["commit"]
+            assert entry.source["url"].endswith(f"/{PYIQA_SOURCE['commit']}/{path}")
+            assert entry.source["copy"] == f"leaderboards/pyiqa/{copy.name}"
+            assert entry.provenance == "second-hand" and entry.selection == "none"
+            assert entry.plcc_kind == "raw" and entry.model == "pyiqa:" + entry.source["row"]
+            plcc, srcc, krcc = cells[entry.source["row"], entry.source["column"].split("(")[0]]
+            assert entry.metrics == {"plcc": float(plcc), "srcc": float(srcc), "krcc": float(krcc)}
+            assert entry.full_reference == (kind == "FR")
+    by_key = {(e.model, e.dataset): e for e in entries}
+    # a few cells read here by hand from the CSV files, as a user would check them
+    nr = csv_cells(PYIQA_FOLDER / "pyiqa_NR_benchmark_results.csv")
+    assert by_key["pyiqa:niqe", "livec"].metrics["srcc"] == float(nr["niqe", "livec"][1])
+    assert by_key["pyiqa:dbcnn", "koniq10k"].metrics["plcc"] == float(nr["dbcnn", "koniq10k"][0])
+    fr = csv_cells(PYIQA_FOLDER / "pyiqa_FR_benchmark_results.csv")
+    assert by_key["pyiqa:ssim", "tid2013"].metrics["krcc"] == float(fr["ssim", "tid2013"][2])
+    assert ("pyiqa:wadiqam_nr", "spaq") not in by_key  # an empty cell
+    # what can and cannot be reproduced here, and which images pyiqa scored
+    assert by_key["pyiqa:niqe", "livec"].unreproducible is None
+    assert by_key["pyiqa:niqe", "livec"].evaluated_on == "whole"
+    assert by_key["pyiqa:niqe", "koniq10k"].evaluated_on == "official-test"
+    assert by_key["pyiqa:niqe", "livec"].protocol == "pyiqa-zero-shot"
+    for dataset in ("flive", "koniq10k-1024"):
+        assert "not a dataset of this harness" in by_key["pyiqa:qalign_8bit", dataset].unreproducible
+    assert "full-reference" in by_key["pyiqa:ssim", "csiq"].unreproducible
+    assert "full-reference" in by_key["pyiqa:ssim", "tid2008"].unreproducible
+    assert "tid2008 is not a dataset" in by_key["pyiqa:ssim", "tid2008"].unreproducible
+    assert "pyiqa:musiq" in by_key["pyiqa:musiq-koniq", "livec"].harness_models
+
+    assert cli.main(["published", "--model", "pyiqa:niqe"]) == 0
+    text = capsys.readouterr().out
+    assert "| pyiqa:niqe | livec" in text and "| pyiqa:niqe | flive" in text
+    assert "pyiqa:ilniqe" not in text and "chaofengc/IQA-PyTorch" in text
+    assert f"at commit {PYIQA_SOURCE['commit']}" in text and "no [1]" in text
+    assert "Life-IQA" not in text
+
+
+ANY = {"model": "my_net(width=64)", "harness_models": ["my_net(width=64)", "myplugin_net",
+                                                        "pyiqa:clipiqa+_vitL14_512"],
+       "dataset": "my_dataset", "protocol": "leave-one-out", "metrics": {"srcc": 0.5, "krcc": 0.4},
+       "selection": "none", "provenance": "checked",
+       "source": {"repository": "me/it", "path": "results.csv", "commit": "abc"}}
+
+
+def test_reference_rows_accept_any_model_protocol_and_dataset_name():
+    pair = dict(ANY, protocol="splits", pair=["koniq10k", "livec"], model="pyiqa:musiq")
+    pair.pop("dataset")
+    # a cross-dataset pair of one dataset with itself is labelled as results label it
+    self_pair = dict(pair, pair=["livec", "livec"], protocol="cross-dataset")
+    # a hand-written FR row: its reason is implied
+    fr = dict(ANY, full_reference=True, unreproducible="and no such dataset here")
+    reference = parse_published({"version": 1, "entries": [ANY, pair, self_pair, fr]}, "ref.yaml")
+    mine, other, same, full = reference.entries
+    assert mine.candidates == ("my_net(width=64)", "myplugin_net", "pyiqa:clipiqa+_vitL14_512")
+    assert (mine.label, mine.protocol, mine.metrics) == ("my_dataset", "leave-one-out",
+                                                         {"srcc": 0.5, "krcc": 0.4})
+    assert other.label == "koniq10k -> livec" and same.label == "livec"
+    assert full.unreproducible.startswith("full-reference metric")
+    assert full.unreproducible.endswith("; and no such dataset here")
+    assert "me/it results.csv @ abc" in mine.source_text()
+
+
+def write_table(folder: Path, csv_text: str, **table) -> Path:
+    """A reference file whose entries come from a pyiqa-benchmark CSV beside it."""
+    (folder / "figures.csv").write_text(csv_text)
+    spec = {"file": "figures.csv", "format": "pyiqa-benchmark", "model_prefix": "pyiqa:",
+            "protocol": "my-zero-shot", "selection": "none", "provenance": "second-hand",
+            "plcc_kind": "raw", "source": {"repository": "me/it", "path": "t.csv", "commit": "c0"},
+            "columns": {"synth-koniq10k": {"dataset": "synth-koniq10k", "evaluated_on": "whole"}}}
+    spec.update(table)
+    path = folder / "reference.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "tables": [spec]}))
+    return path
+
+
+@pytest.mark.parametrize(("text", "table", "message"), [
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4\n", {},
+     "tables[0]: figures.csv:2 column 'synth-koniq10k(PLCC/SRCC/KRCC)': '0.5/0.4': expected 3 "
+     "figures PLCC/SRCC/KRCC"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/x/0.3\n", {}, "SRCC 'x' is not a number"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/nan\n", {}, "KRCC 'nan' is not a number"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/RMSE)\npiqe,0.5/0.4/3\n", {}, "unknown metric 'rmse'"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/1.4/0.3\n", {},
+     "tables[0] figures.csv:2 column 'synth-koniq10k(PLCC/SRCC/KRCC)' (pyiqa:piqe): metrics.srcc: "
+     "1.4: expected a number in [-1, 1]"),
+    ("Metric name,flive(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n", {},
+     "columns: figures.csv has a column 'flive(PLCC/SRCC/KRCC)' that 'columns' does not declare"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3,9\n", {},
+     "figures.csv:2: 3 field(s), expected 2"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n", {"source": {"url": "u"}},
+     "source: a second-hand entry needs"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n",
+     {"aliases": {"musiq-koniq": ["pyiqa:musiq"]}}, "aliases: ['musiq-koniq']: no such row"),
+    ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n", {"colour": "red"},
+     "tables[0]: colour: unknown field"),
+])
+def test_bad_tables_name_the_file_line_column_and_field(tmp_path, text, table, message):
+    path = write_table(tmp_path, text, **table)
+    with pytest.raises(PublishedFileError) as error:
+        load_published(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def zero_shot_runs(tmp_path_factory) -> Path:
+    """A real zero-shot suite: pyiqa's PIQE (no weights to fetch) scored once on a whole
+    synthetic dataset, under a protocol file outside protocols/ whose name protocols/ lacks."""
+    base = tmp_path_factory.mktemp("zero-shot")
+    protocol = base / "elsewhere" / "my-zero-shot.yaml"
+    protocol.parent.mkdir()
+    protocol.write_text(yaml.safe_dump({
+        "name": "my-zero-shot", "version": "0.3", "kind": "cross-dataset", "seeds": 1,
+        "validation_fraction": 0.0, "synthetic_pairs": [["synth-koniq10k", "synth-koniq10k"]],
+        "variants": [], "baselines": ["pyiqa:piqe"]}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIFEIQA_CACHE", str(base / "cache"))
+        assert cli.main(["run", "--protocol", str(protocol), "--synth-size", "tiny", "--device",
+                         "cpu", "--runs", str(base / "runs")]) == 0
+    return base / "runs" / "my-zero-shot"
+
+
+PLUGIN = """
+import harness
+
+
+@harness.register_scorer("myplugin_net", lower_better=False)
+class Brightness:
+    def __call__(self, images):
+        return images.mean(dim=(1, 2, 3))
+
+
+@harness.register_scorer("my_net", lower_better=True)
+class Flatness:
+    def __init__(self, width: int = 1):
+        self.width = width
+
+    def __call__(self, images):
+        return -images.std(dim=(1, 2, 3)) * self.width
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_runs(tmp_path_factory) -> Path:
+    """A real suite of a pyiqa metric and two plug-in models (one with model arguments), run in
+    its own process with the plug-in included, under a protocol file outside protocols/: this
+    test process never loads the plug-in, as a later ``check`` would not."""
+    base = tmp_path_factory.mktemp("plugin")
+    (base / "plugin.py").write_text(PLUGIN)
+    protocol = base / "elsewhere.yaml"
+    protocol.write_text(yaml.safe_dump({
+        "name": "my-zero-shot", "version": "0.3", "kind": "cross-dataset", "seeds": 1,
+        "validation_fraction": 0.0, "synthetic_pairs": [["synth-koniq10k", "synth-koniq10k"]],
+        "variants": [], "baselines": ["pyiqa:piqe", "myplugin_net", "my_net(width=64)"]}))
+    env = {**os.environ, "LIFEIQA_CACHE": str(base / "cache"), "OMP_NUM_THREADS": "1"}
+    done = bench("run", "--protocol", str(protocol), "--include", str(base / "plugin.py"),
+                 "--synth-size", "tiny", "--device", "cpu", "--runs", str(base / "runs"), env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return base / "runs" / "my-zero-shot"
+
+
+def test_a_golden_file_of_any_suite_loads_back(plugin_runs, tmp_path, capsys):
+    golden = tmp_path / "golden.yaml"
+    assert cli.main(["check", str(plugin_runs), "--write-golden", str(golden)]) == 0
+    entries = load_published(golden).entries
+    assert sorted(e.model for e in entries) == ["my_net(width=64)", "myplugin_net", "pyiqa:piqe"]
+    assert {(e.label, e.protocol, e.protocol_version) for e in entries} == \
+        {("synth-koniq10k", "my-zero-shot", "0.3")}
+    capsys.readouterr()
+    report = tmp_path / "check.json"
+    assert cli.main(["check", str(plugin_runs), "--against", str(golden), "--require-all",
+                     "--metric", "both", "--report", str(report)]) == 0
+    checked = json.loads(report.read_text())
+    assert checked["counts"] == {"PASS": 6, "FAIL": 0, "MISSING": 0, "N/A": 0}
+    assert all(r["reproduced_zero_shot"] for r in checked["rows"])
+    # a row of a plug-in model this suite did not run is MISSING, never a load error
+    document = yaml.safe_load(golden.read_text())
+    document["entries"].append(dict(document["entries"][0], model="other_plugin_net(depth=3)",
+                                    harness_models=["other_plugin_net(depth=3)"]))
+    golden.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert cli.main(["check", str(plugin_runs), "--against", str(golden), "--report",
+                     str(report)]) == 0
+    assert json.loads(report.read_text())["counts"] == {"PASS": 3, "FAIL": 0, "MISSING": 1, "N/A": 0}
+
+
+def test_a_pyiqa_zero_shot_result_is_checked_against_published_figures(zero_shot_runs, tmp_path,
+                                                                       runs, capsys):
+    """Figures given as pyiqa gives them (a CSV of PLCC/SRCC/KRCC cells): within the tolerance
+    of the stored result passes; one moved far above it fails; one computed on other images is
+    compared with the difference said; a trained reproduction of a zero-shot figure fails."""
+    golden = tmp_path / "golden.yaml"
+    assert cli.main(["check", str(zero_shot_runs), "--write-golden", str(golden)]) == 0
+    measured = load_published(golden).entries[0].metrics
+    capsys.readouterr()
+
+    def figures(srcc: float) -> str:
+        # four decimals, as pyiqa publishes; PLCC and KRCC as measured
+        return (f"Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\n"
+                f"piqe,{measured['plcc']:.4f}/{srcc:.4f}/0.1\n")
+
+    close = write_table(tmp_path, figures(measured["srcc"] + 0.004))
+    report = check_suite(zero_shot_runs, close, metric="both")
+    assert report.passed and [r.verdict for r in report.rows] == ["PASS", "PASS"]
+    row = report.rows[0]
+    assert row.reproduced_as == "pyiqa:piqe" and row.reproduced_zero_shot and row.note == ""
+    assert "none (zero-shot: no training) / none (zero-shot: no training)" in report.text()
+    assert report.warnings == ()
+
+    far = write_table(tmp_path, figures(min(1.0, measured["srcc"] + 0.3)))
+    assert cli.main(["check", str(zero_shot_runs), "--against", str(far)]) == 1
+    assert "-> FAILED" in capsys.readouterr().out
+    (row,) = check_suite(zero_shot_runs, far).rows
+    assert row.verdict == "FAIL" and row.delta == pytest.approx(-0.3, abs=1e-4)
+
+    other_images = write_table(tmp_path, figures(measured["srcc"]), columns={
+        "synth-koniq10k": {"dataset": "synth-koniq10k", "evaluated_on": "official-test"}})
+    report = check_suite(zero_shot_runs, other_images)
+    (row,) = report.rows
+    assert row.verdict == "PASS"
+    assert row.evaluation_mismatch == ("not like for like: reference: the release's official test "
+                                       "part; here: the whole dataset (24 images)")
+    assert any("computed on other images than their reference" in w for w in report.warnings)
+
+    # a zero-shot figure against a model that trained: a selection mismatch
+    trained = write_table(tmp_path, "Metric name,koniq10k(PLCC/SRCC/KRCC)\n"
+                                    "lifeiqa_tiny,0.1/0.1/0.1\n", model_prefix="",
+                          protocol="splits", columns={"koniq10k": {"dataset": "koniq10k"}})
+    (row,) = check_suite(runs / "good", trained).rows
+    assert row.verdict == "FAIL" and "the reference trained nothing (zero-shot) but the " \
+                                      "reproduction trained (last epoch)" in row.note
+
+
+def test_the_bundled_pyiqa_file_checks_a_suite_and_explains_what_it_cannot_reproduce(
+        zero_shot_runs, tmp_path, capsys):
+    report = tmp_path / "pyiqa.json"
+    assert cli.main(["check", str(zero_shot_runs), "--against", str(PYIQA_FILE), "--report",
+                     str(report)]) == 0
+    out = capsys.readouterr().out
+    counts = json.loads(report.read_text())["counts"]
+    entries = load_published(PYIQA_FILE).entries
+    assert counts["N/A"] == sum(e.unreproducible is not None for e in entries)
+    assert counts["MISSING"] == sum(e.unreproducible is None for e in entries)
+    assert "N/A (not reproducible here)" in out
+    assert "row(s) not reproducible here" in out and "full-reference metric" in out
+    assert "pyiqa's flive (FLIVE) is not a dataset of this harness" in out
+    # N/A rows are summarised, not tabled; MISSING rows are tabled, and --require-all fails them
+    assert "| pyiqa:ssim" not in out and "| pyiqa:niqe" in out
+    assert cli.main(["check", str(zero_shot_runs), "--against", str(PYIQA_FILE),
                      "--require-all"]) == 1

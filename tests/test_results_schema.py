@@ -32,7 +32,7 @@ def test_v1_results_load_through_the_store(v1_results):
     assert all(r.schema_version == SCHEMA_VERSION for r in v1_results)  # migrated on reading
     by_name = {(r.model.name, r.dataset_label, r.unit): r for r in v1_results}
     piqe = by_name[("piqe", "synth-kadid10k", "split_00")]
-    assert piqe.model == ModelRef("lifeiqa_tiny", "piqe") and piqe.model.kind == "training_free"
+    assert piqe.model == ModelRef("lifeiqa_tiny", "piqe") and piqe.model.kind == "zero_shot"
     assert piqe.selected_epoch is None and piqe.selection_note.startswith("zero-shot")
     assert piqe.protocol == ProtocolRef("comparison", "1.0")
     assert len(piqe.per_distortion) == 25 and piqe.model_config["trained_on"] == []
@@ -65,7 +65,7 @@ def test_v1_results_aggregate_into_the_medians_of_the_raw_files(v1_results):
         assert cell.model_ref == ModelRef(raw[0]["preset"], raw[0]["variant"])
     assert {c.model: family(c.model_ref) for c in cells} == {
         "lifeiqa_tiny": "Life-IQA", "lifeiqa_tiny+no_moe": "Life-IQA ablation",
-        "cnniqa": "pyiqa arch", "piqe": "training free"}
+        "cnniqa": "image model", "piqe": "zero shot"}
     order = model_order([c.model_ref for c in cells], "lifeiqa_tiny")
     assert [m.name for m in order] == ["lifeiqa_tiny", "lifeiqa_tiny+no_moe", "cnniqa", "piqe"]
 
@@ -119,7 +119,7 @@ def _without(name: str):
     (lambda d: {**d, "split": {**d["split"], "test_images": 12.5}},
      "field 'split.test_images': expected int, found 12.5"),
     (lambda d: {**d, "selected_epoch": True}, "field 'selected_epoch': expected int or null"),
-    (lambda d: {**d, "variant": "cnn_iqa"}, "field 'variant': unknown model variant 'cnn_iqa'; "
+    (lambda d: {**d, "variant": "cnn_iqa"}, "field 'variant': unknown model 'cnn_iqa'; "
                                             "did you mean cnniqa"),
     (lambda d: {**d, "model": "wadiqam_nr"}, "field 'model': 'wadiqam_nr' is not the name of "
                                              "preset 'lifeiqa_tiny' with variant 'cnniqa'"),
@@ -156,7 +156,8 @@ def test_rows_are_flat_typed_columns_one_per_unit(v1_results):
     import pandas
 
     types = {"suite": str, "protocol": str, "protocol_version": str, "selection": str,
-             "model": str, "preset": str, "variant": str, "kind": str, "train_dataset": str,
+             "model": str, "preset": str, "variant": str, "kind": str,
+             "plugin": (str, type(None)), "train_dataset": str,
              "test_dataset": str, "unit": str, "split_file": str, "split_sha256_16": str,
              "train_images": int, "test_images": int, "validation_images": int, "srcc": float,
              "krcc": float, "plcc": float, "plcc_logistic": float, "rmse_logistic": float,
@@ -171,7 +172,7 @@ def test_rows_are_flat_typed_columns_one_per_unit(v1_results):
             assert isinstance(value, types[column]) and not isinstance(value, bool), column
     table = pandas.DataFrame(rows)
     assert len(table) == 9 and table["srcc"].dtype == np.float64 and table["n"].dtype == np.int64
-    assert table.loc[table["model"] == "piqe", "kind"].tolist() == ["training_free"] * 2
+    assert table.loc[table["model"] == "piqe", "kind"].tolist() == ["zero_shot"] * 2
     assert table.loc[table["model"] == "piqe", "selected_epoch"].isna().all()
 
 

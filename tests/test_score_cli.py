@@ -1,6 +1,7 @@
 """``lifeiqa-bench score`` run as a user runs it, on real image files."""
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,10 @@ from harness.engine.score import read_image
 from lifeiqa import LabelScale
 
 
-def bench(*args: str) -> subprocess.CompletedProcess:
+def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    return subprocess.run([script, *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([script, *args], capture_output=True, text=True, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,34 @@ def test_untrained_smoke_run_warns(folder, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "meaningless" in result.stderr
     missing = bench("score", str(folder / "c.bmp"), "--out", str(tmp_path / "x.csv"))
-    assert missing.returncode != 0 and "--checkpoint is required" in missing.stderr
+    assert missing.returncode == 2 and "no Life-IQA weights for 'lifeiqa'" in missing.stderr
+    assert "--untrained" in missing.stderr
+
+
+def test_a_model_name_scores_with_its_registered_weights(folder, tmp_path):
+    """``--model NAME`` without ``--checkpoint`` loads the weights registered for NAME (or for
+    the metric whose preset NAME is), exactly as ``--checkpoint`` with their file does."""
+    env = {"LIFEIQA_WEIGHTS_DIR": str(tmp_path / "weights")}
+    model = lifeiqa.create_model("lifeiqa_effnet_lite0")
+    file = lifeiqa.save_checkpoint(model, tmp_path / "effnet.safetensors",
+                                   label_scale=LabelScale("native", 1.0, 5.0, True, "koniq10k"))
+    image = str(folder / "c.bmp")
+    unregistered = bench("score", image, "--model", "lifeiqa_effnet_lite0", "--out",
+                         str(tmp_path / "none.csv"), env=env)
+    assert unregistered.returncode == 2
+    assert "no Life-IQA weights for 'lifeiqa_effnet_lite0'" in unregistered.stderr
+    added = bench("weights", "add", str(file), "--name", "lifeiqa_effnet_lite0", env=env)
+    assert added.returncode == 0, added.stderr
+    by_file = bench("score", image, "--checkpoint", str(file), "--out", str(tmp_path / "f.csv"))
+    assert by_file.returncode == 0, by_file.stderr
+    by_name = bench("score", image, "--model", "lifeiqa_effnet_lite0", "--out",
+                    str(tmp_path / "n.csv"), env=env)
+    assert by_name.returncode == 0, by_name.stderr
+    assert read_rows(tmp_path / "n.csv") == read_rows(tmp_path / "f.csv")
+    other = bench("score", image, "--model", "lifeiqa_tiny", "--out", str(tmp_path / "t.csv"),
+                  env=env)
+    assert other.returncode == 2 and "--model lifeiqa_tiny: no weights can be registered" in \
+        other.stderr
 
 
 def test_read_image_honours_exif_orientation(tmp_path):

@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 from harness.logs import configure_logging
 from lifeiqa.errors import LifeIQAError
 
-COMMANDS = ("demo", "run", "reproduce", "summarize", "leaderboard", "baselines", "score", "synth",
+COMMANDS = ("demo", "run", "reproduce", "summarize", "leaderboard", "listing", "score", "synth",
             "datasets", "speed", "published", "check", "train", "weights", "selftest")
 
 

@@ -11,10 +11,17 @@ DESCRIPTION = ("Match each reference row to the suite's cell (model, dataset or 
                "row by more than the tolerance (better is fine), or differs from a golden "
                "(measured) row by more than it either way; when the epoch selection differs "
                "(unless --allow-selection-mismatch); or when the cell has fewer units than the "
-               "reference (or --min-units). Rows without a reproduction are MISSING. "
-               "--write-golden writes the suite's medians as a reference file with per-row "
-               "tolerances from the measured spread over units.")
+               "reference (or --min-units). Rows without a reproduction are MISSING; rows "
+               "the harness cannot reproduce (full-reference metrics, datasets it does not "
+               "have) are N/A with the reason and never fail. A row computed on other images "
+               "than its reference (e.g. pyiqa's KonIQ-10k official test part vs a whole "
+               "dataset here) is compared and the difference stated. Reference files may name "
+               "any model and protocol the results record. --write-golden writes the suite's "
+               "medians as a reference file with per-row tolerances from the measured spread "
+               "over units.")
 EPILOG = ("examples:\n  lifeiqa-bench check runs/splits --against leaderboards/published.yaml"
+          "\n  lifeiqa-bench check runs/pyiqa-zero-shot --against "
+          "leaderboards/pyiqa/published.yaml"
           "\n  lifeiqa-bench check runs/ci --write-golden leaderboards/golden-ci.yaml"
           "\n  lifeiqa-bench check runs/ci --against leaderboards/golden-ci.yaml --require-all "
           "--report check.json")

@@ -7,6 +7,7 @@ import ast
 import sys
 
 from harness.errors import InvalidOptionError
+from harness.plan.models import split_rows
 from harness.plan.options import SELECTIONS, SYNTH_SIZES, ExecutorOptions, RunOptions
 from harness.plan.recipes import IMAGE_POLICIES, TEST_CROP_LAYOUTS
 
@@ -16,7 +17,9 @@ DESCRIPTION = ("Expand a protocol into jobs, run the missing ones, store one fol
                "then print the summary table.")
 EPILOG = ("examples:\n  lifeiqa-bench run --protocol splits            # synthetic default"
           "\n  lifeiqa-bench run --protocol cross-dataset --data-root ~/iqa --device cuda"
-          "\n  lifeiqa-bench run --protocol splits --set epochs=3 --splits 2 --dry-run")
+          "\n  lifeiqa-bench run --protocol splits --set epochs=3 --splits 2 --dry-run"
+          "\n  lifeiqa-bench run --protocol splits --define-dataset "
+          "mine=scores.csv,range=1:5,better=higher,group=ref")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,15 +50,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", help="folder holding one sub-folder per real dataset")
     parser.add_argument("--dataset-root", action="append", default=[], metavar="NAME=PATH",
                         help="location of one dataset (repeatable)")
+    add_define_dataset_argument(parser)
     parser.add_argument("--datasets", help="comma-separated subset of the protocol's datasets")
     parser.add_argument("--models", help="comma-separated subset of the protocol's rows (its "
-                                         "variants and baselines, e.g. full,probe_stage3)")
+                                         "variants and baselines, e.g. full,probe_stage3); "
+                                         "rows of --add-models are kept")
+    parser.add_argument("--add-models", metavar="ROWS",
+                        help="comma-separated rows to add to the protocol: registry models "
+                             "(lifeiqa-bench list models), pyiqa:<metric>, pyiqa-arch:<Class> "
+                             "or a plug-in's, with model arguments as NAME(key=value,...), e.g. "
+                             "\"pyiqa:musiq,my_net(width=64)\"")
+    add_include_argument(parser)
     parser.add_argument("--synthetic", action="store_true",
                         help="use the synthetic datasets (the default when no data is given)")
     parser.add_argument("--synth-size", default="small", choices=list(SYNTH_SIZES))
     parser.add_argument("--suite", help="results go to RUNS/SUITE (default: the protocol name)")
     parser.add_argument("--runs", default="runs", help="results store folder (default: runs)")
     parser.add_argument("--splits", type=int, help="number of splits (default: the protocol's)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="a quick look: at most N images of each part (train, validation, "
+                             "test) per unit; recorded, marked in every table, refused by check")
     parser.add_argument("--seeds", type=int, help="number of seeds for cross-dataset")
     parser.add_argument("--seed", type=int, default=0, help="base training seed")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
@@ -88,6 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=argparse.SUPPRESS)
 
 
+def add_include_argument(parser: argparse.ArgumentParser) -> None:
+    """``--include MODULE``: shared by the commands that resolve model names."""
+    parser.add_argument("--include", action="append", default=[], metavar="MODULE",
+                        help="import a plug-in module (a module name or a .py file) that is not "
+                             "installed, so its models can be named (repeatable; worker "
+                             "processes import it too)")
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
     """``["epochs=5", "lr=1e-4", "hflip=False"]`` -> typed values (Python literals, else text;
     the recipe then checks each field's type)."""
@@ -103,14 +125,35 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     return out
 
 
-def _pairs(flag: str, items: list[str]) -> dict[str, str]:
+def _pairs(flag: str, items: list[str], expected: str = "NAME=PATH") -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise InvalidOptionError(f"{flag} {item!r}: expected NAME=PATH")
+            raise InvalidOptionError(f"{flag} {item!r}: expected {expected}")
         name, path = item.split("=", 1)
+        if name in out:  # the later one would silently replace the first
+            raise InvalidOptionError(f"{flag} {name}: given twice ({name}={out[name]} and {item})")
         out[name] = path
     return out
+
+
+DEFINE_DATASET = ("NAME=FILE.yaml (a declaration) or NAME=CSV,range=LOW:HIGH,better=higher|lower"
+                  "[,images=DIR][,path=COLUMN][,score=COLUMN][,group=COLUMN]"
+                  "[,distortion=COLUMN][,score_name=MOS]")
+
+
+def add_define_dataset_argument(parser: argparse.ArgumentParser, joins: bool = True) -> None:
+    """``--define-dataset``, as ``run`` and ``datasets`` take it."""
+    parser.add_argument(
+        "--define-dataset", action="append", default=[], metavar="NAME=DECLARATION",
+        help=f"a dataset of your own, a CSV of scores and its images: {DEFINE_DATASET}; the "
+             f"columns default to path, mos, ref, distortion; images to the CSV's folder "
+             f"(repeatable" + ("; it joins a splits protocol's datasets)" if joins else ")"))
+
+
+def define_datasets_from_args(items: list[str]) -> dict[str, str]:
+    """``--define-dataset`` values: name -> its declaration (read by RunOptions)."""
+    return _pairs("--define-dataset", items, DEFINE_DATASET)
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -127,8 +170,12 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         allow_oracle=args.allow_oracle, test_crops=args.test_crops,
         image_policy=args.image_policy, data_root=args.data_root,
         dataset_roots=_pairs("--dataset-root", args.dataset_root),
+        define_datasets=define_datasets_from_args(args.define_dataset),
         datasets=tuple(args.datasets.split(",")) if args.datasets else (),
-        models=tuple(args.models.split(",")) if args.models else (),
+        models=tuple(split_rows(args.models)) if args.models else (),
+        add_models=tuple(split_rows(args.add_models)) if args.add_models else (),
+        limit=args.limit,
+        include=tuple(args.include),
         synthetic=args.synthetic, synth_size=args.synth_size, suite=args.suite, runs=args.runs,
         splits=args.splits, seeds=args.seeds, seed=args.seed, device=args.device,
         force=args.force, exclude_bad=args.exclude_bad, save_checkpoints=args.save_checkpoints,

@@ -9,9 +9,11 @@ from lifeiqa.inference import DEFAULT_NUM_CROPS
 
 NAME = "score"
 HELP = "score image files and folders into a CSV (path,score)"
-DESCRIPTION = ("Score images with a Life-IQA checkpoint. Scores are in [0, 1], higher is better "
+DESCRIPTION = ("Score images with Life-IQA weights: a checkpoint file, or the weights registered "
+               "for a name (lifeiqa-bench weights add). Scores are in [0, 1], higher is better "
                "(mapped through the checkpoint's label scale), as pyiqa reports them.")
-EPILOG = ("example: lifeiqa-bench score photos/ 'more/*.jpg' --checkpoint model.safetensors "
+EPILOG = ("examples:\n  lifeiqa-bench score photos/ --model lifeiqa          # its registered weights"
+          "\n  lifeiqa-bench score photos/ 'more/*.jpg' --checkpoint model.safetensors "
           "--out scores.csv")
 
 
@@ -19,9 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="PATH",
                         help="image files, folders (searched recursively) or glob patterns")
     parser.add_argument("--checkpoint",
-                        help="a lifeiqa .safetensors checkpoint (or a .pth with --model)")
+                        help="a lifeiqa .safetensors checkpoint (or a .pth with --model); "
+                             "default: the weights registered for --model")
     parser.add_argument("--model", dest="model_name",
-                        help="preset name (default: the checkpoint's config)")
+                        help="without --checkpoint: a registered-weights name (lifeiqa, "
+                             "lifeiqa_swin_t, lifeiqa_effnet_lite0; default lifeiqa) or its "
+                             "preset; with --checkpoint: the preset of a plain state dict")
     parser.add_argument("--out", default="scores.csv",
                         help="CSV to write (path,score); default scores.csv")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")

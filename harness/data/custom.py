@@ -1,16 +1,19 @@
 """A user's own scored images: a folder plus a CSV (``path, mos`` and optionally ``ref``,
-``distortion``), on a score scale the user states, since a CSV cannot say which way is better."""
+``distortion``, or columns of the user's naming), on a score scale the user states, since a CSV
+cannot say which way is better."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness.data.layout import DatasetLayoutError, image_id, read_csv, resolve_inside
 from harness.data.records import Dataset, ImageRecord, Problem, ScoreScale
 
-REQUIRED_COLUMNS = ("path", "mos")
-OPTIONAL_COLUMNS = ("ref", "distortion")
+# What each column holds (its role) -> the column's name unless the caller names another.
+DEFAULT_COLUMNS = {"path": "path", "score": "mos", "group": "ref", "distortion": "distortion"}
+REQUIRED_ROLES = ("path", "score")
 
 
 def parse_score(value: object) -> tuple[float | None, str | None]:
@@ -25,13 +28,17 @@ def parse_score(value: object) -> tuple[float | None, str | None]:
 
 
 def load_custom_csv(csv_path: str | Path, scale: ScoreScale, root: str | Path | None = None,
-                    name: str = "custom") -> Dataset:
+                    name: str = "custom", columns: Mapping[str, str] | None = None) -> Dataset:
     """Read a user's CSV into a Dataset without opening any image.
 
-    ``root`` (default: the CSV's folder) is where the ``path`` column is relative to. The kind is
-    "synthetic" when a ``ref`` column names content groups, else "authentic" (each image its own
-    group). Bad rows become Problems located as ``<file>:<line>`` (the header is line 1; a blank
-    line holds no row), never records, so nothing is dropped silently.
+    ``columns`` maps a role (``path``, ``score``, ``group``, ``distortion``) to the CSV's name
+    for that column (matched ignoring case and surrounding spaces); a role not named there reads
+    its default column (:data:`DEFAULT_COLUMNS`), an optional one only if present. ``root``
+    (default: the CSV's folder) is where the path column is relative to. The kind is "synthetic"
+    when a group column names content groups (reference images), else "authentic" (each image
+    its own group). Bad rows (an empty path, group or distortion, a score that is not a number,
+    a duplicate path) become Problems located as ``<file>:<line>`` (the header is line 1; a
+    blank line holds no row), never records, so nothing is dropped silently.
     """
     csv_path = Path(csv_path).expanduser().resolve()
     root = Path(root).expanduser().resolve() if root is not None else csv_path.parent
@@ -40,7 +47,7 @@ def load_custom_csv(csv_path: str | Path, scale: ScoreScale, root: str | Path | 
     if not root.is_dir():
         raise DatasetLayoutError(f"{root}: image folder not found")
     header, rows = read_csv(csv_path)
-    columns = _match_columns(csv_path, header)
+    positions = _match_columns(csv_path, header, columns or {})
 
     records: list[ImageRecord] = []
     problems: list[Problem] = []
@@ -52,7 +59,7 @@ def load_custom_csv(csv_path: str | Path, scale: ScoreScale, root: str | Path | 
                                               f"{len(header)}"))
             continue
         row = row + [""] * (len(header) - len(row))  # missing trailing cells are empty
-        values = {key: row[pos].strip() for key, pos in columns.items()}
+        values = {role: row[pos].strip() for role, pos in positions.items()}
         record = _record(root, values, location)
         if isinstance(record, ImageRecord) and record.image_id in first_line:
             record = Problem(location, f"duplicate path {values['path']!r} "
@@ -65,19 +72,29 @@ def load_custom_csv(csv_path: str | Path, scale: ScoreScale, root: str | Path | 
 
     distortions = tuple(dict.fromkeys(r.distortion for r in records if r.distortion))
     return Dataset(name=name, root=root, records=records, scale=scale,
-                   kind="synthetic" if "ref" in columns else "authentic", layout="csv",
+                   kind="synthetic" if "group" in positions else "authentic", layout="csv",
                    distortion_types=distortions, problems=problems)
 
 
-def _match_columns(csv_path: Path, found: list[str]) -> dict[str, int]:
-    """Known column name -> position, matched ignoring case and surrounding spaces."""
+def _match_columns(csv_path: Path, found: list[str], given: Mapping[str, str]) -> dict[str, int]:
+    """Role -> position of its column, matched ignoring case and surrounding spaces; a required
+    role's column, or one the caller named, must be there."""
+    unknown = sorted(set(given) - set(DEFAULT_COLUMNS))
+    if unknown:
+        raise DatasetLayoutError(f"{csv_path}: unknown column role(s) {unknown}; expected "
+                                 f"{list(DEFAULT_COLUMNS)}")
+    wanted = {role: given.get(role, default) for role, default in DEFAULT_COLUMNS.items()}
     positions = {str(col).strip().lower(): pos for pos, col in enumerate(found)}
-    missing = [col for col in REQUIRED_COLUMNS if col not in positions]
+    missing = [wanted[role] for role in DEFAULT_COLUMNS
+               if (role in REQUIRED_ROLES or role in given)
+               and wanted[role].strip().lower() not in positions]
     if missing:
+        optional = [wanted[role] for role in DEFAULT_COLUMNS if role not in REQUIRED_ROLES]
         raise DatasetLayoutError(
-            f"{csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
-            f"(optional {list(OPTIONAL_COLUMNS)}), found {found}")
-    return {col: positions[col] for col in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if col in positions}
+            f"{csv_path}: missing column(s) {missing}; expected "
+            f"{[wanted[role] for role in REQUIRED_ROLES]} (optional {optional}), found {found}")
+    return {role: positions[name.strip().lower()] for role, name in wanted.items()
+            if name.strip().lower() in positions}
 
 
 def _record(root: Path, values: dict[str, str], location: str) -> ImageRecord | Problem:
@@ -86,12 +103,14 @@ def _record(root: Path, values: dict[str, str], location: str) -> ImageRecord | 
     path, problem = resolve_inside(root, values["path"], location)
     if problem is not None:
         return problem
-    score, reason = parse_score(values["mos"])
+    score, reason = parse_score(values["score"])
     if reason is not None:
         return Problem(location, reason)
     rel = image_id(root, path)
-    group = values.get("ref", rel)
+    group = values.get("group", rel)
     if not group:
-        return Problem(location, "empty ref: the content group is needed to keep splits apart")
+        return Problem(location, "empty content group: it is needed to keep splits apart")
+    if values.get("distortion") == "":  # a per-distortion table would lose the image silently
+        return Problem(location, "empty distortion type")
     return ImageRecord(image_id=rel, path=path, score=score, group=group.replace("\\", "/"),
-                       distortion=values.get("distortion") or None, source=location)
+                       distortion=values.get("distortion"), source=location)

@@ -1,4 +1,11 @@
-"""The benchmark datasets by name, and ``load_dataset`` which picks the layout it finds."""
+"""The benchmark datasets by name, and ``load_dataset`` which picks the layout it finds.
+
+Besides the built-in loaders, an installed distribution may add datasets through an entry point
+in group ``lifeiqa_bench.datasets`` (:data:`harness.plugins.DATASET_GROUP`): a module, or a
+callable taking no arguments, that calls :func:`register_dataset`. The group is loaded once per
+process by the lookups here (``list_datasets``; the others when the built-ins lack the name), so
+the command line, the API, pool workers and Slurm tasks all see the same datasets.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +15,42 @@ from pathlib import Path
 from harness.data import loaders  # noqa: F401
 from harness.data.layout import find_child
 from harness.data.records import Dataset
-from harness.data.specs import DatasetSpec, register_dataset, registered_specs
+from harness.data.specs import DatasetSpec, dataset_key, register_dataset, registered_specs
 from harness.data.synth.manifest import apply_content_groups
 from harness.errors import DataNotFoundError, unknown_name
+from harness.plugins import DATASET_GROUP, load_group
 
-__all__ = ["DatasetSpec", "get_dataset_spec", "list_datasets", "load_dataset", "register_dataset"]
+__all__ = ["DatasetSpec", "find_dataset_spec", "get_dataset_spec", "list_datasets", "load_dataset",
+           "register_dataset"]
 
 
 def list_datasets() -> list[str]:
+    """Every dataset's name, the installed plug-ins' included."""
+    load_group(DATASET_GROUP)
     return sorted({spec.name for spec in registered_specs().values()})
 
 
+def find_dataset_spec(name: str) -> DatasetSpec | None:
+    """The spec a lookup of ``name`` finds (any letter case, ``-``/``_`` ignored), or None;
+    the installed plug-ins are loaded when the registered specs lack it."""
+    found = _registered(name)
+    if found is None:
+        load_group(DATASET_GROUP)
+        found = _registered(name)
+    return found
+
+
+def _registered(name: str) -> DatasetSpec | None:
+    key = dataset_key(name)
+    return next((spec for spec_key, spec in registered_specs().items()
+                 if dataset_key(spec_key) == key), None)
+
+
 def get_dataset_spec(name: str) -> DatasetSpec:
-    key = name.lower().replace("-", "").replace("_", "")
-    for spec_key, spec in registered_specs().items():
-        if spec_key.replace("-", "").replace("_", "") == key:
-            return spec
-    raise unknown_name("dataset", name, list_datasets())
+    spec = find_dataset_spec(name)
+    if spec is None:
+        raise unknown_name("dataset", name, list_datasets())
+    return spec
 
 
 def load_dataset(name: str, root: str | Path) -> Dataset:

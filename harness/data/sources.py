@@ -1,7 +1,8 @@
 """Where each dataset named in a protocol comes from: a real copy on disk, or a synthetic one.
 
 Real datasets are found under ``--data-root`` (a folder holding ``<name>/`` for each dataset,
-any letter case) or given one by one (``--dataset-root kadid10k=/data/KADID``). Synthetic ones
+any letter case) or given one by one (``--dataset-root kadid10k=/data/KADID``); a dataset of
+one's own is declared (:mod:`harness.data.declared`: a CSV and its images). Synthetic ones
 (``synth-kadid10k``, ``synth-tid2013``, ``synth-koniq10k``) are generated on first use into the
 cache and reused; they are read by the real loaders, and their names keep them apart from real
 results in every table.
@@ -12,10 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.data.layout import find_child
 from harness.data.records import Dataset
 from harness.data.registry import get_dataset_spec, load_dataset
+from harness.data.specs import DatasetSpec
+
+if TYPE_CHECKING:
+    from harness.data.declared import DatasetDeclaration
 
 SYNTH_PREFIX = "synth-"
 
@@ -30,9 +36,23 @@ class DataSources:
     roots: tuple[tuple[str, str], ...] = ()  # explicit name=path overrides
     synth_size: str = "small"
     synth_seed: int = 0
+    declared: tuple[DatasetDeclaration, ...] = ()  # datasets of one's own, by name
+
+    def declaration(self, name: str) -> DatasetDeclaration | None:
+        return next((d for d in self.declared if d.name == name), None)
+
+    def spec(self, name: str) -> DatasetSpec | None:
+        """The registered spec of dataset ``name``, whose expected sizes validation checks;
+        None for a synthetic or declared one (nothing is expected of them)."""
+        if name.startswith(SYNTH_PREFIX) or self.declaration(name) is not None:
+            return None
+        return get_dataset_spec(name)
 
     def root_for(self, name: str) -> Path:
         """The folder of dataset ``name``; synthesises it first if it is a synthetic one."""
+        declared = self.declaration(name)
+        if declared is not None:
+            return Path(declared.images)
         explicit = dict(self.roots)
         if name in explicit:
             return Path(explicit[name]).expanduser()
@@ -55,19 +75,31 @@ class DataSources:
 
     def has(self, name: str) -> bool:
         """Whether a real dataset's folder is known (synthetic ones always are)."""
-        if name.startswith(SYNTH_PREFIX) or name in dict(self.roots):
+        if name.startswith(SYNTH_PREFIX) or name in dict(self.roots) or self.declaration(name):
             return True
         return self.data_root is not None and \
             find_child(Path(self.data_root).expanduser(), name, required=False) is not None
 
     def load(self, name: str) -> Dataset:
+        declared = self.declaration(name)
+        if declared is not None:
+            return declared.load()
         loader = name[len(SYNTH_PREFIX):] if name.startswith(SYNTH_PREFIX) else name
         dataset = load_dataset(loader, self.root_for(name))
         dataset.name = name
         return dataset
 
-    def describe(self, name: str) -> dict:
-        return {"name": name, "root": str(self.root_for(name)),
-                "synthetic": name.startswith(SYNTH_PREFIX),
-                **({"synth_size": self.synth_size, "synth_seed": self.synth_seed}
-                   if name.startswith(SYNTH_PREFIX) else {})}
+    def describe(self, name: str) -> dict[str, Any]:
+        """Where dataset ``name`` was read from, as a result records it: a declared dataset's
+        CSV and its SHA-256, a plug-in dataset's distribution and version."""
+        synthetic = name.startswith(SYNTH_PREFIX)
+        described: dict[str, Any] = {"name": name, "root": str(self.root_for(name)),
+                                     "synthetic": synthetic}
+        declared = self.declaration(name)
+        if synthetic:
+            described.update(synth_size=self.synth_size, synth_seed=self.synth_seed)
+        elif declared is not None:
+            described["declared"] = declared.describe()
+        elif (plugin := get_dataset_spec(name).plugin) is not None:
+            described["plugin"] = plugin.to_dict()
+        return described

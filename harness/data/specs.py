@@ -3,12 +3,15 @@ modules (:mod:`harness.data.loaders`); :mod:`harness.data.registry` looks them u
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.data.records import Dataset, ScoreScale
+from harness.errors import InvalidOptionError, PluginError
+from harness.plugins import PluginInfo, loading
 
 if TYPE_CHECKING:
     from harness.data.partitions import Assignment
@@ -22,7 +25,8 @@ class DatasetSpec:
     ``meta_info/`` layout, read by ``load_pyiqa``. Expected sizes are checked with a warning
     (partial copies are common), never enforced silently. ``official_partition`` reads the
     train/validation/test partition the release defines, if it defines one (None when the
-    loaded copy lacks the file that holds it).
+    loaded copy lacks the file that holds it). ``plugin``: the plug-in that registered it
+    (set by :func:`register_dataset`; None for the harness's own loaders), which results record.
     """
 
     name: str
@@ -37,15 +41,33 @@ class DatasetSpec:
     pyiqa_meta: str | None = None
     aliases: tuple[str, ...] = ()
     official_partition: Callable[[Dataset], Assignment | None] | None = None
+    plugin: PluginInfo | None = None
 
 
 _SPECS: dict[str, DatasetSpec] = {}
 
 
+def dataset_key(name: str) -> str:
+    """``name`` as lookups compare it: any letter case, ``-`` and ``_`` ignored (KADID-10k)."""
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Make ``spec`` known by its name and aliases (loader modules and dataset plug-ins call
+    this; a plug-in's spec records the plug-in). A name that a lookup would confuse with a
+    registered one is refused: it would shadow that dataset, or be shadowed by it."""
+    spec = dataclasses.replace(spec, plugin=loading())
+    taken = {dataset_key(key): known for key, known in _SPECS.items()}
     for key in (spec.name, *spec.aliases):
-        if key in _SPECS:
-            raise ValueError(f"dataset name {key!r} is already registered")
+        known = taken.get(dataset_key(key))
+        if known is not None:
+            whose = f"plug-in {known.plugin.label}'s" if known.plugin else "built-in"
+            message = f"dataset name {key!r} would shadow the {whose} dataset {known.name!r} ({known.title})"
+            if spec.plugin is not None:
+                raise PluginError(f"plug-in {spec.plugin.label}: {message}")
+            raise InvalidOptionError(message)
+        taken[dataset_key(key)] = spec
+    for key in (spec.name, *spec.aliases):
         _SPECS[key] = spec
     return spec
 

@@ -17,6 +17,8 @@ from harness.data.specs import DatasetSpec
 
 # Real labels can sit slightly outside a nominal range (LIVE's realigned DMOS, for example).
 SCORE_SLACK = 0.1
+# A range the user states (their CSV's or Hugging Face dataset's) is taken as exact.
+STATED_SCALE_LAYOUTS = ("csv", "hf")
 
 
 class DatasetValidationError(ValueError):
@@ -70,6 +72,7 @@ def check_image_file(record: ImageRecord, decode: bool = True) -> str | None:
 def validate_dataset(dataset: Dataset, spec: DatasetSpec | None = None,
                      decode_images: bool = True) -> ValidationReport:
     problems = list(dataset.problems)
+    slack = 0.0 if dataset.layout in STATED_SCALE_LAYOUTS else SCORE_SLACK
     seen: dict[str, str] = {}
     for record in dataset.records:
         where = record.source or record.image_id
@@ -78,7 +81,7 @@ def validate_dataset(dataset: Dataset, spec: DatasetSpec | None = None,
                                            f"(first at {seen[record.image_id]})"))
             continue
         seen[record.image_id] = where
-        if not dataset.scale.contains(record.score, SCORE_SLACK):
+        if not dataset.scale.contains(record.score, slack):
             problems.append(Problem(where, f"score {record.score!r} outside "
                                            f"[{dataset.scale.low}, {dataset.scale.high}] "
                                            f"({dataset.scale.name})"))

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.data.declared import DatasetDeclaration
 from harness.data.sources import SYNTH_PREFIX, DataSources
 from harness.engine import distributed
 from harness.engine.runner import JobRunner, RunSummary
@@ -41,6 +42,7 @@ from harness.errors import ExecutionError, InvalidOptionError
 from harness.logs import configure_logging
 from harness.plan.jobs import Job
 from harness.plan.options import RunOptions, RunPlan
+from harness.plugins import include_all
 from harness.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -110,17 +112,20 @@ def run_local(plan: RunPlan, progress: bool = False) -> RunSummary | None:
 def _sources_to_dict(sources: DataSources) -> dict:
     return {"data_root": str(sources.data_root) if sources.data_root else None,
             "roots": [list(pair) for pair in sources.roots], "synth_size": sources.synth_size,
-            "synth_seed": sources.synth_seed}
+            "synth_seed": sources.synth_seed,
+            "declared": [declaration.to_dict() for declaration in sources.declared]}
 
 
 def _sources_from_dict(data: dict) -> DataSources:
     return DataSources(Path(data["data_root"]) if data["data_root"] else None,
                        tuple(tuple(pair) for pair in data["roots"]), data["synth_size"],
-                       data["synth_seed"])
+                       data["synth_seed"],
+                       tuple(DatasetDeclaration.from_dict(d) for d in data.get("declared", ())))
 
 
 class PoolRun:
-    """One pool run's folder: ``jobs.json`` (the jobs and how to run them), ``taken/<i>`` (the
+    """One pool run's folder: ``jobs.json`` (the jobs, the plug-ins to include first, and how to
+    run them), ``taken/<i>`` (the
     queue: job i's marker, holding the index of the worker that took it), and per worker its
     log ``worker-<w>.log`` and report ``worker-<w>.json``."""
 
@@ -129,6 +134,8 @@ class PoolRun:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         spec = json.loads((self.folder / self.JOBS).read_text())
+        self.includes = tuple(spec.get("includes", ()))
+        include_all(self.includes)  # before the jobs: their models may be plug-ins' models
         self.jobs = [Job.from_dict(data) for data in spec["jobs"]]
         self.sources = _sources_from_dict(spec["sources"])
         self.runs, self.device, self.force = spec["runs"], spec["device"], spec["force"]
@@ -137,12 +144,13 @@ class PoolRun:
 
     @classmethod
     def create(cls, parent: Path, jobs: list[Job], sources: DataSources, options: RunOptions,
-               device: str) -> PoolRun:
+               device: str, includes: tuple[str, ...] = ()) -> PoolRun:
         folder = Path(parent) / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         (folder / "taken").mkdir(parents=True)
         spec = {"runs": str(options.runs), "device": device, "force": options.force,
                 "exclude_bad": options.exclude_bad, "save_checkpoints": options.save_checkpoints,
-                "sources": _sources_to_dict(sources), "jobs": [job.to_dict() for job in jobs]}
+                "sources": _sources_to_dict(sources), "includes": list(includes),
+                "jobs": [job.to_dict() for job in jobs]}
         (folder / cls.JOBS).write_text(json.dumps(spec, indent=1))
         return cls(folder)
 
@@ -222,7 +230,8 @@ def run_pool(plan: RunPlan, progress: bool = False) -> RunSummary:
     if not todo:
         return summary
     prepare_data(todo, plan.sources)
-    pool = PoolRun.create(store.root / plan.suite / "pool", todo, plan.sources, options, device)
+    pool = PoolRun.create(store.root / plan.suite / "pool", todo, plan.sources, options, device,
+                          plan.includes)
     slots = slots[:len(todo)]
     threads = max(1, _cores() // len(slots))
     log.info("pool: %d worker(s), %d thread(s) each, %d job(s); logs in %s", len(slots), threads,
@@ -284,14 +293,16 @@ class SlurmUnit:
     tasks per job (``--slurm-gpus-per-job N``) the tasks train it data-parallel."""
 
     def __init__(self, runs: str, sources: DataSources, device: str, exclude_bad: bool,
-                 save_checkpoints: bool, force: bool) -> None:
+                 save_checkpoints: bool, force: bool, includes: tuple[str, ...] = ()) -> None:
         self.runs, self.sources, self.device = runs, sources, device
         self.exclude_bad, self.save_checkpoints, self.force = exclude_bad, save_checkpoints, force
+        self.includes = includes
 
     def __call__(self, job: Job) -> tuple[str, str]:
         import submitit
 
         configure_logging()  # the task's own process: its output is the task's log file
+        include_all(self.includes)  # the plug-ins behind the job's model, in this process
         if submitit.JobEnvironment().num_tasks > 1:  # one rank per task (and GPU)
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         device = distributed.setup(self.device)
@@ -329,7 +340,7 @@ def run_slurm(plan: RunPlan, progress: bool = False) -> RunSummary:
         slurm_partition=slurm.slurm_partition, slurm_account=slurm.slurm_account,
         slurm_array_parallelism=slurm.slurm_array_parallelism or SLURM_ARRAY_PARALLELISM)
     unit = SlurmUnit(str(store.root), plan.sources, options.device, options.exclude_bad,
-                     options.save_checkpoints, options.force)
+                     options.save_checkpoints, options.force, plan.includes)
     handles = executor.map_array(unit, todo)
     log.info("slurm (%s): submitted %d job(s) (%s%s); logs in %s", slurm.slurm_cluster,
              len(handles), ", ".join(h.job_id for h in handles[:4]),

@@ -21,8 +21,7 @@ import numpy as np
 import lifeiqa
 from harness.data.cache import DecodedImageCache
 from harness.data.records import Dataset, ImageRecord
-from harness.data.registry import get_dataset_spec
-from harness.data.sources import SYNTH_PREFIX, DataSources, cache_root
+from harness.data.sources import DataSources, cache_root
 from harness.data.validate import require_valid
 from harness.device import resolve_device
 from harness.engine import distributed
@@ -68,8 +67,7 @@ class JobRunner:
     def dataset(self, name: str) -> LoadedDataset:
         if name not in self._datasets:
             raw = self.sources.load(name)
-            spec = None if name.startswith(SYNTH_PREFIX) else get_dataset_spec(name)
-            dataset, _, excluded = require_valid(raw, spec, self.exclude_bad)
+            dataset, _, excluded = require_valid(raw, self.sources.spec(name), self.exclude_bad)
             self._datasets[name] = LoadedDataset(dataset, excluded)
         return self._datasets[name]
 
@@ -90,8 +88,8 @@ class JobRunner:
         return split, str(path)
 
     def parts(self, job: Job) -> JobParts:
-        """The job's training, test and validation records, their targets on the recipe's
-        label scale, and where they came from."""
+        """The job's training, test and validation records (at most ``job.limit`` of each),
+        their targets on the recipe's label scale, and where they came from."""
         source = self.dataset(job.train_dataset)
         target = self.dataset(job.test_dataset)
         if job.kind == "splits":
@@ -100,7 +98,8 @@ class JobRunner:
             for name, groups in (("train", split.train), ("test", split.test),
                                  ("val", split.validation)):
                 chosen = set(groups)
-                part[name] = [r for r in source.dataset.records if r.group in chosen]
+                part[name] = limited([r for r in source.dataset.records if r.group in chosen],
+                                     job.limit, (job.seed, len(part)))
             digest = hashlib.sha256(Path(split_path).read_bytes()).hexdigest()[:16]
             return JobParts.with_targets(source, target, part["train"], part["test"], part["val"],
                                          job.recipe.label_scale, split_path, digest)
@@ -110,7 +109,9 @@ class JobRunner:
                                   job.validation_fraction).test)
             val = [r for r in train if r.group in held]
             train = [r for r in train if r.group not in held]
-        return JobParts.with_targets(source, target, train, list(target.dataset.records), val,
+        return JobParts.with_targets(source, target, limited(train, job.limit, (job.seed, 0)),
+                                     limited(list(target.dataset.records), job.limit, (job.seed, 1)),
+                                     limited(val, job.limit, (job.seed, 2)),
                                      job.recipe.label_scale, "whole datasets")
 
     def train(self, job: Job, data: JobParts, on_epoch: EpochCallback | None = None) -> Trained:
@@ -156,7 +157,8 @@ class JobRunner:
             device=str(self.device), world_size=distributed.world_size(),
             environment=environment(),
             wall_seconds=round(time.perf_counter() - start, 2),
-            analyses=trained.analyses,
+            analyses=trained.analyses, model_kind=job.model.kind,
+            plugin=job.model.spec.plugin if job.model.from_registry else None,
         )
         predictions = [{"image_id": r.image_id, "group": r.group, "distortion": r.distortion or "",
                         "level": r.level if r.level is not None else "", "score": r.score,
@@ -244,6 +246,15 @@ class JobRunner:
             self.store.write_failure(job.key, job.config(), kind, message)
         except OSError as write_error:  # the failure itself is already reported
             self.log(f"could not record the failure of {job.key.parts()}: {write_error}")
+
+
+def limited(records: list[ImageRecord], limit: int | None, seed: tuple[int, int]) -> list[ImageRecord]:
+    """At most ``limit`` of ``records``, drawn without replacement under ``seed`` (the unit's,
+    and the part's index) and kept in their order: a quick look spread over the whole part."""
+    if limit is None or len(records) <= limit:
+        return records
+    keep = np.sort(np.random.default_rng(seed).choice(len(records), limit, replace=False))
+    return [records[i] for i in keep]
 
 
 def checkpoint_label_scale(recipe: Recipe, dataset: Dataset) -> LabelScale:

@@ -69,20 +69,47 @@ def read_image(path: Path) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255)
 
 
+def registered_name(model_name: str | None) -> str:
+    """The registered-weights name (``lifeiqa-bench weights list``) that ``--model`` means: a
+    metric name itself (default ``lifeiqa``), or the one whose architecture is the preset's."""
+    from lifeiqa import weights
+
+    names = weights.metric_names()
+    if model_name is None or model_name in names:
+        return model_name or "lifeiqa"
+    matching = [name for name in names if weights.metric_preset(name) == model_name]
+    if not matching:
+        raise InvalidOptionError(
+            f"--model {model_name}: no weights can be registered for it (weights are registered "
+            f"for {', '.join(names)}: the presets {', '.join(map(weights.metric_preset, names))}); "
+            f"pass --checkpoint FILE, or --untrained for a smoke run")
+    return matching[0]
+
+
 def load_model(checkpoint: str | None, model_name: str | None, untrained: bool) -> lifeiqa.LifeIQA:
+    """The model to score with: ``checkpoint`` (of preset ``model_name`` for a plain state
+    dict), a random decoder with ``untrained``, else the weights registered for ``model_name``
+    (a metric name or a preset; by default ``lifeiqa``'s), as ``pyiqa.create_metric`` loads
+    them."""
+    from lifeiqa import weights
+
     if checkpoint:
         if model_name:
             return lifeiqa.create_model(model_name, checkpoint=checkpoint)
         return lifeiqa.load_checkpoint(checkpoint)
-    if not untrained:
-        raise InvalidOptionError(
-            "--checkpoint is required (no official Life-IQA weights are published). For a "
-            "smoke run with random decoder weights add --untrained.")
-    name = model_name or "lifeiqa_effnet_lite0"
-    spec = lifeiqa.get_spec(name)
-    log.warning("warning: --untrained: %s has a randomly initialised decoder; its scores are "
-                "meaningless", name)
-    return lifeiqa.create_model(name, pretrained=spec.pretrained_weights is not None)
+    if untrained:
+        name = model_name or "lifeiqa_effnet_lite0"
+        spec = lifeiqa.get_spec(name)
+        log.warning("warning: --untrained: %s has a randomly initialised decoder; its scores "
+                    "are meaningless", name)
+        return lifeiqa.create_model(name, pretrained=spec.pretrained_weights is not None)
+    name = registered_name(model_name)
+    path = weights.default_weights(name)
+    if path is None:
+        raise InvalidOptionError(weights.missing_weights_message(name) + "\nFor a smoke run "
+                                 "with a random decoder: --untrained.")
+    log.info("scoring with the weights of %r: %s", name, path)
+    return weights.load_for(weights.metric_preset(name), path, f"metric {name!r}")
 
 
 def already_scored(out: Path) -> set[str]:

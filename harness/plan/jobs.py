@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from harness.plan.baselines import get_baseline
-from harness.plan.models import ModelRef
+from harness.plan.models import ModelRef, canonical_args
 from harness.plan.protocols import Protocol
 from harness.plan.recipes import Recipe
 
@@ -47,6 +46,12 @@ class Job:
     breakdown: str
     recipe: Recipe
     analysis: str = "none"  # harness.plan.protocols.ANALYSES
+    # (name, SHA-256 of its CSV) of each declared dataset the job reads: scores edited since a
+    # unit ran make another config, so resuming never reuses a unit of the old scores
+    data_versions: tuple[tuple[str, str], ...] = ()
+    # at most this many images of each part (train, validation, test): a quick look, which
+    # tables mark and checks refuse; None: every image
+    limit: int | None = None
 
     @property
     def dataset_label(self) -> str:
@@ -58,25 +63,38 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """The job as JSON values, its model as ``preset`` and ``variant`` in the model's place
-        (the flat form stored results' configs have always had)."""
+        (the flat form stored results' configs have always had), with ``model_args`` and the
+        ``plugin`` (name and version) of a plug-in's model: a unit of other arguments or other
+        plug-in code is another condition, and resuming never mixes them."""
         data: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "analysis" and value == "none":
+            if (item.name, value) in (("analysis", "none"), ("data_versions", ()), ("limit", None)):
                 continue  # jobs without one keep the config they always had (stored units resume)
+            if item.name == "data_versions":
+                data[item.name] = dict(value)
+                continue
             if item.name == "model":
                 data.update(preset=value.preset, variant=value.variant)
+                if value.args:
+                    data["model_args"] = value.arguments
+                plugin = value.spec.plugin if value.from_registry else None
+                if plugin is not None:
+                    data["plugin"] = plugin.label
             else:
                 data[item.name] = value.to_dict() if item.name == "recipe" else value
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
-        """The job :meth:`to_dict` wrote."""
+        """The job :meth:`to_dict` wrote (its model resolved in this process's registry)."""
         values = dict(data)
-        model = ModelRef(values.pop("preset"), values.pop("variant"))
+        values.pop("plugin", None)  # derived from the registry
+        model = ModelRef(values.pop("preset"), values.pop("variant"),
+                         canonical_args(values.pop("model_args", {})))
         recipe = Recipe(**values.pop("recipe"))
-        return cls(**values, model=model, recipe=recipe)
+        versions = tuple(values.pop("data_versions", {}).items())
+        return cls(**values, model=model, recipe=recipe, data_versions=versions)
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (compared on reruns): :meth:`to_dict` without
@@ -92,11 +110,11 @@ def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str,
     """Expand ``protocol``. ``recipe_for`` maps a training dataset name to its recipe."""
     jobs: list[Job] = []
     for train, test in protocol.targets(synthetic):
-        for variant in (*protocol.variants, *protocol.baselines):
-            model = ModelRef(preset, variant)
-            # a baseline fixes the recipe fields its design needs (recorded with the job)
-            recipe = recipe_for[train].override(**get_baseline(variant).recipe) \
-                if model.is_baseline else recipe_for[train]
+        for row in (*protocol.variants, *protocol.baselines):
+            model = ModelRef.parse(preset, row)
+            # a registry model fixes the recipe fields its design needs (recorded with the job)
+            recipe = recipe_for[train].override(**model.spec.recipe) \
+                if model.from_registry else recipe_for[train]
             common = dict(suite=suite, protocol=protocol.name, protocol_version=protocol.version,
                           kind=protocol.kind, model=model, train_dataset=train,
                           test_dataset=test, test_fraction=protocol.test_fraction,

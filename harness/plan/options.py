@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import lifeiqa
+from harness.data.declared import declare_dataset
 from harness.data.registry import list_datasets
 from harness.data.sources import SYNTH_PREFIX, DataSources
 from harness.data.synth.generate import SIZES, WRITERS
 from harness.device import resolve_device
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
 from harness.plan.jobs import Job, plan_jobs
+from harness.plan.models import ModelRef, format_args, parse_row
 from harness.plan.protocols import Protocol, load_protocol
 from harness.plan.recipes import (
     IMAGE_POLICIES,
@@ -34,6 +36,7 @@ from harness.plan.recipes import (
     authors_image_policy,
     get_recipe,
 )
+from harness.plugins import include_all
 from lifeiqa.errors import UnknownModelError
 
 log = logging.getLogger(__name__)
@@ -129,8 +132,18 @@ class RunOptions:
     image_policy: str = "recipe"  # "recipe": its resize policy; "authors": theirs per dataset
     data_root: str | None = None  # a folder holding one sub-folder per real dataset
     dataset_roots: Mapping[str, str] = field(default_factory=dict)  # dataset -> folder
+    # datasets of one's own: name -> declaration (harness.data.declared: a mapping, a one-line
+    # declaration or a YAML file); each joins a splits protocol's datasets
+    define_datasets: Mapping[str, Any] = field(default_factory=dict)
     datasets: tuple[str, ...] = ()  # a subset of the protocol's datasets; () = all
     models: tuple[str, ...] = ()  # a subset of the protocol's rows (variants, baselines); () = all
+    # rows added to the protocol's (registry models or Life-IQA variants, with model arguments:
+    # "pyiqa:musiq", "my_net(width=64)")
+    add_models: tuple[str, ...] = ()
+    # plug-in modules or .py files to import first (their models join the registry); worker
+    # processes import them too
+    include: tuple[str, ...] = ()
+    limit: int | None = None  # at most N images per part (a quick look; recorded, marked, refused by check)
     synthetic: bool = False  # the synthetic sets (the default when no data is given)
     synth_size: str = "small"
     suite: str | None = None  # default: the protocol's name
@@ -150,6 +163,11 @@ class RunOptions:
         object.__setattr__(self, "dataset_roots", dict(self.dataset_roots))
         object.__setattr__(self, "datasets", tuple(self.datasets))
         object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "add_models", tuple(self.add_models))
+        object.__setattr__(self, "include", tuple(self.include))
+        include_all(self.include)  # first: the rows below may name the included models
+        for row in (*self.models, *self.add_models):
+            ModelRef.parse("", row)  # an unknown model or bad arguments, named before any work
         _require_choice("selection", self.selection, SELECTIONS)
         _require_choice("synth_size", self.synth_size, SYNTH_SIZES)
         if self.selection in TEST_ORACLE and not self.allow_oracle:
@@ -164,6 +182,7 @@ class RunOptions:
                 raise InvalidOptionError(f"{_flag(name)} {getattr(self, name)} sets the recipe's "
                                          f"{field_name}: drop --set {field_name}=...")
         _require_int("splits", self.splits, 1)
+        _require_int("limit", self.limit, 1)
         _require_int("seeds", self.seeds, 1)
         _require_int("seed", self.seed, 0)
         if not isinstance(self.executor, ExecutorOptions):
@@ -176,6 +195,17 @@ class RunOptions:
                 raise unknown_name("dataset", name, known, f"(in --dataset-root {name}={root})")
             if not Path(root).expanduser().is_dir():
                 raise DataNotFoundError(f"--dataset-root {name}={root}: no such folder")
+        if not isinstance(self.define_datasets, Mapping):
+            raise InvalidOptionError(f"define_datasets {self.define_datasets!r}: expected a mapping "
+                                     f"of dataset name -> declaration")
+        object.__setattr__(self, "define_datasets", {
+            str(name): declare_dataset(str(name), value, origin=f"--define-dataset {name}")
+            for name, value in self.define_datasets.items()})
+        if self.define_datasets and self.synthetic:
+            raise InvalidOptionError(f"--synthetic runs the synthetic sets only: drop it to run "
+                                     f"the declared dataset(s) {', '.join(self.define_datasets)}")
+        for declaration in self.define_datasets.values():
+            declaration.load()  # a missing CSV or image folder, or a column it lacks, fails now
         if self.recipe is not None:
             get_recipe(self.recipe)
         if self.model is not None:
@@ -187,11 +217,12 @@ class RunOptions:
 
     @property
     def uses_synthetic_data(self) -> bool:
-        return self.synthetic or not (self.data_root or self.dataset_roots)
+        return self.synthetic or not (self.data_root or self.dataset_roots or self.define_datasets)
 
     def sources(self) -> DataSources:
         root = Path(self.data_root).expanduser() if self.data_root else None
-        return DataSources(root, tuple(self.dataset_roots.items()), self.synth_size)
+        return DataSources(root, tuple(self.dataset_roots.items()), self.synth_size,
+                           declared=tuple(self.define_datasets.values()))
 
     def replace(self, **changes: Any) -> RunOptions:
         return dataclasses.replace(self, **changes)
@@ -207,6 +238,9 @@ class RunPlan:
     sources: DataSources
     jobs: tuple[Job, ...]
     notes: tuple[str, ...] = ()  # what was left out and why (never silently)
+    # what a process that runs these jobs imports first: --include and the modules of plug-in
+    # models registered by an imported module (installed entry points load themselves)
+    includes: tuple[str, ...] = ()
 
     @property
     def suite(self) -> str:
@@ -222,6 +256,12 @@ def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> 
         targets += [(name, name) for name in options.datasets if (name, name) not in targets
                     and name.removeprefix(SYNTH_PREFIX) in set(protocol.datasets) & set(WRITERS)
                     and name.startswith(SYNTH_PREFIX)]
+    named = {name for pair in targets for name in pair}
+    unused = [name for name in options.define_datasets if name not in named]
+    if protocol.kind == "splits":
+        # declaring a dataset for a run says to run it: it joins a splits protocol's datasets
+        targets += [(name, name) for name in unused]
+        unused = []
     if options.datasets:
         offered = sorted({name for pair in targets for name in pair})
         for name in options.datasets:
@@ -230,7 +270,9 @@ def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> 
                                    f"(the {'synthetic ' if synthetic else ''}datasets of protocol "
                                    f"{protocol.name})")
     wanted = set(options.datasets) or None
-    keep, notes = [], []
+    keep = []
+    notes = [f"declared dataset {name} is in no pair of protocol {protocol.name}: not run"
+             for name in unused]
     for train, test in targets:
         names = {train, test}
         if wanted is not None and not names <= wanted:
@@ -247,10 +289,42 @@ def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> 
     return dataclasses.replace(protocol, **{field_name: value}), notes
 
 
+def _row_name(row: str) -> str:
+    """A row as protocols store it: the name with its arguments in canonical form."""
+    variant, args = parse_row(row)
+    return variant + format_args(args)
+
+
+def _add_models(protocol: Protocol, rows: tuple[str, ...]) -> tuple[Protocol, list[str]]:
+    """The protocol with ``rows`` added: Life-IQA variants to its variants, registry models to
+    its baselines (a row it already has is noted, not repeated)."""
+    variants, baselines, notes = list(protocol.variants), list(protocol.baselines), []
+    for row in map(_row_name, rows):
+        if row in (*variants, *baselines):
+            notes.append(f"--add-models {row}: protocol {protocol.name} already has this row")
+            continue
+        (baselines if ModelRef.parse("", row).from_registry else variants).append(row)
+    return dataclasses.replace(protocol, variants=tuple(variants), baselines=tuple(baselines)), notes
+
+
+def _with_declared(options: RunOptions, protocol: Protocol) -> RunOptions:
+    """The options with the protocol's declared datasets beside the run's own, checked as those
+    are (a run on the synthetic sets reads none of them)."""
+    if options.synthetic or not protocol.define_datasets:
+        return options
+    twice = [d.name for d in protocol.define_datasets if d.name in options.define_datasets]
+    if twice:
+        raise InvalidOptionError(f"dataset(s) {', '.join(twice)} declared both by protocol "
+                                 f"{protocol.source} and by --define-dataset: declare each once")
+    return options.replace(define_datasets={**{d.name: d for d in protocol.define_datasets},
+                                            **options.define_datasets})
+
+
 def _restrict_models(protocol: Protocol, models: tuple[str, ...]) -> tuple[Protocol, list[str]]:
     """Keep the protocol's rows (variants and baselines) named in ``models``; () keeps all."""
     if not models:
         return protocol, []
+    models = tuple(map(_row_name, models))
     rows = (*protocol.variants, *protocol.baselines)
     for name in models:
         if name not in rows:
@@ -290,10 +364,13 @@ def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
     """The jobs ``options`` ask for; ``on_cpu`` (the resolved device is a CPU) picks the CPU
     default recipe when none is named. Raises InvalidOptionError before any work."""
     protocol = load_protocol(options.protocol)
+    options = _with_declared(options, protocol)
     sources = options.sources()
     protocol, notes = _restrict(protocol, options, sources)
+    # --models picks among the protocol's own rows; --add-models rows are kept whatever it picks
     protocol, left_out = _restrict_models(protocol, options.models)
-    notes += left_out
+    protocol, added = _add_models(protocol, options.add_models)
+    notes += left_out + added
     recipes = _recipes(protocol, options, on_cpu)
     presets = {options.model or recipe.model for recipe in recipes.values()}
     if len(presets) > 1:
@@ -307,6 +384,29 @@ def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
     check_preset(preset)  # a recipe's default preset, checked like a given one
     jobs = plan_jobs(protocol, options.suite or protocol.name, preset, recipes, synthetic,
                      options.selection, options.seed, options.splits, options.seeds)
+    digests = {declared.name: declared.csv_sha256() for declared in sources.declared}
+    jobs = [dataclasses.replace(job, limit=options.limit, data_versions=tuple(
+        (name, digests[name]) for name in dict.fromkeys((job.train_dataset, job.test_dataset))
+        if name in digests)) for job in jobs]
     for note in notes:
         log.info("note: %s", note)
-    return RunPlan(options, protocol, sources, tuple(jobs), tuple(notes))
+    return RunPlan(options, protocol, sources, tuple(jobs), tuple(notes),
+                   plugin_includes(jobs, options))
+
+
+def plugin_includes(jobs: list[Job], options: RunOptions) -> tuple[str, ...]:
+    """What worker processes import to see the jobs' plug-in models; a model registered in a
+    script's ``__main__`` cannot reach them, and says so."""
+    includes = list(options.include)
+    for model in dict.fromkeys(job.model for job in jobs if job.model.from_registry):
+        plugin = model.spec.plugin
+        if plugin is None or plugin.origin == "entry_point":
+            continue
+        if plugin.origin == "main" and options.executor.executor != "local":
+            raise InvalidOptionError(
+                f"model {model.name} is registered in {plugin.name} (the running script), which "
+                f"--executor {options.executor.executor}'s processes cannot import: move it to a "
+                f"module and pass include=[MODULE] (--include), or use the local executor")
+        if plugin.include and plugin.include not in includes:
+            includes.append(plugin.include)
+    return tuple(includes)

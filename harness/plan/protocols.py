@@ -2,7 +2,9 @@
 
 No protocol is a code path: a protocol file says which datasets (or pairs), how many splits or
 seeds, which model variants, and whether to break results down by distortion type; the job
-planner expands it.
+planner expands it. A protocol may declare datasets of one's own (``define_datasets``: name ->
+a CSV of scores and its images, :mod:`harness.data.declared`) and name them in its datasets or
+pairs; their relative paths are relative to the protocol file's folder.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from harness.data.declared import DatasetDeclaration, declare_datasets
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
-from harness.plan.baselines import list_baselines
-from harness.plan.models import LIFEIQA_KINDS, variant_kind
+from harness.plan.models import LIFEIQA_KINDS, ModelRef, canonical_args, format_args
 from lifeiqa.config import ABLATIONS
 
 PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
@@ -40,10 +42,11 @@ class Protocol:
     pairs: tuple[tuple[str, str], ...] = ()
     synthetic_pairs: tuple[tuple[str, str], ...] = ()
     variants: tuple[str, ...] = ("full",)
-    baselines: tuple[str, ...] = ()  # harness.plan.baselines names, run on the same splits
+    baselines: tuple[str, ...] = ()  # registry model rows (harness.plan.registry), same splits
     train_fractions: tuple[float, ...] = (1.0,)
     breakdown: str = "none"
     analysis: str = "none"
+    define_datasets: tuple[DatasetDeclaration, ...] = ()  # datasets of one's own, by declaration
     source: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -59,12 +62,21 @@ def _fail(source: str, message: str) -> None:
     raise InvalidOptionError(f"protocol {source}: {message}")
 
 
-def _kind(source: str, role: str, name: object) -> str:
-    """The model kind of a protocol's variant or baseline ``name``."""
+def _row(source: str, role: str, row: object) -> tuple[str, str]:
+    """A protocol's variant or baseline row in canonical form (``name`` or ``name(key=value,...)``
+    with the keys sorted; the mapping form ``{name: NAME, args: {...}}`` reads as the same) and
+    its model kind."""
+    if isinstance(row, dict):
+        unknown = sorted(set(row) - {"name", "args"})
+        if "name" not in row or unknown or not isinstance(row.get("args", {}), dict):
+            _fail(source, f"{role} {row!r}: expected a name, NAME(key=value, ...) or a mapping "
+                          f"{{name: NAME, args: {{key: value}}}}")
+        row = str(row["name"]) + format_args(canonical_args(row.get("args", {})))
     try:
-        return variant_kind(str(name))
-    except KeyError as err:  # an unknown name, or a pyiqa metric pyiqa does not have
-        _fail(source, f"{role} {name!r}: {err.args[0]}")
+        model = ModelRef.parse("", str(row))
+    except InvalidOptionError as err:  # an unknown name, bad arguments, a pyiqa name pyiqa lacks
+        _fail(source, f"{role} {row!r}: {err}")
+    return model.variant + format_args(model.args), model.kind
 
 
 def parse_protocol(data: dict, source: str) -> Protocol:
@@ -84,14 +96,17 @@ def parse_protocol(data: dict, source: str) -> Protocol:
     if data.get("analysis", "none") not in ANALYSES:
         _fail(source, f"analysis {data['analysis']!r}: expected one of {ANALYSES}")
     # the rules a job's ModelRef applies, so a protocol that loads plans valid models
-    for variant in data.get("variants", []):
-        if _kind(source, "variant", variant) not in LIFEIQA_KINDS:
-            _fail(source, f"variant {variant!r} is a baseline: list it under baselines (variants "
-                          f"are {sorted(ABLATIONS)})")
-    for name in data.get("baselines", []):
-        if _kind(source, "baseline", name) in LIFEIQA_KINDS:
+    rows = {}
+    for key in ("variants", "baselines"):
+        rows[key] = [_row(source, key[:-1], row) for row in data.get(key, [])]
+    for variant, kind in rows["variants"]:
+        if kind not in LIFEIQA_KINDS:
+            _fail(source, f"variant {variant!r} is a registry model: list it under baselines "
+                          f"(variants are full and {sorted(ABLATIONS)})")
+    for name, kind in rows["baselines"]:
+        if kind in LIFEIQA_KINDS:
             _fail(source, f"baseline {name!r} is a Life-IQA variant: list it under variants "
-                          f"(baselines are {list_baselines()} or pyiqa:<metric>)")
+                          f"(baselines are registry models: lifeiqa-bench list models)")
     for fraction in data.get("train_fractions", [1.0]):
         if not 0 < float(fraction) <= 1:
             _fail(source, f"train fraction {fraction}: expected a value in (0, 1]")
@@ -101,14 +116,20 @@ def parse_protocol(data: dict, source: str) -> Protocol:
                 _fail(source, f"{key}: each entry must be [source, target], found {pair!r}")
     values = dict(data)
     values["version"] = str(values["version"])
-    for key in ("datasets", "synthetic_datasets", "variants", "baselines"):
+    for key in ("datasets", "synthetic_datasets"):
         if key in values:
             values[key] = tuple(values[key])
+    for key in ("variants", "baselines"):
+        if key in values:
+            values[key] = tuple(row for row, _ in rows[key])
     for key in ("pairs", "synthetic_pairs"):
         if key in values:
             values[key] = tuple(tuple(p) for p in values[key])
     if "train_fractions" in values:
         values["train_fractions"] = tuple(float(f) for f in values["train_fractions"])
+    if "define_datasets" in values:
+        values["define_datasets"] = declare_datasets(values["define_datasets"], Path(source).parent,
+                                                     f"protocol {source}: define_datasets")
     return Protocol(**values, source=source)
 
 

@@ -16,7 +16,18 @@ the tolerance (the entry's own, else ``--tolerance``):
 * a reproduction over fewer units than the reference's ``units`` (or ``--min-units``) fails;
 * both sides' aggregation is stated (the reproduction's is always the median over its units).
 
-Entries with no reproduction are MISSING, which fails only with ``--require-all``.
+Entries with no reproduction are MISSING, which fails only with ``--require-all``. Entries the
+harness cannot reproduce at all (``unreproducible``: a full-reference metric, a dataset it does
+not have) are N/A with their reason, and never fail: listing them says what was not checked.
+
+A reference row says which images its number was computed on (``evaluated_on``: the whole
+dataset, the release's official test part, or random splits' test parts); when the reproduced
+cell was computed on others (a cross-dataset unit scores the whole dataset, a splits unit one
+random test part, and the cell is their median), the row is still compared, and its note and a
+warning state the difference (e.g. pyiqa's KonIQ-10k figures are of the official test part, the
+``pyiqa-zero-shot`` protocol's of the whole dataset). A reference with ``selection: none`` (a
+zero-shot figure: nothing trained) matches a reproduction that trained nothing (every unit's
+recipe mode ``zero_shot``); one that trained is a selection mismatch.
 
 ``check RESULTS --write-golden OUT.yaml`` writes the suite's medians as a reference file of the
 same schema (``provenance: measured``), each entry with a tolerance from its measured spread:
@@ -50,6 +61,7 @@ deliberate change that then rewrites the golden file) fails.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections import defaultdict
@@ -58,9 +70,10 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import DataNotFoundError, InvalidOptionError
+from harness.errors import DataNotFoundError, HarnessError, InvalidOptionError
 from harness.fileio import atomic_write_text
 from harness.reporting.published import (
+    EVALUATED_ON,
     FORMAT_VERSION,
     SELECTION_NAMES,
     PublishedEntry,
@@ -79,6 +92,8 @@ MIN_TOLERANCE = 0.005
 MEDIAN_SE = math.sqrt(math.pi / 2)  # standard error of a median / that of a mean (normal data)
 ORACLES = ("oracle", "authors")  # selections that look at the test set
 EPSILON = 1e-9  # a shortfall exactly equal to the tolerance passes despite binary rounding
+VERDICTS = ("PASS", "FAIL", "MISSING", "N/A")
+WHOLE = "whole datasets"  # SplitInfo.file of units that ran on whole datasets
 
 
 @dataclass
@@ -107,6 +122,10 @@ class CheckRow:
     reference_units: int | None = None
     two_sided: bool = False
     reference_plcc_kind: str = "unknown"  # the reference's; reproduced PLCC is raw Pearson
+    reproduced_zero_shot: bool = False  # every unit trained nothing (recipe mode zero_shot)
+    # how the images the reference and the reproduction were computed on differ ("": the same,
+    # or the reference does not say)
+    evaluation_mismatch: str = ""
 
     @property
     def delta(self) -> float | None:
@@ -122,6 +141,13 @@ def load_suite(results_dir: str | Path) -> tuple[list[UnitResult], str]:
     results = ResultsStore(path.parent).results(path.name)
     if not results:
         raise DataNotFoundError(f"{path}: no result.json under this folder (has the suite run?)")
+    limited = sorted({r.config["limit"] for r in results if r.config.get("limit") is not None})
+    if limited:  # a quick look is no reproduction, and no golden file may be made of one
+        count = sum(r.config.get("limit") is not None for r in results)
+        raise InvalidOptionError(f"{path}: {count} unit(s) ran with --limit {limited} (at most "
+                                 f"that many images per part): checks and golden files need "
+                                 f"full runs; rerun those units without --limit (another "
+                                 f"--suite)")
     return results, path.name
 
 
@@ -152,8 +178,52 @@ def _split_note(entry: PublishedEntry, hashes: dict[str, str]) -> str:
     return "; ".join(problems)
 
 
+def _zero_shot(units: list[UnitResult]) -> bool:
+    """Whether every unit trained nothing: its recipe's mode is ``zero_shot``."""
+    modes = {(r.config.get("recipe") or {}).get("mode") for r in units}
+    return bool(units) and modes == {"zero_shot"}
+
+
+def _selection_mismatch(entry: PublishedEntry, cell: Cell, zero_shot: bool) -> str | None:
+    """Why the reference's epoch selection differs from the reproduction's (None: it does not)."""
+    if entry.selection == "unknown":
+        return None
+    if entry.selection == "none":  # a zero-shot figure: the reproduction must train nothing
+        return None if zero_shot else (f"the reference trained nothing (zero-shot) but the "
+                                       f"reproduction trained ({SELECTION_NAMES[cell.selection]})")
+    if entry.selection == cell.selection:
+        return None
+    mine = SELECTION_NAMES.get(cell.selection, cell.selection)
+    return f"selection {mine} vs the reference's {SELECTION_NAMES[entry.selection]}"
+
+
+def _evaluated_on(units: list[UnitResult]) -> tuple[str, str]:
+    """Which images a cell's number was computed on: (an ``EVALUATED_ON`` key, in words)."""
+    sizes = sorted({r.split.test_images for r in units})
+    counted = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+    if all(r.split.file == WHOLE or r.config.get("kind") == "cross-dataset" for r in units):
+        return "whole", f"the whole dataset ({counted} images)" + (
+            f", median over {len(units)} units" if len(units) > 1 else "")
+    return "test-parts", f"the median over {len(units)} random test part(s) of {counted} images"
+
+
+def _evaluation_note(entry: PublishedEntry, units: list[UnitResult], cell: Cell) -> str:
+    """How the reference's images differ from the reproduction's ("" when they do not, or the
+    reference does not say)."""
+    if not entry.evaluated_on or not units:
+        return ""
+    mine, text = _evaluated_on(units)
+    if mine == entry.evaluated_on:
+        return ""
+    note = f"not like for like: reference: {EVALUATED_ON[entry.evaluated_on]}; here: {text}"
+    if cell.not_zero_shot:
+        note += " (including images the metric's weights were fitted on)"
+    return note
+
+
 def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float, cell: Cell,
-             allow_selection_mismatch: bool, min_units: int | None) -> tuple[str, list[str]]:
+             allow_selection_mismatch: bool, min_units: int | None,
+             zero_shot: bool = False) -> tuple[str, list[str]]:
     """PASS or FAIL, and why, for one compared row (see the module doc)."""
     notes = []
     delta = value - entry.metrics[metric]
@@ -169,11 +239,10 @@ def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float,
     if cell.n < required:
         fail = True
         notes.append(f"{cell.n} unit(s), fewer than the {required} required")
-    if entry.selection not in ("unknown", cell.selection) and not allow_selection_mismatch:
+    mismatch = _selection_mismatch(entry, cell, zero_shot)
+    if mismatch and not allow_selection_mismatch:
         fail = True
-        mine = SELECTION_NAMES.get(cell.selection, cell.selection)
-        notes.append(f"selection {mine} vs the reference's {SELECTION_NAMES[entry.selection]} "
-                     f"(--allow-selection-mismatch to compare)")
+        notes.append(f"{mismatch} (--allow-selection-mismatch to compare)")
     return ("FAIL" if fail else "PASS"), notes
 
 
@@ -196,14 +265,40 @@ def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> list[st
     return notes
 
 
+def _known_datasets() -> set[str]:
+    """The harness's dataset names (and their synthetic counterparts), to explain a reference
+    row on a name the harness does not have; empty if the registry cannot say."""
+    from harness.data.registry import list_datasets
+    from harness.data.sources import SYNTH_PREFIX
+
+    try:
+        names = set(list_datasets())
+    except HarnessError:  # e.g. a broken dataset plug-in: only this note is lost, not the check
+        return set()
+    return names | {SYNTH_PREFIX + name for name in names}
+
+
+def _missing_note(entry: PublishedEntry, known: set[str]) -> str:
+    """Why a row has no reproduction when its dataset is none of the harness's (a typo, or a
+    plug-in's dataset this process did not load)."""
+    unknown = [name for name in entry.datasets if name not in known]
+    if not known or not unknown:
+        return ""
+    close = difflib.get_close_matches(unknown[0], sorted(known), n=3)
+    return (f"{unknown[0]!r} is not a dataset of this harness"
+            + (f" (did you mean {', '.join(close)}?)" if close else ""))
+
+
 def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResult], metrics: list[str],
             default_tolerance: float, allow_selection_mismatch: bool = False,
             min_units: int | None = None) -> list[CheckRow]:
     """Every reference entry (and each metric it has of ``metrics``) against its reproduction."""
     rows = []
+    known = _known_datasets()
     for entry in reference.entries:
-        matched = [c for c in cells if c.protocol == entry.protocol and c.model in entry.candidates
-                   and c.dataset == entry.label and c.train_fraction == entry.train_fraction]
+        matched = [] if entry.unreproducible else [
+            c for c in cells if c.protocol == entry.protocol and c.model in entry.candidates
+            and c.dataset == entry.label and c.train_fraction == entry.train_fraction]
         for metric in (m for m in metrics if m in entry.metrics):
             base = dict(entry=entry.index, model=entry.model, dataset=entry.label,
                         protocol=entry.protocol, metric=metric, reference=entry.metrics[metric],
@@ -212,13 +307,22 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
                         source=entry.source_text(), reference_aggregation=entry.aggregation,
                         reference_units=entry.units, two_sided=entry.provenance == "measured",
                         reference_plcc_kind=entry.plcc_kind)
+            if entry.unreproducible:
+                rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
+                                     reproduced_selection=None, verdict="N/A",
+                                     note=f"not reproducible here: {entry.unreproducible}"))
+                continue
             if not matched:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
-                                     reproduced_selection=None, verdict="MISSING"))
+                                     reproduced_selection=None, verdict="MISSING",
+                                     note=_missing_note(entry, known)))
             for cell in matched:
+                units = list(_cell_results(results, cell).values())
+                zero_shot = _zero_shot(units)
                 common = dict(base, reproduced_as=cell.model, units=cell.n,
                               reproduced_selection=cell.selection,
-                              reproduced_aggregation=f"median over {cell.n} unit(s)")
+                              reproduced_aggregation=f"median over {cell.n} unit(s)",
+                              reproduced_zero_shot=zero_shot)
                 if entry.protocol_version is not None and cell.version != entry.protocol_version:
                     rows.append(CheckRow(**common, reproduced=None, verdict="MISSING",
                                          note=f"reproduced under protocol v{cell.version}, reference "
@@ -226,11 +330,13 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
                     continue
                 value = getattr(cell, metric).median
                 verdict, notes = _verdict(entry, metric, value, common["tolerance"], cell,
-                                          allow_selection_mismatch, min_units)
+                                          allow_selection_mismatch, min_units, zero_shot)
                 split_note = _split_note(entry, _unit_hashes(results, cell))
+                evaluation = _evaluation_note(entry, units, cell)
                 rows.append(CheckRow(**common, reproduced=value, verdict=verdict,
-                                     note="; ".join(notes + ([split_note] if split_note else [])),
-                                     split_mismatch=split_note))
+                                     note="; ".join(notes + [n for n in (split_note, evaluation)
+                                                             if n]),
+                                     split_mismatch=split_note, evaluation_mismatch=evaluation))
     return rows
 
 
@@ -259,6 +365,18 @@ def selection_warnings(rows: list[CheckRow]) -> list[str]:
     return warnings
 
 
+def evaluation_warnings(rows: list[CheckRow]) -> list[str]:
+    """Compared rows whose reference was computed on other images than the reproduction."""
+    differing = [r for r in rows if r.evaluation_mismatch]
+    if not differing:
+        return []
+    return [f"{len(differing)} compared row(s) were computed on other images than their "
+            f"reference (e.g. {differing[0].model} on {differing[0].dataset}: "
+            f"{differing[0].evaluation_mismatch.removeprefix('not like for like: ')}): the "
+            f"difference is more than rerun noise, and a metric trained on the dataset may "
+            f"score its own training images here"]
+
+
 def _fmt(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
@@ -279,10 +397,31 @@ def table(rows: list[CheckRow]) -> str:
              "aggregation (ref / repro)": f"{r.reference_aggregation} / "
                                           f"{r.reproduced_aggregation or '-'}",
              "selection (ref / repro)": f"{SELECTION_NAMES[r.reference_selection]} / "
-                                        f"{SELECTION_NAMES.get(r.reproduced_selection or '', '-')}",
+                                        f"{_reproduced_selection(r)}",
              "verdict": r.verdict + (f" ({r.note})" if r.note else "")}
-            for r in rows]
+            for r in rows if r.verdict != "N/A"]
     return tabulate(body, headers="keys", tablefmt="github", disable_numparse=True)
+
+
+def _reproduced_selection(row: CheckRow) -> str:
+    if row.reproduced_zero_shot:
+        return SELECTION_NAMES["none"]
+    return SELECTION_NAMES.get(row.reproduced_selection or "", "-")
+
+
+def unreproducible_summary(rows: list[CheckRow]) -> list[str]:
+    """One line per reason the N/A rows give: how many, which models and datasets."""
+    by_reason: dict[str, list[CheckRow]] = defaultdict(list)
+    for r in rows:
+        if r.verdict == "N/A":
+            by_reason[r.note.removeprefix("not reproducible here: ")].append(r)
+    lines = []
+    for reason, group in by_reason.items():
+        models = sorted({r.model for r in group})
+        shown = ", ".join(models[:4]) + (f" and {len(models) - 4} more" if len(models) > 4 else "")
+        lines.append(f"N/A: {len(group)} row(s) not reproducible here ({shown} on "
+                     f"{', '.join(sorted({r.dataset for r in group}))}): {reason}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -303,7 +442,7 @@ class CheckReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {v: sum(r.verdict == v for r in self.rows) for v in ("PASS", "FAIL", "MISSING")}
+        return {v: sum(r.verdict == v for r in self.rows) for v in VERDICTS}
 
     @property
     def passed(self) -> bool:
@@ -324,11 +463,15 @@ class CheckReport:
                  f"; fewer units than the reference"
                  f"{f' or {self.min_units}' if self.min_units else ''} fail\n",
                  table(list(self.rows))]
+        unreproducible = unreproducible_summary(list(self.rows))
+        if unreproducible:
+            lines += ["", *unreproducible]
         lines += [f"\nwarning: {warning}" for warning in self.warnings]
         missing_fails = self.require_all and counts["MISSING"]
         lines.append(f"\n{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['MISSING']} MISSING"
                      f"{' (--require-all: MISSING fails)' if missing_fails else ''}"
-                     f" -> {'passed' if self.passed else 'FAILED'}")
+                     + (f", {counts['N/A']} N/A (not reproducible here)" if counts["N/A"] else "")
+                     + f" -> {'passed' if self.passed else 'FAILED'}")
         return "\n".join(lines)
 
     def to_json_dict(self) -> dict:
@@ -362,8 +505,9 @@ def check_suite(results_dir: str | Path, against: str | Path, metric: str = "src
     cells = aggregate(results)
     rows = compare(reference, cells, results, metrics, tolerance, allow_selection_mismatch,
                    min_units)
-    warnings = selection_warnings(rows)
-    if rows and all(r.verdict == "MISSING" for r in rows):
+    warnings = selection_warnings(rows) + evaluation_warnings(rows)
+    comparable = [r for r in rows if r.verdict != "N/A"]
+    if comparable and all(r.verdict == "MISSING" for r in comparable):
         warnings.append(f"no reference entry matched a reproduced cell of suite {suite} (models "
                         f"{sorted({c.model for c in cells})}, datasets "
                         f"{sorted({c.dataset for c in cells})})")
@@ -373,7 +517,8 @@ def check_suite(results_dir: str | Path, against: str | Path, metric: str = "src
     return CheckReport(str(results_dir), suite, str(against), tuple(metrics), tolerance,
                        require_all, allow_selection_mismatch, min_units, tuple(rows),
                        tuple(warnings),
-                       tuple(sorted({SELECTION_NAMES[c.selection] for c in cells})))
+                       tuple(sorted({SELECTION_NAMES["none" if _zero_shot(list(
+                           _cell_results(results, c).values())) else c.selection] for c in cells})))
 
 
 def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,

@@ -8,9 +8,10 @@ missing and failed units by name). A marker says whether the model differs from 
 model (the run's Life-IQA preset unless one is named) on the units both ran, matched on their
 split files: paired Wilcoxon signed-rank, Holm-adjusted over every comparison of the table,
 adjusted p < 0.05: ``▲`` better, ``▼`` worse. ``leaderboard.json`` beside the markdown holds the
-raw and adjusted p-values. Published numbers sit in their own rows, marked, with their sources
-and PLCC rule; zero-shot cells whose metric was fitted on the test data are flagged. The footer
-says where and how long it ran.
+raw and adjusted p-values (a versioned format with a JSON Schema and a reader:
+:mod:`harness.reporting.leaderboard_format`). Published numbers sit in their own rows, marked,
+with their sources and PLCC rule; zero-shot cells whose metric was fitted on the test data are
+flagged. The footer says where and how long it ran.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from pathlib import Path
 
 from harness.errors import NoResultsError, unknown_name
 from harness.fileio import atomic_write_text
-from harness.plan.baselines import BASELINES
 from harness.plan.models import ModelRef
+from harness.plan.registry import list_models
 from harness.reporting import plots
 from harness.reporting.analyses import analyses_document, block_analyses
+from harness.reporting.leaderboard_format import FORMAT_VERSION
 from harness.reporting.published import SELECTION_NAMES
 from harness.results.aggregate import (
     ALPHA,
@@ -46,6 +48,7 @@ from harness.results.aggregate import (
     gap_notes,
     gaps,
     interval_note,
+    limit_notes,
     row_label,
     verdict_note,
 )
@@ -101,7 +104,8 @@ def family(model: ModelRef) -> str:
 def model_order(models: Iterable[ModelRef], reference: str | None) -> list[ModelRef]:
     """The models (one per name) with the reference first, then other full Life-IQA models,
     then ablations, then baselines in registry order."""
-    registry = list(BASELINES)  # registration order: Life-IQA configs, probes, trained, free
+    # registration order: Life-IQA configs, probes, trained, zero-shot, then plug-ins
+    registry = list_models()
 
     def rank(model: ModelRef) -> tuple:
         if model.name == reference:
@@ -109,7 +113,7 @@ def model_order(models: Iterable[ModelRef], reference: str | None) -> list[Model
         kind = model.kind
         if kind in ("lifeiqa", "ablation"):
             return (1 if kind == "ablation" else 0.5, model.name)
-        return (2, registry.index(model.name) if model.name in registry else len(registry),
+        return (2, registry.index(model.variant) if model.variant in registry else len(registry),
                 model.name)
 
     return sorted({m.name: m for m in models}.values(), key=rank)
@@ -228,9 +232,14 @@ def footer(results: list[UnitResult]) -> str:
     lines = [f"- {key}: {seconds / 60:.1f} min of unit wall time" for key, seconds in machines.items()]
     caution = ("; the units come from more than one code version, so a difference between rows "
                "may be a difference in code" if len(versions) > 1 else "")
+    plugins = Counter((r.model.name, r.plugin.label) for r in results if r.plugin)
+    made = "".join(f"\n- {model}: plug-in {label} ({count} unit{'s' * (count != 1)})"
+                   for (model, label), count in sorted(plugins.items()))
     return ("Hardware and wall time (sum over units; units run one after another unless an "
             "executor ran them in parallel):\n\n" + "\n".join(lines)
-            + f"\n\n{len(results)} units; code: {code}{caution}.")
+            + f"\n\n{len(results)} units; code: {code}{caution}."
+            + (f"\n\nModels from plug-ins (their code is not this repository's):\n{made}"
+               if made else ""))
 
 
 @dataclass(frozen=True)
@@ -291,7 +300,7 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
                  interval_note(c.n for c in block),
                  *(comparison_note(reference, board.comparisons[m], m) for m in ("srcc", "plcc")),
                  *verdict_note(reference, block, board.comparisons["srcc"], "srcc"),
-                 *gap_notes(board.missing)]
+                 *gap_notes(board.missing), *limit_notes(board.cells)]
         notes_by_model = {r.model.name: r.selection_note for r in results
                           if r.selection_note and r.protocol.name == protocol and r.suite == suite}
         for model, note in sorted(notes_by_model.items()):
@@ -334,7 +343,8 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                          failures: Iterable[UnitFailure] = ()) -> dict:
     """Every number behind a leaderboard: per cell its n, medians and intervals with their
     coverage; per table and metric the comparisons with raw and Holm-adjusted p-values (the
-    family is the table); the units without a result."""
+    family is the table); the units without a result. Its layout is format version
+    :data:`~harness.reporting.leaderboard_format.FORMAT_VERSION` (``leaderboard.schema.json``)."""
     failures = list(failures)
     cells = aggregate(results)
     reference = resolve_reference(cells, reference)
@@ -344,6 +354,7 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
         return {"median": s.median, "interval": [s.ci_low, s.ci_high], "coverage": s.coverage,
                 "mean": s.mean, "std": s.std}
 
+    plugins = {r.model.name: r.plugin.to_dict() for r in results if r.plugin}
     out = []
     for board in board_blocks(cells, reference, failures):
         protocol, version, selection, suite = board.key
@@ -353,7 +364,8 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
             "family": "every comparison with the reference in one table (this block, one metric)",
             "test": "Wilcoxon signed-rank, two-sided, over units matched on their split file",
             "adjustment": "Holm", "alpha": ALPHA, "plcc": PLCC_KIND,
-            "cells": [{"model": c.model, "column": c.column, "dataset": c.dataset,
+            "cells": [{"model": c.model, "kind": c.model_ref.kind, "limit": c.limit,
+                       "plugin": plugins.get(c.model), "column": c.column, "dataset": c.dataset,
                        "train_fraction": c.train_fraction, "config_hash": c.config_hash,
                        "n": c.n, "units": c.units, "split_files": c.split_files,
                        "srcc": summary(c, "srcc"), "plcc": summary(c, "plcc")}
@@ -365,7 +377,8 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
             "analyses": analyses_document([r for r in results if cell_key(r)[:4] == board.key]),
         })
     orphans = _orphan_failures(cells, failures)
-    return {"title": title, "reference": reference, "blocks": out,
+    return {"format_version": FORMAT_VERSION, "title": title, "reference": reference,
+            "blocks": out,
             "failed_without_table": [{"model": f.model, "dataset": f.dataset_label,
                                       "suite": f.suite, "unit": f.unit, "kind": f.kind,
                                       "message": f.message} for f in orphans]}

@@ -61,6 +61,7 @@ class Cell:
     train_fraction: float = 1.0
     config_hash: str = ""
     unit_hashes: dict[str, str] = field(default_factory=dict)  # unit -> split file's sha256_16
+    limit: int | None = None  # run with --limit: at most this many images per part
 
     @property
     def model(self) -> str:
@@ -131,6 +132,7 @@ def aggregate(results: list[UnitResult]) -> list[Cell]:
             any(r.config.get("breakdown") == "distortion" for r in items),
             any(r.test_dataset in r.model_config.get("trained_on", ()) for r in items),
             suite, fraction, config, {r.unit: r.split.sha256_16 for r in items},
+            items[0].config.get("limit"),
         ))
     return cells
 
@@ -276,6 +278,16 @@ def gaps(block: list[Cell], failures: Iterable[UnitFailure] = ()) -> list[Gap]:
     return out
 
 
+def limit_notes(block: list[Cell]) -> list[str]:
+    """What a ``[--limit N]`` row is: a quick look, never a reproduction."""
+    limits = sorted({c.limit for c in block if c.limit is not None})
+    if not limits:
+        return []
+    return [f"[--limit N]: a quick look at most N ({', '.join(map(str, limits))}) images of each "
+            f"part (train, validation, test) per unit, drawn under the unit's seed: not "
+            f"comparable with full runs, and refused by check"]
+
+
 def gap_notes(found: list[Gap]) -> list[str]:
     """One note per model and column listing its missing and failed units by name."""
     by_cell: dict[tuple[str, str], list[Gap]] = defaultdict(list)
@@ -301,7 +313,8 @@ def row_label(cell: Cell, block: list[Cell]) -> str:
         if c.model == cell.model:
             configs[c.column].add(c.config_hash)
     shared = all(len(hashes) < 2 for hashes in configs.values())
-    return cell.model if shared else f"{cell.model} [config {cell.config_hash[:6]}]"
+    label = cell.model if shared else f"{cell.model} [config {cell.config_hash[:6]}]"
+    return label + (f" [--limit {cell.limit}]" if cell.limit is not None else "")
 
 
 def comparison_note(reference: str | None, comparisons: list[Comparison], metric: str) -> str:
@@ -383,7 +396,7 @@ def markdown_tables(cells: list[Cell], reference_model: str | None = None,
         notes = [f"Split files (relative to the runs folder): {describe_files(files)}.",
                  f"PLCC: {PLCC_KIND}.", interval_note(c.n for c in block),
                  comparison_note(reference_model, list(comparisons.values()), "srcc"),
-                 *gap_notes(gaps(block, failures))]
+                 *gap_notes(gaps(block, failures)), *limit_notes(block)]
         out.append("\n" + "\n".join(f"- {note}" for note in notes) + "\n")
         for cell in (c for c in block if c.per_distortion and (c.show_breakdown or breakdown)):
             out.append(f"\nPer-distortion SRCC, median over {cell.n} test sets "

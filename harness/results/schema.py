@@ -16,6 +16,14 @@ Version history:
 2. The same layout with ``schema_version`` and every field always present.
 3. ``analyses``: what a protocol's analysis computed of the unit (``routing``,
    ``separability``: harness/engine/analyses.py); ``{}`` without one.
+4. ``model_kind`` (the model's kind when it ran: ``lifeiqa``, ``ablation`` or the registry
+   family) and ``plugin`` (the plug-in that made a plug-in model, ``{name, version, origin,
+   include}``; null for the harness's own), so a unit reads back where its plug-in is not
+   installed; a model's arguments are in ``config.model_args``.
+
+``result.schema.json`` beside this module is the JSON Schema (draft 2020-12) of the current
+version, for tools that read results without this package (:func:`result_json_schema`); the
+reader here checks every field itself and does not need it.
 """
 
 from __future__ import annotations
@@ -24,15 +32,18 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-from harness.errors import ResultSchemaError, UnknownNameError
+from harness.errors import InvalidOptionError, ResultSchemaError, UnknownNameError
 from harness.plan.jobs import UnitKey, dataset_folder
-from harness.plan.models import ModelRef
+from harness.plan.models import KINDS, ModelRef, canonical_args, variant_kind
+from harness.plugins import PluginInfo
 from harness.results.metrics import Scores
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+SCHEMA_FILE = "result.schema.json"  # the JSON Schema of SCHEMA_VERSION, a package file
 
 # The fields of a job's config that only say which replicate a unit is (its split or seed); the
 # rest is the condition the unit measures, and units are aggregated only within one condition.
@@ -143,16 +154,22 @@ class UnitResult(StoredCondition):
     environment: Environment
     wall_seconds: float
     analyses: dict[str, Any] = field(default_factory=dict)  # by analysis name; {} without one
+    model_kind: str = ""  # "" when built: resolved from the registry (a stored one is kept)
+    plugin: PluginInfo | None = None  # the plug-in that made the model; None: the harness's own
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
             raise ResultSchemaError(f"a UnitResult is of schema version {SCHEMA_VERSION}, not "
                                     f"{self.schema_version}: older files are migrated on reading")
-        ModelRef(self.preset, self.variant)  # raises UnknownNameError for an unknown variant
+        if not self.model_kind:  # raises UnknownNameError for an unknown variant
+            object.__setattr__(self, "model_kind", ModelRef(self.preset, self.variant).kind)
 
     @property
     def model(self) -> ModelRef:
-        return ModelRef(self.preset, self.variant)
+        """The model, with the kind it was run as (no registry lookup: a plug-in's units read
+        back where the plug-in is not installed)."""
+        return ModelRef(self.preset, self.variant,
+                        canonical_args(self.config.get("model_args", {})), self.model_kind)
 
     @property
     def dataset_label(self) -> str:
@@ -180,7 +197,8 @@ class UnitResult(StoredCondition):
             "suite": self.suite, "protocol": self.protocol.name,
             "protocol_version": self.protocol.version, "selection": self.selection,
             "model": model.name, "preset": self.preset, "variant": self.variant,
-            "kind": model.kind, "train_dataset": self.train_dataset,
+            "kind": model.kind, "plugin": self.plugin.label if self.plugin else None,
+            "train_dataset": self.train_dataset,
             "test_dataset": self.test_dataset, "unit": self.unit,
             "split_file": self.split.file, "split_sha256_16": self.split.sha256_16,
             "train_images": self.split.train_images, "test_images": self.split.test_images,
@@ -209,7 +227,8 @@ class UnitResult(StoredCondition):
             "exclusions": list(self.exclusions), "history": list(self.history),
             "device": self.device, "world_size": self.world_size,
             "environment": asdict(self.environment), "wall_seconds": self.wall_seconds,
-            "analyses": self.analyses,
+            "analyses": self.analyses, "model_kind": self.model_kind,
+            "plugin": self.plugin.to_dict() if self.plugin else None,
         }
 
     @classmethod
@@ -229,8 +248,17 @@ class UnitResult(StoredCondition):
                 f"schema versions up to {SCHEMA_VERSION}: it was written by a newer harness; "
                 f"upgrade lifeiqa-bench to read it (or rerun the unit with this one)")
         for step in range(version, SCHEMA_VERSION):
-            data = MIGRATIONS[step](data)
+            try:
+                data = MIGRATIONS[step](data)
+            except UnknownNameError as err:  # a model this version of the harness no longer has
+                raise ResultSchemaError(f"{source}: field 'variant': {err}") from err
         return _read_current(_Fields(data, source))
+
+
+def result_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a :data:`SCHEMA_VERSION` ``result.json`` (a fresh copy)."""
+    text = resources.files("harness.results").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -269,7 +297,15 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return {"analyses": {}, **data, "schema_version": 3}
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 -> 4: units before plug-ins were of the harness's own models, whose kind the
+    registry gives (an unknown variant raises, naming it)."""
+    kind = variant_kind(str(data.get("variant"))) if "model_kind" not in data else data["model_kind"]
+    return {"plugin": None, **data, "model_kind": kind, "schema_version": 4}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 class _Fields:
@@ -338,10 +374,17 @@ def _short(value: Any) -> str:
 def _read_current(document: _Fields) -> UnitResult:
     document.get("schema_version", int)
     preset, variant = document.get("preset", str), document.get("variant", str)
+    config = document.get("config", dict)
+    kind = document.get("model_kind", str)
+    if kind not in KINDS:
+        raise document.error("model_kind", f"expected one of {', '.join(KINDS)}, found {kind!r}")
     try:
-        model = ModelRef(preset, variant)
-    except UnknownNameError as err:  # a baseline this version of the harness no longer has
-        raise document.error("variant", str(err)) from err
+        model = ModelRef(preset, variant, canonical_args(config.get("model_args", {})), kind)
+    except InvalidOptionError as err:
+        raise document.error("config", f"model_args: {err}") from err
+    plugin = document.get("plugin", dict, optional=True)
+    if plugin is not None:
+        plugin = document.part("plugin").build(PluginInfo)
     stored_model = document.get("model", str)
     if stored_model != model.name:
         raise document.error("model", f"{stored_model!r} is not the name of preset {preset!r} "
@@ -360,14 +403,14 @@ def _read_current(document: _Fields) -> UnitResult:
         per_distortion={name: per_distortion.get(name, float) for name in per_distortion.data},
         split=document.part("split").build(SplitInfo),
         seeds=document.part("seeds").build(Seeds),
-        config=document.get("config", dict), model_config=document.get("model_config", dict),
+        config=config, model_config=document.get("model_config", dict),
         data={name: data.get(name, dict) for name in data.data},
         exclusions=tuple(document.items("exclusions", str)),
         history=tuple(document.items("history", dict)), device=document.get("device", str),
         world_size=document.get("world_size", int),
         environment=document.part("environment").build(Environment),
         wall_seconds=document.get("wall_seconds", float),
-        analyses=document.get("analyses", dict),
+        analyses=document.get("analyses", dict), model_kind=kind, plugin=plugin,
     )
     document.done()
     return result

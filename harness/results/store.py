@@ -24,18 +24,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text
 from harness.plan.jobs import UnitKey
 from harness.results.schema import Environment, StoredCondition, UnitResult
 
+if TYPE_CHECKING:
+    import pandas
+
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
 FAILURE = "failure.json"
 LOCK = ".lock"
 FAILURE_KINDS = ("failed", "diverged")
+# predictions.csv's columns, one row per test image (written by harness.engine.runner)
+PREDICTION_COLUMNS = ("image_id", "group", "distortion", "level", "score", "prediction")
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,49 @@ def read_result(path: Path) -> UnitResult:
         raise ResultSchemaError(f"{path}: not valid JSON ({err}); the file is damaged: delete "
                                 f"its unit folder and rerun the unit") from err
     return UnitResult.from_json_dict(data, path)
+
+
+def read_predictions(path: Path, rows: int | None = None) -> pandas.DataFrame:
+    """A unit's ``predictions.csv`` as a typed table, one row per test image: ``image_id`` and
+    ``group`` (strings), ``distortion`` (a string, missing where the dataset defines no types),
+    ``level`` (Int64, missing likewise), ``score`` (the label, on the dataset's native scale) and
+    ``prediction`` (float64). ``rows``: how many test images the unit's result says it scored.
+    A missing, cut-short or damaged file raises ResultSchemaError naming the file (and line)."""
+    import pandas
+
+    fix = "delete its unit folder and rerun the unit"
+    try:
+        table = pandas.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError as err:
+        raise ResultSchemaError(f"{path}: missing: a complete unit has its predictions beside its "
+                                f"result.json; {fix}") from err
+    except (OSError, ValueError) as err:  # pandas' parser errors are ValueErrors
+        raise ResultSchemaError(f"{path}: not a predictions CSV ({err}); {fix}") from err
+    if set(table.columns) != set(PREDICTION_COLUMNS):
+        raise ResultSchemaError(f"{path}: expected the columns {', '.join(PREDICTION_COLUMNS)}, "
+                                f"found {', '.join(map(str, table.columns))}; {fix}")
+    if rows is not None and len(table) != rows:
+        raise ResultSchemaError(f"{path}: {len(table)} rows, but the unit's result.json says it "
+                                f"scored {rows} test images (metrics.n): the file is cut short or "
+                                f"was replaced; {fix}")
+
+    def refuse(column: str, bad: pandas.Series, expected: str) -> None:
+        if bad.any():
+            index = int(bad.to_numpy().nonzero()[0][0])
+            raise ResultSchemaError(f"{path}:{index + 2}: column {column!r}: expected {expected}, "
+                                    f"found {table[column].iloc[index]!r}; {fix}")
+
+    for column in ("image_id", "group"):
+        refuse(column, table[column] == "", "a name")
+    out = table[list(PREDICTION_COLUMNS)].copy()
+    for column in ("score", "prediction"):
+        out[column] = pandas.to_numeric(table[column], errors="coerce").astype("float64")
+        refuse(column, out[column].isna(), "a number")
+    level = pandas.to_numeric(table["level"].mask(table["level"] == ""), errors="coerce")
+    refuse("level", (table["level"] != "") & (level.isna() | (level % 1 != 0)), "a whole number")
+    out["level"] = level.astype("Int64")
+    out["distortion"] = table["distortion"].mask(table["distortion"] == "")
+    return out
 
 
 def _lock(lock: Path, folder: Path) -> int:

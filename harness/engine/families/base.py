@@ -13,7 +13,9 @@ from harness.data.cache import DecodedImageCache
 from harness.engine.features import CropPlan, FeatureCache
 from harness.engine.parts import JobParts
 from harness.engine.train import TrainOutcome
+from harness.errors import ExecutionError, ModelContractError
 from harness.plan.jobs import Job
+from harness.plan.models import ModelRef
 from harness.plan.recipes import Recipe
 from lifeiqa import LifeIQA
 
@@ -62,3 +64,51 @@ class ModelFamily(Protocol):
         """Train ``job.model`` on ``parts.train`` by ``job.recipe`` (selecting the epoch by
         ``job.selection``) and predict ``parts.test``."""
         ...
+
+
+def model_label(model: ModelRef) -> str:
+    """A registry model as errors name it: with its arguments and, for a plug-in's, the
+    plug-in's name and version."""
+    plugin = model.spec.plugin
+    return f"model {model.name}" + (f" (plug-in {plugin.label})" if plugin else "")
+
+
+def build_module(model: ModelRef, *leading: object) -> torch.nn.Module:
+    """The row's network, built by its registry entry's factory from ``leading`` (a feature
+    head's feature shapes) and the row's model arguments; a factory that fails (pyiqa raises
+    many types when it would fetch weights) or returns no module raises ExecutionError."""
+    try:
+        net = model.spec.factory(*leading, **model.arguments)
+    except Exception as err:
+        raise ExecutionError(f"{model_label(model)} could not be built offline from "
+                             f"{model.arguments or 'no arguments'}: {type(err).__name__}: "
+                             f"{err}") from err
+    if not isinstance(net, torch.nn.Module):
+        raise ExecutionError(f"{model_label(model)}: its factory returned a "
+                             f"{type(net).__name__}, not a torch.nn.Module")
+    return net
+
+
+def registry_info(model: ModelRef) -> dict:
+    """What every unit of a registry model records of it (its ``model_config`` starts so)."""
+    spec = model.spec
+    return {"model": spec.name, "family": spec.family, "model_args": model.arguments,
+            **({"plugin": spec.plugin.to_dict()} if spec.plugin else {})}
+
+
+def scores_of(output: object, batch: int, model: ModelRef) -> torch.Tensor:
+    """(B,) float scores from a model's output, which its contract says is a tensor of shape
+    (B,) or (B, 1); anything else raises :class:`ModelContractError` naming the model."""
+    shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+    if shape not in ((batch,), (batch, 1)):
+        found = f"a tensor of shape {shape}" if shape is not None else type(output).__name__
+        raise ModelContractError(f"{model_label(model)}: its output for a batch of {batch} is "
+                                 f"{found}; expected a tensor of shape ({batch},) or ({batch}, 1)")
+    return output.float().reshape(batch)
+
+
+def check_finite(scores: torch.Tensor, model: ModelRef, what: str) -> None:
+    """Raise :class:`ModelContractError` unless every score is finite."""
+    if not bool(torch.isfinite(scores).all()):
+        raise ModelContractError(f"{model_label(model)}: non-finite scores {what} "
+                                 f"({scores.detach().flatten()[:4].tolist()} ...)")

@@ -18,7 +18,6 @@ from harness.engine.features import CropPlan
 from harness.engine.parts import JobParts
 from harness.engine.train import predict_features, predict_records, train_finetune, train_frozen
 from harness.errors import InvalidOptionError
-from harness.plan.baselines import get_baseline
 from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
 from lifeiqa.layers import SparseMoE
@@ -30,8 +29,7 @@ def build_model(model: ModelRef, seed: int) -> lifeiqa.LifeIQA:
     preset as it is: the probes read its backbone)."""
     torch.manual_seed(seed)
     spec = lifeiqa.get_spec(model.preset)
-    changes = get_baseline(model.variant).settings.get("config", {}) \
-        if model.kind == "lifeiqa_config" else {}
+    changes = model.spec.settings.get("config", {}) if model.kind == "lifeiqa_config" else {}
     ablation = model.variant if model.kind == "ablation" else None
     return lifeiqa.create_model(model.preset, pretrained=spec.pretrained_weights is not None,
                                 ablation=ablation, **changes)

@@ -22,7 +22,6 @@ from harness.engine.features import backbone_key
 from harness.engine.parts import JobParts
 from harness.engine.train import TrainOutcome
 from harness.errors import InvalidOptionError
-from harness.plan.baselines import get_baseline
 from harness.plan.jobs import Job
 from lifeiqa import LifeIQA
 
@@ -138,7 +137,7 @@ class ProbeFamily:
     def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
                     on_epoch: EpochCallback | None = None) -> Trained:
         recipe = job.recipe
-        stride = get_baseline(job.model.variant).settings["stride"]
+        stride = job.model.spec.settings["stride"]
         model = build_model(job.model, job.seed)
         features = context.feature_cache(model, recipe, StageExtractor(model))
         x_train = stage_matrix(features.get_all(parts.train, "train"), stride)

@@ -1,0 +1,146 @@
+"""``leaderboard.json`` as a versioned format: its version, its JSON Schema and the reader that
+tools built on it (the HTML page, notebooks, other people's scripts) go through.
+
+:func:`harness.reporting.leaderboard.leaderboard_document` writes the document with
+``format_version`` :data:`FORMAT_VERSION`; ``leaderboard.schema.json`` beside this module (JSON
+Schema draft 2020-12, shipped in the wheel) describes that version field by field.
+:func:`read_leaderboard_document` migrates an older file step by step up to the current version
+(``MIGRATIONS``) and then validates it against the schema, so a caller always gets a document of
+the current version; a newer version, or a document that does not fit, raises
+:class:`~harness.errors.ResultSchemaError` naming the file and the field.
+
+Version history:
+
+1. (no ``format_version``) written before model plug-ins and ``--limit``: a cell names its
+   model only.
+2. ``format_version``; each cell adds ``kind`` (the model's kind, as ``result.json``'s
+   ``model_kind``), ``plugin`` (the plug-in that made the model, or null) and ``limit`` (the
+   images per part of a ``--limit`` run, or null).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import lifeiqa
+from harness.errors import ResultSchemaError, ResultsError, UnknownNameError
+from harness.plan.models import variant_kind
+
+FORMAT_VERSION = 2
+SCHEMA_FILE = "leaderboard.schema.json"
+
+
+def leaderboard_json_schema() -> dict[str, Any]:
+    """The JSON Schema of :data:`FORMAT_VERSION` (a fresh copy: callers may change it)."""
+    text = resources.files("harness.reporting").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def read_leaderboard_document(path: str | Path) -> dict[str, Any]:
+    """The ``leaderboard.json`` at ``path``, of any format version this harness reads, as a
+    document of the current version, validated against its schema."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ResultsError(f"{path}: cannot read the leaderboard ({err.strerror or err})") from err
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise ResultSchemaError(f"{path}: not valid JSON ({err}); write the leaderboard again "
+                                f"(lifeiqa-bench leaderboard SUITE)") from err
+    return leaderboard_from_json(data, path)
+
+
+def leaderboard_from_json(data: Any, source: str | Path) -> dict[str, Any]:
+    """:func:`read_leaderboard_document` for a parsed document (``source`` names it in errors);
+    ``data`` itself is left unchanged."""
+    if not isinstance(data, dict):
+        raise ResultSchemaError(f"{source}: expected a JSON object, found {type(data).__name__}")
+    version = data.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultSchemaError(f"{source}: field 'format_version': expected a whole number >= 1, "
+                                f"found {version!r}")
+    if version > FORMAT_VERSION:
+        raise ResultSchemaError(
+            f"{source}: field 'format_version' is {version}, but this harness reads leaderboard "
+            f"format versions up to {FORMAT_VERSION}: it was written by a newer harness; upgrade "
+            f"lifeiqa-bench to read it (or write the leaderboard again with this one)")
+    for step in range(version, FORMAT_VERSION):
+        data = MIGRATIONS[step](data, source)
+    try:
+        validate_leaderboard_document(data, source)
+    except ResultSchemaError as err:
+        if version == FORMAT_VERSION:
+            raise
+        raise ResultSchemaError(f"{err}; the file is of version {version}, migrated on reading") \
+            from err
+    return data
+
+
+def validate_leaderboard_document(document: Any, source: str | Path) -> None:
+    """Raise :class:`ResultSchemaError` naming the field when ``document`` does not fit the
+    schema of :data:`FORMAT_VERSION`."""
+    # jsonschema (a dependency of the harness extra) is imported here so that writing
+    # leaderboards, which never validates, does not load it
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(leaderboard_json_schema()).iter_errors(document))
+    if error is None:
+        return
+    field = error.json_path.removeprefix("$").removeprefix(".")
+    problem = error.message
+    if error.validator == "required":  # name the missing field itself, not its parent
+        missing = next(name for name in error.validator_value if name not in error.instance)
+        field, problem = f"{field}.{missing}".removeprefix("."), "missing"
+    if len(problem) > 200:  # a message quotes the offending value, which may be a whole block
+        problem = problem[:197] + "..."
+    raise ResultSchemaError(f"{source}: field {field or '(the document)'!r}: {problem}; expected "
+                            f"leaderboard.json format version {FORMAT_VERSION} "
+                            f"(harness/reporting/{SCHEMA_FILE})")
+
+
+def _objects(parent: Any, name: str) -> list[tuple[int, dict[str, Any]]]:
+    """The objects in the list ``parent[name]``, with their indexes; a document of another
+    shape yields none and is left to the schema check, which names what is wrong."""
+    value = parent.get(name) if isinstance(parent, dict) else None
+    if not isinstance(value, list):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _v1_model_kind(name: str) -> str:
+    """A version-1 cell's model kind. Version 1 predates model arguments and plug-ins, so the
+    name is a Life-IQA preset, ``preset+ablation`` or a built-in registry model."""
+    _, plus, variant = name.partition("+")
+    if plus:
+        return variant_kind(variant)
+    return "lifeiqa" if name in lifeiqa.list_models() else variant_kind(name)
+
+
+def _v1_to_v2(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """Version 1 -> 2: every model was the harness's own (no plug-in) and ran in full (no
+    ``--limit``); a cell's kind follows from its model's name (an unknown name raises)."""
+    document = copy.deepcopy(data)
+    for b, block in _objects(document, "blocks"):
+        for c, cell in _objects(block, "cells"):
+            if "kind" not in cell and isinstance(cell.get("model"), str):
+                try:
+                    cell["kind"] = _v1_model_kind(cell["model"])
+                except UnknownNameError as err:
+                    raise ResultSchemaError(f"{source}: field 'blocks[{b}].cells[{c}].model': "
+                                            f"{err}") from err
+            cell.setdefault("plugin", None)
+            cell.setdefault("limit", None)
+    document["format_version"] = 2
+    return document
+
+
+# MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any], str | Path], dict[str, Any]]] = {1: _v1_to_v2}
