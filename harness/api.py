@@ -37,6 +37,7 @@ from harness.reporting.leaderboard import (
     resolve_reference,
     write_results_leaderboard,
 )
+from harness.reporting.leaderboard import rerun_noise as rerun_noise_of
 from harness.results.aggregate import Cell, aggregate, cell_key, markdown_tables
 from harness.results.schema import UnitResult
 from harness.results.store import (
@@ -272,16 +273,23 @@ def load_results(suite: str, runs: str | Path = "runs") -> Results:
 
 
 def leaderboard(results: Results, out: str | Path, published: str | Path | None = "default",
-                reference: str | None = None, title: str | None = None) -> Path:
+                reference: str | None = None, title: str | None = None,
+                rerun: Results | None = None, rerun_noise: float | None = None) -> Path:
     """Write ``out/leaderboard.md``, its figures and ``out/leaderboard.json`` (the numbers
     behind it, raw and Holm-adjusted p-values included) for ``results``; returns the markdown.
     ``published``: a published-scores YAML shown beside the reproductions, ``"default"`` for
-    ``leaderboards/published.yaml``, None to leave them out."""
+    ``leaderboards/published.yaml``, None to leave them out. Markers are re-tested under rerun
+    noise (a fragile one is hollow, △/▽) measured from ``rerun`` (the same suite run again)
+    and, for cells it lacks, the stated sd ``rerun_noise``; with neither, the notes say the
+    markers were not re-tested."""
     values: list[PublishedValue] = [] if published is None else \
         load_published_values(None if published == "default" else published)
+    source = f"a rerun in {rerun.runs / rerun.suite}" if rerun is not None else ""
+    noise = rerun_noise_of(list(results.units), list(rerun.units) if rerun else None,
+                           rerun_noise, source)
     return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
                                      title or f"Leaderboard: {results.suite}",
-                                     results.unit_failures)
+                                     results.unit_failures, noise)
 
 
 CATALOGS = ("protocols", "recipes", "presets", "models", "datasets")

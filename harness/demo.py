@@ -151,11 +151,15 @@ def resolution_table(results: Results, reference: str | None) -> str:
     return tabulate(rows, headers=["goal", "target", "measured", "met"], tablefmt="github")
 
 
-def demo_leaderboard(runs: str = "runs", out: str | Path | None = None) -> Path:
-    """The leaderboard of everything under ``runs/demo``."""
+def demo_leaderboard(runs: str = "runs", out: str | Path | None = None,
+                     rerun: str | Path | None = None) -> Path:
+    """The leaderboard of everything under ``runs/demo``; with ``rerun`` (the runs folder of
+    another demo run: another clone, machine or thread count), every marker is re-tested under
+    the rerun noise measured from it, and a fragile one is hollow."""
     out = Path(out) if out else Path(runs) / "demo" / "leaderboard"
     results = load_results("demo", runs)
-    path = leaderboard(results, out, title=TITLE)
+    again = load_results("demo", rerun) if rerun else None
+    path = leaderboard(results, out, title=TITLE, rerun=again)
     title, _, rest = path.read_text().partition("\n")
     section = ("## How well this data separates models\n\n"
                "Targets a benchmark needs to resolve differences of a few hundredths between "
@@ -183,8 +187,9 @@ class DemoOutcome:
 
 def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
              leaderboard_out: str | Path | None = None, progress: bool = False,
-             workers: int | None = None) -> DemoOutcome:
-    """Run the demo's steps and write its leaderboard."""
+             workers: int | None = None, rerun: str | Path | None = None) -> DemoOutcome:
+    """Run the demo's steps and write its leaderboard (markers re-tested under the noise of
+    ``rerun``, another demo run's runs folder, where given)."""
     start = time.perf_counter()
     steps = demo_steps(runs, seed, smoke, workers)
     timings = [(f"data {name}", seconds) for name, seconds in demo_data(steps)]
@@ -195,6 +200,6 @@ def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
         results.append(evaluate_options(options, progress))
         timings.append((options.protocol, time.perf_counter() - began))
     began = time.perf_counter()
-    board = demo_leaderboard(runs, leaderboard_out)
+    board = demo_leaderboard(runs, leaderboard_out, rerun)
     timings.append(("leaderboard", time.perf_counter() - began))
     return DemoOutcome(tuple(results), board, time.perf_counter() - start, tuple(timings))

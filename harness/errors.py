@@ -61,6 +61,11 @@ class DuplicateUnitError(ResultsError):
     """Two results of the same unit in one aggregation cell (the same condition and unit)."""
 
 
+class AmbiguousReferenceError(ResultsError):
+    """A reference model that holds one table column under several configs: markers against
+    it would compare with an arbitrary one."""
+
+
 class PairingError(ResultsError):
     """Two results to be compared pairwise whose units ran on different split files."""
 

@@ -55,7 +55,7 @@ def world(tmp_path_factory):
     cache = root / "cache"
     with_plugin, without = environment(cache, root / "site"), environment(cache)
     made = subprocess.run([sys.executable, "-m", "lifeiqa_example_plugin.make_data",
-                           str(root / "photos")], capture_output=True, text=True,
+                           str(root / "photos"), "--size", "tiny"], capture_output=True, text=True,
                           env=with_plugin, timeout=600)
     assert made.returncode == 0, made.stderr
     return root, with_plugin, without

@@ -194,13 +194,22 @@ def test_the_committed_version_1_leaderboard_reads_through_the_migration():
         "lifeiqa_effnet_lite0_small+no_moe": "ablation", "deiqt_head": "lifeiqa_config",
         "no_balance_loss": "lifeiqa_config"}
     cells = [c for block in document["blocks"] for c in block["cells"]]
-    assert all(c["plugin"] is None and c["limit"] is None for c in cells)
+    assert all(c["plugin"] is None and c["limit"] is None and c["per_unit"] is None
+               for c in cells)
+    comparisons = [c for block in document["blocks"] for listed in block["comparisons"].values()
+                   for c in listed]
+    assert comparisons and all(c["config_hash"] is None and c["stability"] is None
+                               for c in comparisons)
+    assert document["rerun_noise"] is None
     # everything else is the version-1 file's
+    added = ("config_hash", "reference_config_hash", "stability")
     for block, old in zip(document["blocks"], raw["blocks"], strict=True):
-        assert [{k: v for k, v in c.items() if k not in ("kind", "plugin", "limit")}
+        assert [{k: v for k, v in c.items() if k not in ("kind", "plugin", "limit", "per_unit")}
                 for c in block["cells"]] == old["cells"]
-        assert {k: v for k, v in block.items() if k != "cells"} == \
-            {k: v for k, v in old.items() if k != "cells"}
+        assert {m: [{k: v for k, v in c.items() if k not in added} for c in listed]
+                for m, listed in block["comparisons"].items()} == old["comparisons"]
+        assert {k: v for k, v in block.items() if k not in ("cells", "comparisons")} == \
+            {k: v for k, v in old.items() if k not in ("cells", "comparisons")}
 
 
 def _first_cell(document: dict) -> dict:

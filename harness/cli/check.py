@@ -45,9 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-units", type=int, metavar="N",
                         help="a reproduced cell needs at least N units (besides the reference's "
                              "own unit count, where it gives one)")
-    parser.add_argument("--spread-k", type=float, default=2.0,
-                        help="golden: tolerance = max(min, k * sqrt(pi/2) * std / sqrt(units)) "
-                             "(default k = 2)")
+    parser.add_argument("--spread-k", type=float, default=3.0,
+                        help="golden: tolerance = max(min, k * sqrt(2) * sqrt(pi/2) * std / "
+                             "sqrt(units)): k standard errors of the difference of two medians "
+                             "(default k = 3)")
     parser.add_argument("--min-tolerance", type=float, default=0.005,
                         help="golden: the smallest tolerance written (default 0.005)")
     parser.add_argument("--rerun", action="append", default=[], metavar="RUNS/SUITE",

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int,
                         help="worker processes for the units (default: one per core, at most "
                              "4; 1 runs them in this process)")
+    parser.add_argument("--rerun", metavar="RUNS",
+                        help="the runs folder of another demo run (another clone, machine or "
+                             "thread count): every marker is re-tested under the rerun noise "
+                             "measured from it, and a fragile one is shown hollow (△/▽)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data and a random tiny model: a seconds-long check, "
                              "meaningless numbers")
@@ -32,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
     outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True,
-                       workers=args.workers)
+                       workers=args.workers, rerun=args.rerun)
     for results in outcome.steps:
         print(f"\n{results.suite}: {results.done} run, {results.skipped} already done, "
               f"{len(results.failed)} failed")

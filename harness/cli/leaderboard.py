@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="published scores YAML shown beside the reproductions (default: "
                              "leaderboards/published.yaml; 'none' to leave them out)")
     parser.add_argument("--title", help="page title")
+    noise = parser.add_argument_group(
+        "rerun noise", "re-test every marker with each unit perturbed by its rerun noise; one "
+                       "kept in under 95%% of the re-tests is shown hollow (△/▽: fragile)")
+    noise.add_argument("--rerun", metavar="RUNS/SUITE",
+                       help="the same suite run again (another clone, machine or thread count): "
+                            "each cell's rerun sd is measured from the differences of its units")
+    noise.add_argument("--rerun-noise", type=float, metavar="SD",
+                       help="the rerun sd of a unit's SRCC and PLCC where no rerun measured it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     published = None if args.published == "none" else (args.published or "default")
     out = args.out or str(Path(args.runs) / args.suite / "leaderboard")
+    rerun = None
+    if args.rerun:
+        folder = Path(args.rerun)
+        rerun = api.load_results(folder.name, folder.parent)
     path = api.leaderboard(api.load_results(args.suite, args.runs), out, published,
-                           args.reference, args.title)
+                           args.reference, args.title, rerun, args.rerun_noise)
     print(path.read_text())
     print(f"written to {path} (figures in {path.parent / 'figures'}, p-values in "
           f"{path.parent / 'leaderboard.json'})")

@@ -7,7 +7,10 @@ its result (``UnitResult.analyses``), so they resume and aggregate like any metr
   the test part (the paper's t-SNE figure, linear and deterministic here).
 * ``routing``: which experts the MoE head selects for which distortion type on the test part,
   the router's entropy, the mutual information between distortion type and selected expert with
-  a permutation-test p-value, and the experts' load per training epoch.
+  a permutation-test p-value, and the experts' load per training epoch. The test shuffles types
+  only among images of one reference image at one distortion level (issue 24): shuffled over
+  all images, a content effect on routing swamps the null and the test has no power on
+  reference-based datasets, whose references each carry every type.
 
 Features are standardised with the training part's statistics; distances are Euclidean.
 """
@@ -20,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from harness.errors import InvalidOptionError
 
 KNN_NEIGHBOURS = 5
 PERMUTATIONS = 999
@@ -109,14 +114,68 @@ def mutual_information(counts: np.ndarray) -> float:
     return max(0.0, float((joint[nonzero] * np.log2(joint[nonzero] / outer[nonzero])).sum()))
 
 
+# how the stored ``permutation`` names each scheme (units stored before issue 24 have none:
+# they shuffled over all test images, which the report says for them)
+WITHIN_GROUP_AND_LEVEL = "within content group and level"
+WITHIN_GROUP = "within content group"
+WITHIN_GROUP_AND_KNOWN_LEVEL = ("within content group and level (content group alone where the "
+                                "level is unknown)")
+
+
+def permutation_strata(groups: Sequence[str], levels: Sequence[int | None]
+                       ) -> tuple[np.ndarray, str]:
+    """Each image's stratum index (images of one content group at one distortion level; those
+    of a group whose level is unknown form one stratum of that group) and the scheme's name.
+
+    Why these strata: on a reference-based dataset every reference carries every type, so the
+    type labels are exchangeable only among images of one reference; the level is held too
+    because severity moves routing and each type's levels need not be spread alike (the
+    synthetic "small" set draws one level per group and type)."""
+    if len(groups) != len(levels):
+        raise InvalidOptionError(f"{len(groups)} content groups for {len(levels)} levels: "
+                                 f"expected one of each per image")
+    # (group, known, level): an unknown level is its group's own stratum, apart from any level
+    keys = [(str(group), level is not None, 0 if level is None else int(level))
+            for group, level in zip(groups, levels, strict=True)]
+    index = {key: i for i, key in enumerate(sorted(set(keys)))}
+    known = sum(level is not None for level in levels)
+    scheme = (WITHIN_GROUP if known == 0 else
+              WITHIN_GROUP_AND_LEVEL if known == len(levels) else WITHIN_GROUP_AND_KNOWN_LEVEL)
+    return np.array([index[key] for key in keys], dtype=np.int64), scheme
+
+
+def informative_strata(labels: np.ndarray, strata: np.ndarray) -> np.ndarray:
+    """The strata holding at least two distinct labels: only their images move under a
+    permutation within strata."""
+    pairs = np.unique(np.stack([strata, labels]), axis=1)  # distinct (stratum, label)
+    ids, types = np.unique(pairs[0], return_counts=True)
+    return ids[types >= 2]
+
+
 def permutation_p_value(selections: np.ndarray, labels: np.ndarray, observed: float,
-                        permutations: int, rng: np.random.Generator) -> float:
+                        permutations: int, rng: np.random.Generator,
+                        strata: np.ndarray | None = None) -> float:
     """P(I >= observed) with the images' types shuffled (the image is the unit: its tokens share
-    a type), ``(1 + hits) / (1 + permutations)``. ``selections``: (images, experts) counts;
-    ``labels``: (images,) type indices."""
-    onehot = np.eye(labels.max() + 1)[labels]
-    hits = sum(mutual_information(onehot[rng.permutation(len(labels))].T @ selections)
-               >= observed - 1e-12 for _ in range(permutations))
+    a type), ``(1 + hits) / (1 + permutations)``, exact for any number of permutations.
+    ``selections``: (images, experts) counts; ``labels``: (images,) type indices; ``strata``:
+    (images,) stratum indices, types shuffled only within each stratum (None: one stratum, all
+    images exchangeable).
+
+    A stratum with one image, or whose images share one type, is the same in every permutation:
+    it adds a constant to the table and nothing to the null's spread. The caller checks that
+    some stratum holds two types (:func:`informative_strata`); with none, every permutation is
+    the observed labelling and p is 1 by construction, not evidence."""
+    labels = np.asarray(labels)
+    strata = np.zeros(len(labels), np.int64) if strata is None else np.asarray(strata)
+    onehot = np.eye(labels.max() + 1)  # row t: type t's indicator
+    # slots in stratum order; a random key per image, sorted within its stratum, fills each
+    # stratum's slots with its own images in a uniformly random order
+    slots = np.argsort(strata, kind="stable")
+    hits = 0
+    for _ in range(permutations):
+        shuffled = np.empty_like(labels)
+        shuffled[slots] = labels[np.lexsort((rng.random(len(labels)), strata))]
+        hits += mutual_information(onehot[shuffled].T @ selections) >= observed - 1e-12
     return (1 + hits) / (1 + permutations)
 
 
@@ -135,16 +194,37 @@ def top_k_selections(logits: np.ndarray, k: int) -> np.ndarray:
     return selected
 
 
-def routing(logits: np.ndarray, labels: Sequence[str], top_k: int,
-            permutations: int = PERMUTATIONS, seed: int = 0) -> dict[str, Any]:
-    """The test part's routing: ``logits`` (images, tokens, experts) of the router, ``labels``
-    each image's distortion type."""
+def routing(logits: np.ndarray, labels: Sequence[str], groups: Sequence[str],
+            levels: Sequence[int | None], top_k: int, permutations: int = PERMUTATIONS,
+            seed: int = 0) -> dict[str, Any]:
+    """The test part's routing: ``logits`` (images, tokens, experts) of the router; per image
+    its distortion type (``labels``), content group (``groups``: its reference image) and
+    distortion level (``levels``, None where unknown).
+
+    ``p_value`` tests "the experts selected do not depend on the type, given the content and the
+    level": types are shuffled only within each stratum of :func:`permutation_strata`
+    (``permutation`` names the scheme). Strata with one image or one type contribute nothing to
+    the null (``informative_strata`` counts the rest); with none, the test cannot run and
+    ``p_value`` is None with ``p_value_reason`` saying why."""
+    if not len(labels) == len(groups) == len(logits):
+        raise InvalidOptionError(f"{len(logits)} images of logits, {len(labels)} types and "
+                                 f"{len(groups)} content groups: expected one of each per image")
     types = sorted(set(labels))
     index = np.array([types.index(label) for label in labels])
     selections = top_k_selections(logits, top_k).sum(1)  # (images, experts)
     counts = np.eye(len(types))[index].T @ selections  # (types, experts)
     observed = mutual_information(counts)
     experts = logits.shape[-1]
+    strata, scheme = permutation_strata(groups, levels)
+    informative = informative_strata(index, strata)
+    if len(informative):
+        p_value: float | None = permutation_p_value(selections, index, observed, permutations,
+                                                    np.random.default_rng(seed), strata)
+        reason = None
+    else:
+        p_value = None
+        reason = (f"no stratum ({scheme}) of the {len(labels)} test images holds two distortion "
+                  f"types, so no permutation changes the labelling")
     return {
         "experts": experts, "top_k": top_k, "distortions": types,
         "frequency": (counts / counts.sum(1, keepdims=True)).round(6).tolist(),
@@ -152,9 +232,13 @@ def routing(logits: np.ndarray, labels: Sequence[str], top_k: int,
         "entropy": router_entropy(logits),
         "normalized_entropy": router_entropy(logits) / float(np.log(experts)),
         "mutual_information": observed,
-        "p_value": permutation_p_value(selections, index, observed, permutations,
-                                       np.random.default_rng(seed)),
+        "p_value": p_value,
+        "p_value_reason": reason,
         "permutations": permutations,
+        "permutation": scheme,
+        "strata": int(strata.max()) + 1 if len(strata) else 0,
+        "informative_strata": len(informative),
+        "informative_images": int(np.isin(strata, informative).sum()),
     }
 
 

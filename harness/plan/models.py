@@ -41,7 +41,7 @@ def variant_kind(variant: str) -> str:
     except UnknownNameError as err:
         if variant.startswith(("pyiqa:", "pyiqa-arch:")):
             raise
-        raise unknown_name("model", variant, [FULL, *ABLATIONS, *list_models()],
+        raise unknown_name("model", variant, dict.fromkeys([FULL, *ABLATIONS, *list_models()]),
                            "(or pyiqa:<metric>, pyiqa-arch:<Class>, or a plug-in's model)") from err
 
 

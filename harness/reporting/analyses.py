@@ -5,7 +5,7 @@ order-statistic interval, n per row."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,9 @@ from harness.results.aggregate import column_label, format_interval
 from harness.results.schema import UnitResult
 
 ALPHA = 0.05
+# the permutation scheme of a unit stored before issue 24, which recorded none: types shuffled
+# over the whole test part
+OLD_PERMUTATION = "over all test images"
 
 
 def _groups(results: list[UnitResult], analysis: str) -> dict[tuple[str, str], list[UnitResult]]:
@@ -43,22 +46,41 @@ class RoutingCell:
     distortions: list[str]
     frequency: np.ndarray  # (types, experts): the mean over units of each unit's frequencies
     mutual_information: metrics.Summary
-    p_values: list[float]
+    p_values: list[float | None]  # None: the unit's test could not run (see ``untestable``)
     normalized_entropy: metrics.Summary
     final_load_cv: metrics.Summary | None  # the last training epoch's load imbalance
     load_by_epoch: np.ndarray | None  # (epochs, experts): the mean over units
+    schemes: list[str] = field(default_factory=list)  # per unit: how its p shuffled the types
+    untestable: dict[str, str] = field(default_factory=dict)  # unit -> why it has no p
 
     @property
-    def p_values_holm(self) -> list[float]:
+    def tested(self) -> list[float]:
+        """The p-values of the units whose test could run."""
+        return [p for p in self.p_values if p is not None]
+
+    @property
+    def p_median(self) -> float | None:
+        """The median p of the tested splits; None when no split could be tested."""
+        return float(np.median(self.tested)) if self.tested else None
+
+    @property
+    def p_values_holm(self) -> list[float | None]:
         """The splits' p-values adjusted together (Holm): the splits share training images, so
-        their tests are dependent, and Holm holds under any dependence."""
-        return metrics.holm(self.p_values)
+        their tests are dependent, and Holm holds under any dependence. The family is the tests
+        that ran: an untestable split is no test, and stays None."""
+        adjusted = iter(metrics.holm(self.tested))
+        return [None if p is None else next(adjusted) for p in self.p_values]
 
     @property
     def significant(self) -> int:
         """Splits whose routing depends on distortion type after Holm's correction; one or more
         rejects "routing ignores the type" for the cell at ``ALPHA``."""
-        return sum(p < ALPHA for p in self.p_values_holm)
+        return sum(p < ALPHA for p in self.p_values_holm if p is not None)
+
+    @property
+    def permutation(self) -> str:
+        """The schemes its units' p-values permuted by ("-" when none is known)."""
+        return " + ".join(sorted(set(self.schemes))) or "-"
 
 
 def _load_imbalance(load: list[float]) -> float:
@@ -84,30 +106,58 @@ def routing_cells(results: list[UnitResult]) -> list[RoutingCell]:
             metrics.summarize([_load_imbalance(load[epochs - 1]) for load in loads])
             if epochs else None,
             np.mean([load[:epochs] for load in loads], axis=0) if epochs else None,
+            # units stored before issue 24 name no scheme: they shuffled over all test images
+            [r.get("permutation", OLD_PERMUTATION) for r in routing],
+            {unit.unit: r.get("p_value_reason") or "no p-value"
+             for unit, r in zip(items, routing, strict=True) if r["p_value"] is None},
         ))
     return cells
+
+
+def _p_text(p: float | None) -> str:
+    return "-" if p is None else f"{p:.3g}"
+
+
+def _significant_text(cell: RoutingCell) -> str:
+    """Significant of tested splits, and the untestable ones named apart: they are no test, so
+    neither count holds them."""
+    text = f"{cell.significant}/{len(cell.tested)}"
+    return f"{text} ({len(cell.untestable)} untestable)" if cell.untestable else text
 
 
 def routing_table(cells: list[RoutingCell]) -> str:
     from tabulate import tabulate
 
     rows = [[c.column, c.model, len(c.units), format_interval(c.mutual_information, 4),
-             f"{np.median(c.p_values):.3g}", f"{c.significant}/{len(c.p_values)}",
+             _p_text(c.p_median), _significant_text(c), c.permutation,
              format_interval(c.normalized_entropy),
              format_interval(c.final_load_cv) if c.final_load_cv else "-"] for c in cells]
     return tabulate(rows, headers=["dataset", "model", "n", "I(type; expert) bits",
-                                   "p median", f"splits p_Holm < {ALPHA}", "router entropy / log E",
-                                   "load CV, last epoch"], tablefmt="github",
-                    disable_numparse=True)
+                                   "p median", f"splits p_Holm < {ALPHA}", "types permuted",
+                                   "router entropy / log E", "load CV, last epoch"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def untestable_notes(cells: list[RoutingCell]) -> list[str]:
+    """One line per split whose permutation test could not run, with the reason stored."""
+    return [f"{c.model} on {c.column}, {unit}: no p-value: {reason}"
+            for c in cells for unit, reason in sorted(c.untestable.items())]
 
 
 ROUTING_NOTE = (
     "Routing on each split's test part: I(type; expert) is the mutual information between an "
     "image's distortion type and the experts its tokens select (top-k), in bits; p is a "
-    "permutation test of it (distortion types shuffled over test images, the image being the "
-    "unit), one per split, shown as the median and the count of splits under {alpha} after "
-    "Holm's adjustment over the row's splits (they share training images, and Holm holds under "
-    "any dependence; one such split rejects 'routing ignores the type' for the row); router "
+    "permutation test of it, one per split, the image being the unit, with distortion types "
+    "shuffled as 'types permuted' says: 'within content group and level' shuffles them only "
+    "among the test images of one reference image at one distortion level, so the null keeps "
+    "the effect of content and severity on routing and p tests the type's effect beyond them "
+    "(a stratum with one image or one type adds nothing to the null; a split where no stratum "
+    "holds two types has no p and is counted as untestable); 'over all test images' (units "
+    "stored before this was fixed) shuffles across references, where a content effect on "
+    "routing inflates the null and the test has almost no power on reference-based datasets. p "
+    "is shown as the median and the count of splits under {alpha} after Holm's adjustment over "
+    "the row's tested splits (they share training images, and Holm holds under any dependence; "
+    "one such split rejects 'routing ignores the type' for the row); router "
     "entropy is the mean per-token entropy of the router's softmax over log E (1: uniform); "
     "load CV is the coefficient of variation of the experts' shares of the training selections "
     "in the last epoch (0: even). no_balance_loss trains without L_aux and the z-loss.")
@@ -165,17 +215,18 @@ def block_analyses(results: list[UnitResult], out_dir: Path | None, slug: str) -
     if routing:
         parts += ["**Expert routing by distortion type** (median [interval] over splits)\n",
                   routing_table(routing), "", f"- {ROUTING_NOTE.format(alpha=ALPHA)}\n"]
+        parts += [f"- {line}\n" for line in untestable_notes(routing)]
         if folder is not None:
             for cell in routing:
                 name = f"{slug}-{cell.column}-{cell.model}".replace(" ", "_").replace("/", "_")
                 title = (f"{cell.model} on {cell.column}: expert selection frequency\n"
                          f"(mean over {len(cell.units)} test parts), I = "
                          f"{cell.mutual_information.median:.3f} bits, p median "
-                         f"{np.median(cell.p_values):.3g}")
+                         f"{_p_text(cell.p_median)}")
                 heat = plots.routing_heatmap(cell.frequency, cell.distortions, title,
                                              folder / f"{name}-routing.png")
                 parts.append(f"![expert selection by distortion, {cell.model} on {cell.column}, "
-                             f"p median {np.median(cell.p_values):.3g}](figures/{heat.name})\n")
+                             f"p median {_p_text(cell.p_median)}](figures/{heat.name})\n")
             for column in sorted({c.column for c in routing}):
                 loads = [c for c in routing if c.column == column and c.load_by_epoch is not None]
                 if loads:
@@ -222,6 +273,7 @@ def analyses_document(results: list[UnitResult]) -> dict:
                            "mutual_information_bits": summary(c.mutual_information),
                            "p_values": c.p_values, "p_values_holm": c.p_values_holm,
                            "significant_splits_holm": c.significant,
+                           "permutation": c.schemes, "untestable": c.untestable,
                            "alpha": ALPHA, "distortions": c.distortions,
                            "frequency": c.frequency.round(6).tolist()} for c in routing]
     separability = _groups(results, "separability")

@@ -35,6 +35,7 @@ from harness.results.aggregate import (
     ALPHA,
     PLCC_KIND,
     SELECTION_LABELS,
+    STABLE,
     Cell,
     Comparison,
     Gap,
@@ -42,6 +43,7 @@ from harness.results.aggregate import (
     blocks,
     cell_key,
     compare_block,
+    comparison_key,
     comparison_note,
     describe_files,
     format_interval,
@@ -53,6 +55,14 @@ from harness.results.aggregate import (
     verdict_note,
 )
 from harness.results.schema import UnitResult
+from harness.results.stability import (
+    DRAWS,
+    RerunNoise,
+    measure_noise,
+    stability,
+    stability_note,
+    with_stability,
+)
 from harness.results.store import ResultsStore, UnitFailure
 
 
@@ -162,25 +172,30 @@ def _published_cell(values: list[PublishedValue], model: str, dataset: str, metr
     return ""
 
 
-def expected_units(block: list[Cell]) -> dict[str, int]:
-    """The number of distinct units each column of a block has over all its models."""
+def expected_units(block: list[Cell], missing: Iterable[Gap] = ()) -> dict[str, int]:
+    """The number of distinct units each column of a block has over all its models, counting
+    the units without a result (``missing``): a unit that failed for every model is still one
+    the column should have (``n=9/10``, not ``n=9``)."""
     units: dict[str, set[str]] = defaultdict(set)
     for cell in block:
         units[cell.column] |= set(cell.units)
+    for gap in missing:
+        units[gap.column].add(gap.unit)
     return {column: len(names) for column, names in units.items()}
 
 
 def block_tables(block: list[Cell], reference: str | None, published: list[PublishedValue],
-                 metric: str, comparisons: list[Comparison] | None = None) -> str:
+                 metric: str, comparisons: list[Comparison] | None = None,
+                 missing: Iterable[Gap] = ()) -> str:
     """One block's table of ``metric``: a row per model (per config where a model has several),
     a column per dataset or pair and training fraction, then the published rows."""
     from tabulate import tabulate
 
     if comparisons is None:
         comparisons = compare_block(block, reference, metric)
-    compared = {(c.model, c.column): c for c in comparisons}
+    compared = {c.key: c for c in comparisons}
     columns = sorted({c.column for c in block})
-    expected = expected_units(block)
+    expected = expected_units(block, missing)
     rows: dict[str, dict[str, str]] = {}
     for model in model_order(cell_models(block), reference):
         for cell in sorted((c for c in block if c.model == model.name), key=lambda c: c.config_hash):
@@ -188,7 +203,7 @@ def block_tables(block: list[Cell], reference: str | None, published: list[Publi
             row = rows.setdefault(label, {"model": label, "kind": family(model),
                                           **dict.fromkeys(columns, "-")})
             row[cell.column] = cell_text(cell, metric, expected[cell.column],
-                                         compared.get((cell.model, cell.column)))
+                                         compared.get(comparison_key(cell)))
     for name in sorted({v.model for v in published}):
         row = {"model": f"{name} (published)", "kind": "published"}
         row.update({d: _published_cell(published, name, d, metric) or "-" for d in columns})
@@ -254,11 +269,21 @@ class BoardBlock:
 
 
 def board_blocks(cells: list[Cell], reference: str | None,
-                 failures: Iterable[UnitFailure] = ()) -> list[BoardBlock]:
+                 failures: Iterable[UnitFailure] = (),
+                 noise: RerunNoise | None = None) -> list[BoardBlock]:
+    """The blocks' comparisons, each marker re-tested under ``noise`` where it is given (a
+    fragile one is hollow: :mod:`harness.results.stability`)."""
     failures = list(failures)
-    return [BoardBlock(key, block, {m: compare_block(block, reference, m) for m in ("srcc", "plcc")},
-                       gaps(block, failures))
-            for key, block in blocks(cells).items()]
+    out = []
+    for key, block in blocks(cells).items():
+        comparisons = {}
+        for metric in ("srcc", "plcc"):
+            found = compare_block(block, reference, metric)
+            if noise is not None:
+                found = with_stability(found, stability(block, reference, metric, noise))
+            comparisons[metric] = found
+        out.append(BoardBlock(key, block, comparisons, gaps(block, failures)))
+    return out
 
 
 def _orphan_failures(cells: list[Cell], failures: list[UnitFailure]) -> list[UnitFailure]:
@@ -270,15 +295,18 @@ def _orphan_failures(cells: list[Cell], failures: list[UnitFailure]) -> list[Uni
 
 def render(results: list[UnitResult], out_dir: Path | None, published: list[PublishedValue] = (),
            title: str = "Leaderboard", reference: str | None = None,
-           runs_root: Path | None = None, failures: Iterable[UnitFailure] = ()) -> str:
+           runs_root: Path | None = None, failures: Iterable[UnitFailure] = (),
+           noise: RerunNoise | None = None) -> str:
     """The markdown leaderboard of ``results``; with ``out_dir``, figures are written to
     ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the predictions).
-    ``failures``: the suite's failed units (listed by name in their block's notes)."""
+    ``failures``: the suite's failed units (listed by name in their block's notes); ``noise``:
+    the units' rerun noise, under which each marker is re-tested (None: not assessed, and
+    the notes say so)."""
     failures = list(failures)
     cells = aggregate(results)
     reference = resolve_reference(cells, reference)
     parts = [f"# {title}\n"]
-    for board in board_blocks(cells, reference, failures):
+    for board in board_blocks(cells, reference, failures, noise):
         protocol, version, selection, suite = board.key
         block = board.cells
         units = sorted({u for c in block for u in c.units})
@@ -293,12 +321,14 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
             parts.append(f"**{metric.upper()}**{kind}, median [interval] over units, n per cell; "
                          f"reference: {reference or '-'}\n")
             parts.append(block_tables(block, reference, [p for p in shown if p.metric == metric],
-                                      metric, board.comparisons[metric]))
+                                      metric, board.comparisons[metric], board.missing))
             parts.append("")
         notes = [f"Units: {', '.join(units)}. Split files (relative to the runs folder): "
                  f"{describe_files(files)}.",
                  interval_note(c.n for c in block),
                  *(comparison_note(reference, board.comparisons[m], m) for m in ("srcc", "plcc")),
+                 *(stability_note(noise, board.comparisons[m], m) for m in ("srcc", "plcc")
+                   if reference is not None),
                  *verdict_note(reference, block, board.comparisons["srcc"], "srcc"),
                  *gap_notes(board.missing), *limit_notes(board.cells)]
         notes_by_model = {r.model.name: r.selection_note for r in results
@@ -340,7 +370,8 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
 
 def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                          reference: str | None = None,
-                         failures: Iterable[UnitFailure] = ()) -> dict:
+                         failures: Iterable[UnitFailure] = (),
+                         noise: RerunNoise | None = None) -> dict:
     """Every number behind a leaderboard: per cell its n, medians and intervals with their
     coverage; per table and metric the comparisons with raw and Holm-adjusted p-values (the
     family is the table); the units without a result. Its layout is format version
@@ -356,7 +387,7 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
 
     plugins = {r.model.name: r.plugin.to_dict() for r in results if r.plugin}
     out = []
-    for board in board_blocks(cells, reference, failures):
+    for board in board_blocks(cells, reference, failures, noise):
         protocol, version, selection, suite = board.key
         out.append({
             "protocol": protocol, "protocol_version": version, "selection": selection,
@@ -368,6 +399,9 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                        "plugin": plugins.get(c.model), "column": c.column, "dataset": c.dataset,
                        "train_fraction": c.train_fraction, "config_hash": c.config_hash,
                        "n": c.n, "units": c.units, "split_files": c.split_files,
+                       "per_unit": {u: {"srcc": c.per_unit_srcc[u], "plcc": c.per_unit_plcc[u],
+                                        "split_sha256_16": c.unit_hashes.get(u, "")}
+                                    for u in c.units},
                        "srcc": summary(c, "srcc"), "plcc": summary(c, "plcc")}
                       for c in board.cells],
             "comparisons": {m: [c.to_json_dict() for c in comparisons]
@@ -378,6 +412,11 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
         })
     orphans = _orphan_failures(cells, failures)
     return {"format_version": FORMAT_VERSION, "title": title, "reference": reference,
+            "rerun_noise": None if noise is None else {
+                "source": noise.source, "default_sd": noise.default, "stable_share": STABLE,
+                "draws": DRAWS,
+                "cells": [{"model": model, "column": column, "config_hash": config, **sds}
+                          for (model, column, config), sds in sorted(noise.by_cell.items())]},
             "blocks": out,
             "failed_without_table": [{"model": f.model, "dataset": f.dataset_label,
                                       "suite": f.suite, "unit": f.unit, "kind": f.kind,
@@ -386,27 +425,41 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
 
 def write_leaderboard(suite: str, runs: str | Path, out: str | Path,
                       published: list[PublishedValue] = (), reference: str | None = None,
-                      title: str | None = None) -> Path:
+                      title: str | None = None, noise: RerunNoise | None = None) -> Path:
     """The leaderboard of every complete unit under ``runs/suite``."""
     store = ResultsStore(runs)
     results = store.results(suite)
     if not results:
         raise NoResultsError(f"no results under {Path(runs) / suite}")
     return write_results_leaderboard(results, runs, out, published, reference,
-                                     title or f"Leaderboard: {suite}", store.failures(suite))
+                                     title or f"Leaderboard: {suite}", store.failures(suite),
+                                     noise)
+
+
+def rerun_noise(results: list[UnitResult], rerun: list[UnitResult] | None = None,
+                sd: float | None = None, source: str = "") -> RerunNoise | None:
+    """The noise markers are re-tested under: measured per cell from ``rerun`` (the same units
+    run again), else (and for cells the rerun lacks) the stated ``sd``; None without either."""
+    if rerun:
+        return measure_noise(aggregate(results), aggregate(rerun), source or "a rerun", sd)
+    if sd is not None:
+        return RerunNoise({}, sd, source or f"a stated sd of {sd:g}")
+    return None
 
 
 def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: str | Path,
                               published: list[PublishedValue] = (), reference: str | None = None,
                               title: str = "Leaderboard",
-                              failures: Iterable[UnitFailure] = ()) -> Path:
+                              failures: Iterable[UnitFailure] = (),
+                              noise: RerunNoise | None = None) -> Path:
     """``out/leaderboard.md`` (and figures) for ``results``, whose predictions are under
-    ``runs``, and ``out/leaderboard.json`` (the numbers behind it: p-values raw and adjusted)."""
+    ``runs``, and ``out/leaderboard.json`` (the numbers behind it: p-values raw and adjusted);
+    markers re-tested under ``noise`` (:func:`rerun_noise`) where it is given."""
     failures = list(failures)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = render(results, out_dir, published, title, reference, Path(runs), failures)
-    document = leaderboard_document(results, title, reference, failures)
+    text = render(results, out_dir, published, title, reference, Path(runs), failures, noise)
+    document = leaderboard_document(results, title, reference, failures, noise)
     atomic_write_text(out_dir / "leaderboard.json", json.dumps(document, indent=1))
     path = out_dir / "leaderboard.md"
     path.write_text(text)

@@ -126,7 +126,8 @@ def _v1_model_kind(name: str) -> str:
 
 def _v1_to_v2(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
     """Version 1 -> 2: every model was the harness's own (no plug-in) and ran in full (no
-    ``--limit``); a cell's kind follows from its model's name (an unknown name raises)."""
+    ``--limit``); a cell's kind follows from its model's name (an unknown name raises); per-unit
+    values and the comparisons' config hashes were not recorded (null)."""
     document = copy.deepcopy(data)
     for b, block in _objects(document, "blocks"):
         for c, cell in _objects(block, "cells"):
@@ -138,6 +139,15 @@ def _v1_to_v2(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
                                             f"{err}") from err
             cell.setdefault("plugin", None)
             cell.setdefault("limit", None)
+            cell.setdefault("per_unit", None)  # not recorded then
+        comparisons = block.get("comparisons")
+        for listed in comparisons.values() if isinstance(comparisons, dict) else ():
+            for comparison in listed if isinstance(listed, list) else ():
+                if isinstance(comparison, dict):
+                    comparison.setdefault("config_hash", None)
+                    comparison.setdefault("reference_config_hash", None)
+                    comparison.setdefault("stability", None)
+    document.setdefault("rerun_noise", None)  # markers were not re-tested then
     document["format_version"] = 2
     return document
 

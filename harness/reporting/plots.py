@@ -5,12 +5,13 @@ distortion routing, expert load per epoch, 2-D maps of stage features)."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from harness.results import metrics
-from harness.results.aggregate import Cell
+from harness.results.aggregate import Cell, row_label
 from harness.results.schema import UnitResult
 from harness.results.store import PREDICTIONS, ResultsStore
 
@@ -27,12 +28,15 @@ def _pyplot():
 def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
     plt = _pyplot()
     datasets = sorted({c.column for c in block})
-    by_key = {(c.model, c.column): c for c in block}
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 0.35 * len(order) + 1.2),
+    rank = {model: index for index, model in enumerate(order)}
+    rows = max(Counter(c.column for c in block).values())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 0.35 * rows + 1.2),
                              squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        models = [m for m in order if (m, dataset) in by_key]
-        cells = [by_key[(m, dataset)] for m in models]
+        # one bar per row of the table: a model under two configs is two bars, labelled apart
+        cells = sorted((c for c in block if c.column == dataset and c.model in rank),
+                       key=lambda c: (rank[c.model], c.config_hash))
+        models = [row_label(c, block) for c in cells]
         medians = np.array([c.srcc.median for c in cells])
         low = medians - np.array([c.srcc.ci_low for c in cells])
         high = np.array([c.srcc.ci_high for c in cells]) - medians

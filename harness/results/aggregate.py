@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.errors import DuplicateUnitError, PairingError
+from harness.errors import AmbiguousReferenceError, DuplicateUnitError, PairingError
 from harness.plan.models import ModelRef
 from harness.results import metrics
 from harness.results.schema import UnitResult
@@ -37,6 +37,9 @@ SELECTION_LABELS = {"last": "last epoch", "val": "validation-selected",
                     "authors": "authors' rule, test-oracle (best test-SRCC epoch; PLCC the running "
                                "maximum at SRCC improvements)"}
 ALPHA = 0.05
+# a marker kept in at least this share of re-tests under rerun noise is solid, else hollow
+# (harness/results/stability.py)
+STABLE = 0.95
 PLCC_KIND = "raw Pearson, no logistic fit"  # Scores.plcc; plcc_logistic is not tabulated
 SHORT_MARK = "‡"  # an interval that is the range of too few units to reach 95 %
 
@@ -163,7 +166,9 @@ def paired_values(cell: Cell, reference: Cell, metric: str = "srcc") -> tuple[li
 
 @dataclass(frozen=True)
 class Comparison:
-    """One cell against the reference model's cell of its column, in one metric."""
+    """One cell against the reference model's cell of its column, in one metric. A model may
+    hold a column under several configs (rows of their own), so a comparison is found by the
+    cell's full key (:attr:`key`), never by model and column alone."""
 
     model: str
     column: str
@@ -174,6 +179,15 @@ class Comparison:
     p_raw: float | None  # Wilcoxon signed-rank, two-sided; None with under 2 pairs
     p_holm: float | None  # adjusted over the family (every comparison of its table)
     family_size: int
+    config_hash: str = ""  # the compared cell's
+    reference_config_hash: str = ""  # the reference cell's
+    # the share of re-tests under rerun noise that keep the marker (None: not assessed)
+    stability: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(model, column, config hash): :func:`comparison_key` of the compared cell."""
+        return (self.model, self.column, self.config_hash)
 
     @property
     def marker(self) -> str:
@@ -181,19 +195,48 @@ class Comparison:
         difference says which), else ``""``."""
         if self.p_holm is None or not self.p_holm < ALPHA or not self.median_difference:
             return ""
-        return "▲" if self.median_difference > 0 else "▼"
+        better = self.median_difference > 0
+        if self.stability is not None and self.stability < STABLE:  # fragile: a rerun may lose it
+            return "△" if better else "▽"
+        return "▲" if better else "▼"
 
     def to_json_dict(self) -> dict:
-        return {"model": self.model, "column": self.column, "metric": self.metric,
-                "reference": self.reference, "pairs": self.pairs,
+        return {"model": self.model, "column": self.column, "config_hash": self.config_hash,
+                "metric": self.metric, "reference": self.reference,
+                "reference_config_hash": self.reference_config_hash, "pairs": self.pairs,
                 "median_difference": self.median_difference, "p_raw": self.p_raw,
-                "p_holm": self.p_holm, "family_size": self.family_size, "marker": self.marker}
+                "p_holm": self.p_holm, "family_size": self.family_size,
+                "stability": self.stability, "marker": self.marker}
+
+
+def comparison_key(cell: Cell) -> tuple[str, str, str]:
+    """What a cell's comparison is found by: its model, column and config hash."""
+    return (cell.model, cell.column, cell.config_hash)
+
+
+def reference_cells(block: list[Cell], reference: str | None) -> dict[str, Cell]:
+    """The reference model's cell of each column; a column holding the reference under several
+    configs raises :class:`~harness.errors.AmbiguousReferenceError` naming them (picking one
+    would compare against an arbitrary config)."""
+    references: dict[str, list[Cell]] = defaultdict(list)
+    for cell in block:
+        if cell.model == reference:
+            references[cell.column].append(cell)
+    for column, cells in references.items():
+        if len(cells) > 1:
+            raise AmbiguousReferenceError(
+                f"the reference {reference} holds column {column} of table "
+                f"'{block_title(cells[0].block)}' under {len(cells)} configs "
+                f"({', '.join(c.config_hash for c in cells)}): a ▲ against one of them would be "
+                f"arbitrary; aggregate one config (put the other's units in another suite) or "
+                f"name another reference")
+    return {column: cells[0] for column, cells in references.items()}
 
 
 def compare_block(block: list[Cell], reference: str | None, metric: str = "srcc") -> list[Comparison]:
     """Every cell of a table against the reference model's cell of its column; the p-values
     are Holm-adjusted over all of them (cells with under 2 shared units have no p)."""
-    references = {c.column: c for c in block if c.model == reference}
+    references = reference_cells(block, reference)
     raw = []
     for cell in block:
         ref = references.get(cell.column)
@@ -206,7 +249,8 @@ def compare_block(block: list[Cell], reference: str | None, metric: str = "srcc"
     tested = [p for *_, p in raw if p is not None]
     adjusted = iter(metrics.holm(tested))
     return [Comparison(cell.model, cell.column, metric, str(reference), pairs, difference, p,
-                       None if p is None else next(adjusted), len(tested))
+                       None if p is None else next(adjusted), len(tested), cell.config_hash,
+                       references[cell.column].config_hash)
             for cell, pairs, difference, p in raw]
 
 
@@ -251,30 +295,30 @@ class Gap:
     column: str
     unit: str
     reason: str  # "missing (no result)", "failed: ...", "diverged: ..."
+    config_hash: str = ""  # the condition's (a model may hold a column under several)
 
 
 def gaps(block: list[Cell], failures: Iterable[UnitFailure] = ()) -> list[Gap]:
     """Every unit missing from a cell of ``block``: units other cells of its column have, and
     units recorded as failed (also of models with no cell at all), by model, column and unit."""
-    failed = {(f.model, column_label(f.dataset_label, f.train_fraction), f.unit): f
+    failed = {(f.model, column_label(f.dataset_label, f.train_fraction), f.config_hash, f.unit): f
               for f in failures if (f.protocol, f.protocol_version, f.selection, f.suite)
               == block[0].block}
     expected: dict[str, set[str]] = defaultdict(set)
     for cell in block:
         expected[cell.column] |= set(cell.units)
-    for _, column, unit in failed:
+    for _, column, _, unit in failed:
         expected[column].add(unit)
-    have = {(c.model, c.column): set(c.units) for c in block}
-    models = {c.model for c in block} | {model for model, _, _ in failed}
+    # by the cell's full key: a model under two configs in one column is two rows, each with
+    # its own missing units
+    have = {comparison_key(c): set(c.units) for c in block}
     out = []
-    for model in sorted(models):
-        for column in sorted(expected):
-            if (model, column) not in have and not any(k[:2] == (model, column) for k in failed):
-                continue  # the model was never run on this column
-            for unit in sorted(expected[column] - have.get((model, column), set())):
-                failure = failed.get((model, column, unit))
-                reason = f"{failure.kind}: {failure.message}" if failure else "missing (no result)"
-                out.append(Gap(model, column, unit, reason))
+    for key in sorted(set(have) | {k[:3] for k in failed}):
+        model, column, config = key
+        for unit in sorted(expected[column] - have.get(key, set())):
+            failure = failed.get((*key, unit))
+            reason = f"{failure.kind}: {failure.message}" if failure else "missing (no result)"
+            out.append(Gap(model, column, unit, reason, config))
     return out
 
 
@@ -342,22 +386,26 @@ def verdict_note(reference: str | None, block: list[Cell], comparisons: list[Com
     if reference is None:
         return []
     lines = []
+    references = reference_cells(block, reference)
+    labels = {comparison_key(c): row_label(c, block) for c in block}
     for column in sorted({c.column for c in block}):
         cells = [c for c in block if c.column == column]
-        ref = next((c for c in cells if c.model == reference), None)
+        ref = references.get(column)
         tested = [c for c in comparisons if c.column == column and c.p_raw is not None]
         if ref is None or not tested:
             continue
-        medians = {c.model: getattr(c, metric).median for c in cells}
-        above = sorted(m for m, v in medians.items() if m != reference and v > medians[reference])
+        # rows by their table labels: a model under two configs is two rows here too
+        medians = {labels[comparison_key(c)]: getattr(c, metric).median for c in cells}
+        mine = labels[comparison_key(ref)]
+        above = sorted(m for m, v in medians.items() if m != mine and v > medians[mine])
         groups: dict[str, list[str]] = {"better than": [], "worse than": [],
                                         "not distinguishable from": []}
         for c in tested:
             groups[{"▲": "better than", "▼": "worse than"}.get(
-                c.marker, "not distinguishable from")].append(c.model)
+                c.marker, "not distinguishable from")].append(labels[c.key])
         text = (f"{metric.upper()} on {column}: {reference} has the "
                 f"{'highest median' if not above else f'median ranked {len(above) + 1} of {len(medians)}'}"
-                f" ({medians[reference]:.3f}).")
+                f" ({medians[mine]:.3f}).")
         if above:
             text += f" Higher medians: {', '.join(f'{m} ({medians[m]:.3f})' for m in above)}."
         for label, models in groups.items():
@@ -377,10 +425,10 @@ def markdown_tables(cells: list[Cell], reference_model: str | None = None,
     failures = list(failures)
     out = []
     for key, block in blocks(cells).items():
-        comparisons = {(c.model, c.column): c for c in compare_block(block, reference_model)}
+        comparisons = {c.key: c for c in compare_block(block, reference_model)}
         rows = []
         for cell in block:
-            comparison = comparisons.get((cell.model, cell.column))
+            comparison = comparisons.get(comparison_key(cell))
             p = comparison.p_raw if comparison else None
             rows.append({
                 "model": row_label(cell, block), "dataset": cell.column, "n": cell.n,

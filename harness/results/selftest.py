@@ -1,207 +1,430 @@
-"""The statistics' self-test: the harness's own inference run on simulated data whose truth is
-known, to say how far a reader can trust an interval and a ▲ (``lifeiqa-bench selftest stats``).
+"""The statistics' self-test: the leaderboard's own code run on simulated results whose truth is
+known, with a bound for every figure (``lifeiqa-bench selftest stats``; it fails when one is out).
 
-Three figures, seeded:
+Everything goes through the production path: simulated :class:`UnitResult` objects (one per
+model, dataset and split, as the runner writes them) are grouped into cells by
+:func:`harness.results.aggregate.aggregate` (whose intervals are
+:func:`harness.results.metrics.summarize`'s), compared with :func:`aggregate.compare_block`
+(:func:`metrics.paired_wilcoxon`, then :func:`metrics.holm` over the table) and read off
+:attr:`aggregate.Comparison.marker`, the ``▲``/``▼`` a table shows. Nothing here re-implements
+a statistic the tables use; the only statistics computed here are the truth they are judged by.
 
-* **coverage of the median interval** (:func:`harness.results.metrics.summarize`) at n = 3, 5
-  and 10 units: a model's SRCC on a random 20 % test part of a fixed population of images
-  (predictions = quality + noise) is one unit; the truth is the median of that SRCC over
-  very many test parts; the interval of n units covers it as often as its stated exact
-  coverage says (or it is wrong).
-* **the family-wise false-alarm rate of ▲/▼** under the null for a 15-model x 7-dataset table
-  of 10 (and 20) splits: every model is as good as the reference, each split shifts all models alike,
-  and each model's per-split score scatters with sd ``sd / sqrt(2)`` (so paired differences
-  have sd ``sd``); the rate is the share of tables with any marker, Holm-adjusted as the
-  leaderboard does and, for contrast, uncorrected.
-* **the power** to mark a true SRCC gain of 0.01 and 0.02 of one model on one dataset, over
-  10 (and 20) splits, alone (a family of one) and inside the full table (a family of 98).
+The figures, each with its bound (:class:`Figure`):
 
-The markers use the leaderboard's test (the exact two-sided Wilcoxon signed-rank, here
-vectorised: :func:`signed_rank_p_values`, equal to :func:`metrics.paired_wilcoxon` on data
-without ties) and its adjustment (:func:`metrics.holm`).
+* **coverage of the median interval** at n = 3, 5 and 10 units: cells of n units whose per-split
+  SRCC is ``tanh(atanh(rho) + N(0, 0.1^2))`` (skewed, as a correlation near 1 is, and with median
+  exactly ``rho``); the share of cells whose interval holds ``rho`` must lie within the binomial
+  band of the coverage the cell states (:attr:`metrics.Summary.coverage`).
+* **the family-wise false-alarm rate** of markers under the null in a comparison-sized table (15
+  models x 7 datasets: 98 comparisons) of 10 and of 20 splits: every model is as good as the
+  reference, a split shifts all models alike, and paired differences scatter with sd 0.01; the
+  share of tables with any marker must be at most :data:`ALPHA` plus a binomial margin.
+* **the power** to mark a real gain where the design gives power: a gain of 0.02 over 10 splits
+  with paired sd 0.01, alone (a family of one); the share of trials marked ``▲`` must be at least
+  :data:`POWER_FLOOR` less a binomial margin.
+* **Holm against Bonferroni** on a one-dataset table of 15 models over 10 splits (a family of
+  14) in which 5 models are better than the reference by 0.015 (paired sd 0.01) and 9 are as
+  good: Holm must mark more of the real gains than Bonferroni (``p x 14 < 0.05``, computed here
+  from the comparisons' raw p) in at least :data:`HOLM_GAIN_FLOOR` of the tables less a margin,
+  fewer in none; mark a null comparison (or a real gain ``▼``) in at most :data:`ALPHA` of them
+  plus a margin; and never leave a comparison unmarked whose raw p is at most that of a marked
+  one (the markers follow the p-values, as a step-down procedure's do).
 
-The spread assumed: paired per-split differences between two models with sd 0.01 (close
-relatives, e.g. an ablation) and 0.02 (different architectures); 10-split IQA results
-typically show per-split SRCC standard deviations of 0.005-0.03, and pairing on the same
-splits removes the split effect shared by both models. The simulation treats the splits as
-independent; random splits of one dataset overlap, which makes differences positively
-correlated across splits and real tests somewhat less conservative than simulated here.
+Bounds and false failures: a simulated figure is a binomial count, so each stochastic bound is
+the stated figure widened by the binomial quantile that a correct harness crosses with
+probability at most :data:`FALSE_FAILURE` (two-sided for the coverage, split evenly); the two
+other bounds (Holm never marks fewer than Bonferroni, markers follow the p-values) hold
+exactly. With eight stochastic bounds a correct harness fails a run with probability under
+1e-3 over random seeds (a seeded run is deterministic: it passes or fails every time). The
+floors sit well below what the design gives (power 1.00 in 500 trials, Holm ahead in 44 % of
+the tables), so the margins decide nothing about a correct harness and everything about a broken
+one: Holm replaced by Bonferroni marks exactly what Bonferroni marks (Holm ahead in no table);
+an off-by-one order statistic (``[x(j+1), x(n-j)]``) covers 0 % at n = 3 and 89 % at n = 10
+where 75 % and 97.9 % are stated; an uncorrected p < 0.05 marks nearly every null table; a
+non-monotone Holm (no running maximum) breaks the markers' order in about 7 % of the mixed
+tables (tests/test_stats_selftest.py injects each).
+
+Sizes: :data:`DEFAULT_SIZE` (about two minutes on one core) also prints, without bounds, the
+power for gains of 0.01 and 0.02 with paired sd 0.01 and 0.02 over 10 and 20 splits, alone and
+inside the 15 x 7 table of 20 splits; :data:`QUICK_SIZE` (``--quick``, what CI runs: about 10 s)
+has the bounded figures only, at sizes that keep it there, with bounds set for those sizes: wider
+(a null false-alarm rate up to 0.225 over 40 tables, coverage within about 5 points at n = 3),
+yet the faults above miss them by far.
+
+The spread assumed: paired per-split differences with sd 0.01 (close relatives, e.g. an
+ablation) and 0.02 (different architectures); 10-split IQA results typically show per-split
+SRCC standard deviations of 0.005-0.03, and pairing on the same splits removes the split effect
+shared by both models. The simulation treats splits as independent; random splits of one
+dataset overlap, which correlates paired differences across splits and makes real tests
+somewhat less conservative than simulated here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
+from scipy import stats
 
+from harness.plan.models import FULL, ModelRef
+from harness.plan.registry import list_models
 from harness.results import metrics
+from harness.results.aggregate import (
+    ALPHA,
+    Comparison,
+    aggregate,
+    compare_block,
+    smallest_adjusted_p,
+)
+from harness.results.schema import Environment, ProtocolRef, Seeds, SplitInfo, UnitResult
+from lifeiqa.config import ABLATIONS
 
-MODELS, DATASETS, SPLITS = 15, 7, 10  # the comparison table the issue names
+MODELS, DATASETS = 15, 7  # the comparison table the issue names: 98 comparisons
+NULL_SPLITS = (10, 20)
 COVERAGE_SIZES = (3, 5, 10)
-GAINS = (0.01, 0.02)
-SPREADS = (0.01, 0.02)
+FALSE_FAILURE = 1e-4  # per stochastic bound: how often a correct harness may cross it
+POWER_FLOOR = 0.90  # gain 0.02, paired sd 0.01, 10 splits, family of one (the design gives 1.00)
+HOLM_GAIN_FLOOR = 0.25  # share of mixed tables where Holm marks more than Bonferroni (0.44)
+MIXED_GAINS, MIXED_GAIN, MIXED_SPLITS = 5, 0.015, 10  # of the 14 comparisons of one column
+SPLIT_SD = 0.02  # the split effect every model shares (pairing removes it)
+Z_SD = 0.1  # per-split scatter of a cell's SRCC on Fisher's z scale (coverage cells)
+POWER_TABLE = [(gain, sd) for gain in (0.01, 0.02) for sd in (0.01, 0.02)]
+REFERENCE_PRESET = "lifeiqa_tiny"
+_ENVIRONMENT = Environment(None, None, "-", "-", "-", "-", "-", "simulated", "-", None)
 
 
 @dataclass(frozen=True)
 class SelfTestSize:
-    """How many simulated draws each figure uses (the test runs a reduced size)."""
+    """How many simulated cells or tables each figure uses."""
 
-    coverage_trials: int = 4000
-    null_tables: int = 2000
-    power_trials: int = 2000
-    population: int = 2000  # images; a unit's test part is 20 % of them
-    truth_draws: int = 20000
+    coverage_cells: int = 4000  # per n
+    null_tables: int = 200  # 15 x 7 tables, per split count
+    power_trials: int = 500  # family-of-one trials, per configuration
+    mixed_tables: int = 1000  # one-dataset tables with real gains (Holm against Bonferroni)
+    table_power_tables: int = 100  # 15 x 7 tables of 20 splits per configuration; 0: skip
+    power_grid: bool = True  # the unbounded power figures for every gain, sd and split count
+
+
+DEFAULT_SIZE = SelfTestSize()
+# CI's size: about 10 s on one core (the 80 tables of 15 x 7 are most of it); its binomial
+# margins are wider but the faults it must catch miss its bounds by far (see the module doc)
+QUICK_SIZE = SelfTestSize(coverage_cells=1000, null_tables=40, power_trials=200, mixed_tables=200,
+                          table_power_tables=0, power_grid=False)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A simulated figure and the bound it must meet: ``low <= value <= high``."""
+
+    group: str  # the section it is printed in
+    label: str
+    value: float
+    low: float = -math.inf
+    high: float = math.inf
+    bound: str = ""  # where the bound comes from, in words
+    percent: bool = False  # printed as a percentage (coverage), else as a rate
+    exact: bool = False  # the bound holds exactly (no binomial margin, no false failure)
+
+    @property
+    def passed(self) -> bool:
+        return self.low <= self.value <= self.high
+
+    def _format(self, x: float) -> str:
+        return f"{x:.1%}" if self.percent else f"{x:.3f}"
+
+    def line(self) -> str:
+        if math.isinf(self.low):
+            limits = f"<= {self._format(self.high)}"
+        elif math.isinf(self.high):
+            limits = f">= {self._format(self.low)}"
+        else:
+            limits = f"in [{self._format(self.low)}, {self._format(self.high)}]"
+        verdict = "PASS" if self.passed else "FAIL"
+        return f"  {verdict}  {self.label}: {self._format(self.value)} (bound {limits}; {self.bound})"
 
 
 @dataclass(frozen=True)
 class StatsSelfTest:
-    """The self-test's figures (see the module doc)."""
+    """The self-test's figures (see the module doc) and the unbounded ones it prints beside."""
 
-    size: SelfTestSize
     seed: int
-    coverage: dict[int, tuple[float, float]]  # n -> (stated exact coverage, simulated)
-    # splits -> (Holm, uncorrected): the share of null tables with any marker, and the mean
-    # number of uncorrected markers per null table
-    fwer: dict[int, tuple[float, float, float]]
-    power: dict[tuple[float, float, int, int], float] = field(default_factory=dict)
-    # (gain, sd, splits, family) -> share of trials that mark the gain ▲
+    size: SelfTestSize
+    figures: tuple[Figure, ...]
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> extra lines
+
+    @property
+    def passed(self) -> bool:
+        return all(f.passed for f in self.figures)
+
+    @property
+    def failed(self) -> list[Figure]:
+        return [f for f in self.figures if not f.passed]
 
     def text(self) -> str:
-        """The figures as the command prints them (and README.md quotes them)."""
+        """The report as the command prints it (and README.md quotes it)."""
         s = self.size
-        lines = [f"Statistical self-test (seed {self.seed}).", "",
-                 f"Coverage of the median interval (order-statistic, {s.coverage_trials} "
-                 f"simulated cells per n; truth: median SRCC over {s.truth_draws} test parts):"]
-        for n, (stated, simulated) in self.coverage.items():
-            lines.append(f"  n={n:2d}: stated {stated:6.1%}, simulated {simulated:6.1%}")
-        lines += ["", f"Family-wise false-alarm rate of ▲/▼ under the null ({MODELS} models x "
-                      f"{DATASETS} datasets: {(MODELS - 1) * DATASETS} comparisons, "
-                      f"{s.null_tables} tables):"]
-        for splits, (holm, raw, spurious) in self.fwer.items():
-            lines.append(f"  {splits:2d} splits: Holm over the table {holm:.3f}; uncorrected "
-                         f"p < 0.05 {raw:.3f} ({spurious:.1f} spurious markers per table)")
-        lines += ["",
-                  f"Power to mark a true SRCC gain ▲ ({s.power_trials} trials each; sd: of the "
-                  f"paired per-split differences; family: comparisons Holm adjusts over):"]
-        for (gain, sd, splits, family), power in self.power.items():
-            lines.append(f"  gain {gain:.2f}, sd {sd:.2f}, {splits:2d} splits, family "
-                         f"{family:3d}: {power:.3f}")
+        lines = [f"Statistical self-test of the leaderboard's code (seed {self.seed}; "
+                 f"{s.coverage_cells} cells per n, {s.null_tables} null tables per split count, "
+                 f"{s.power_trials} power trials, {s.mixed_tables} mixed tables).",
+                 f"Each stochastic bound is crossed by a correct harness with probability at most "
+                 f"{FALSE_FAILURE:g} (binomial margin); bounds without a margin hold exactly."]
+        for group in dict.fromkeys([f.group for f in self.figures] + list(self.notes)):
+            lines += ["", f"{group}:"]
+            lines += [f.line() for f in self.figures if f.group == group]
+            lines += [f"  {note}" for note in self.notes.get(group, ())]
+        stochastic = sum(1 for f in self.figures if not f.exact)
+        lines.append("")
+        if self.passed:
+            lines.append(f"PASS: all {len(self.figures)} figures within their bounds "
+                         f"({stochastic} with a binomial margin: a correct harness fails a run "
+                         f"with probability under {stochastic * FALSE_FAILURE:.0e}).")
+        else:
+            names = "; ".join(f"{f.group}: {f.label}" for f in self.failed)
+            lines.append(f"FAIL: {len(self.failed)} of {len(self.figures)} figures outside their "
+                         f"bounds: {names}.")
         return "\n".join(lines)
 
 
-# --- the exact signed-rank test, vectorised ---------------------------------------------------
+# --- binomial bounds --------------------------------------------------------------------------
 
 
-@cache
-def _signed_rank_cdf(n: int) -> np.ndarray:
-    """P(W+ <= w) for w = 0 .. n(n+1)/2 under the null, by counting subsets of ranks 1..n."""
-    counts = np.zeros(n * (n + 1) // 2 + 1)
-    counts[0] = 1
-    for rank in range(1, n + 1):
-        counts[rank:] = counts[rank:] + counts[:-rank].copy()
-    return np.cumsum(counts) / 2.0 ** n
+def _at_most(trials: int, rate: float, eps: float = FALSE_FAILURE) -> float:
+    """The largest share a count of Binomial(trials, rate) exceeds with probability <= eps."""
+    return float(stats.binom.isf(eps, trials, rate)) / trials
 
 
-def signed_rank_p_values(differences: np.ndarray) -> np.ndarray:
-    """Exact two-sided Wilcoxon signed-rank p-values of each row of ``differences`` (rows of
-    n paired differences without zeros or ties, as continuous simulated data has)."""
-    d = np.asarray(differences, dtype=np.float64)
-    n = d.shape[-1]
-    ranks = np.argsort(np.argsort(np.abs(d), axis=-1), axis=-1) + 1
-    w = np.where(d > 0, ranks, 0).sum(axis=-1)
-    cdf = _signed_rank_cdf(n)
-    total = n * (n + 1) // 2
-    lower = cdf[w]  # P(W+ <= w)
-    upper = cdf[total - w]  # P(W+ >= w) by symmetry
-    return np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+def _at_least(trials: int, rate: float, eps: float = FALSE_FAILURE) -> float:
+    """The smallest share a count of Binomial(trials, rate) falls below with probability < eps."""
+    return float(stats.binom.ppf(eps, trials, rate)) / trials
 
 
-def _holm_marks(p: np.ndarray, alpha: float = 0.05) -> np.ndarray:
-    """Which of each row's p-values Holm's procedure rejects (rows are families)."""
-    return np.array([np.asarray(metrics.holm(row)) < alpha for row in p])
+# --- simulated unit results, as the runner writes them ----------------------------------------
 
 
-# --- the three figures -----------------------------------------------------------------------
+def model_refs(count: int = MODELS) -> list[ModelRef]:
+    """The reference (the full Life-IQA preset) and ``count - 1`` other rows: its ablations,
+    then registry models; names only, nothing is built."""
+    variants = [FULL, *sorted(a for a in ABLATIONS if a != FULL), *list_models()]
+    return [ModelRef(REFERENCE_PRESET, v) for v in variants[:count]]
 
 
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """SRCC of each row pair (continuous data: no ties)."""
-    rx = np.argsort(np.argsort(x, axis=1), axis=1).astype(np.float64)
-    ry = np.argsort(np.argsort(y, axis=1), axis=1).astype(np.float64)
-    rx -= rx.mean(axis=1, keepdims=True)
-    ry -= ry.mean(axis=1, keepdims=True)
-    return (rx * ry).sum(axis=1) / np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
-
-
-def _unit_srccs(rng: np.random.Generator, quality: np.ndarray, prediction: np.ndarray,
-                draws: int, chunk: int = 2000) -> np.ndarray:
-    """A model's SRCC on ``draws`` random 20 % test parts of the population."""
-    part = quality.size // 5
+def _units(suite: str, scores: np.ndarray, datasets: list[str], refs: list[ModelRef]) -> list[UnitResult]:
+    """One unit result per model, dataset and split of ``scores`` (datasets x models x splits,
+    the test SRCC; PLCC set equal), paired on per-dataset split files."""
     out = []
-    for start in range(0, draws, chunk):
-        rows = min(chunk, draws - start)
-        index = np.argsort(rng.random((rows, quality.size)), axis=1)[:, :part]
-        out.append(_spearman_rows(prediction[index], quality[index]))
-    return np.concatenate(out)
-
-
-def coverage(rng: np.random.Generator, size: SelfTestSize) -> dict[int, tuple[float, float]]:
-    """n -> (stated exact coverage, simulated coverage) of :func:`metrics.summarize`'s interval."""
-    quality = rng.normal(size=size.population)
-    prediction = quality + rng.normal(scale=0.5, size=size.population)
-    truth = float(np.median(_unit_srccs(rng, quality, prediction, size.truth_draws)))
-    out = {}
-    for n in COVERAGE_SIZES:
-        values = _unit_srccs(rng, quality, prediction, size.coverage_trials * n)
-        hits = [(s.ci_low <= truth <= s.ci_high, s.coverage)
-                for s in (metrics.summarize(row) for row in values.reshape(-1, n))]
-        out[n] = (hits[0][1], float(np.mean([hit for hit, _ in hits])))
+    for d, dataset in enumerate(datasets):
+        for m, ref in enumerate(refs):
+            condition = {"protocol": "selftest", "protocol_version": "1", "kind": "splits",
+                         "preset": ref.preset, "variant": ref.variant, "train_dataset": dataset,
+                         "test_dataset": dataset, "train_fraction": 1.0, "test_fraction": 0.2,
+                         "validation_fraction": 0.0, "selection": "last", "breakdown": "none"}
+            for k, value in enumerate(scores[d, m]):
+                unit = f"split_{k:02d}"
+                value = float(value)
+                out.append(UnitResult(
+                    suite=suite, protocol=ProtocolRef("selftest", "1"), preset=ref.preset,
+                    variant=ref.variant, train_dataset=dataset, test_dataset=dataset, unit=unit,
+                    selection="last", selected_epoch=None, selection_note="simulated",
+                    metrics=metrics.Scores(value, value, value, value, 0.0, 100),
+                    per_distortion={},
+                    split=SplitInfo(f"{suite}/splits/{dataset}/{unit}.json", f"{d:08x}{k:08x}",
+                                    400, 100, 0),
+                    seeds=Seeds(k, k), config={**condition, "unit": unit, "split_seed": k, "seed": k},
+                    model_config={}, data={}, exclusions=(), history=(), device="cpu",
+                    world_size=1, environment=_ENVIRONMENT, wall_seconds=0.0,
+                    model_kind=ref.kind))
     return out
 
 
-def _table_scores(rng: np.random.Generator, tables: int, splits: int, sd: float) -> np.ndarray:
-    """Per-split scores, shape (tables, datasets, models, splits): a true SRCC per dataset, a
-    split effect shared by every model, and per-model noise of sd ``sd / sqrt(2)``."""
-    truth = rng.uniform(0.80, 0.95, (tables, DATASETS, 1, 1))
-    split_effect = rng.normal(scale=0.02, size=(tables, DATASETS, 1, splits))
-    noise = rng.normal(scale=sd / math.sqrt(2), size=(tables, DATASETS, MODELS, splits))
-    return truth + split_effect + noise
+def _compare_table(rng: np.random.Generator, splits: int, gains: np.ndarray, sd: float,
+                   refs: list[ModelRef]) -> list[Comparison]:
+    """A simulated table through aggregate and compare_block. ``gains`` (datasets x models) is
+    each model's true gain over the reference (model 0) per dataset; per-split scores are a
+    true SRCC per dataset, a split effect shared by every model and per-model noise of sd
+    ``sd / sqrt(2)`` (paired differences: sd ``sd``)."""
+    datasets = [f"sim-{d}" for d in range(gains.shape[0])]
+    shape = (len(datasets), len(refs), splits)
+    truth = rng.uniform(0.80, 0.95, (len(datasets), 1, 1)) + gains[:, :, None]
+    split_effect = rng.normal(scale=SPLIT_SD, size=(len(datasets), 1, splits))
+    scores = truth + split_effect + rng.normal(scale=sd / math.sqrt(2), size=shape)
+    cells = aggregate(_units("selftest", scores, datasets, refs))
+    return compare_block(cells, refs[0].name)
 
 
-def false_alarms(rng: np.random.Generator, size: SelfTestSize, splits: int,
-                 sd: float = 0.01) -> tuple[float, float, float]:
-    """Under the null: the share of tables with any marker (Holm; uncorrected) and the mean
-    number of uncorrected markers per table."""
-    scores = _table_scores(rng, size.null_tables, splits, sd)
-    differences = scores[:, :, 1:, :] - scores[:, :, :1, :]  # model 0 is the reference
-    p = signed_rank_p_values(differences).reshape(size.null_tables, -1)
-    raw = p < 0.05
-    return (float(_holm_marks(p).any(axis=1).mean()), float(raw.any(axis=1).mean()),
-            float(raw.sum(axis=1).mean()))
+def _marked(comparisons: Iterable[Comparison], refs: list[ModelRef], gains: np.ndarray
+            ) -> tuple[list[bool], list[bool]]:
+    """Per comparison (in order): whether it is a real gain, and whether it is marked ``▲``
+    where it is one or marked at all where it is not (a false marker)."""
+    index = {ref.name: m for m, ref in enumerate(refs)}
+    real, right = [], []
+    for c in comparisons:
+        gain = gains[int(c.column.removeprefix("sim-")), index[c.model]]
+        real.append(gain > 0)
+        right.append(c.marker == "▲" if gain > 0 else c.marker != "")
+    return real, right
 
 
-def power(rng: np.random.Generator, size: SelfTestSize, gain: float, sd: float, splits: int,
-          family: int) -> float:
-    """The share of trials in which a true ``gain`` of one model on one dataset is marked ▲,
-    Holm-adjusted over a family of ``family`` comparisons (the others null)."""
-    differences = rng.normal(scale=sd, size=(size.power_trials, family, splits))
-    differences[:, 0, :] += gain
-    p = signed_rank_p_values(differences)
-    marked = _holm_marks(p)[:, 0]
-    better = np.median(differences[:, 0, :], axis=1) > 0
-    return float((marked & better).mean())
+# --- the figures ------------------------------------------------------------------------------
 
 
-def run_stats_selftest(seed: int = 0, size: SelfTestSize | None = None) -> StatsSelfTest:
-    """All three figures, seeded (about half a minute at the default size on one core)."""
-    size = size or SelfTestSize()
-    rng = np.random.default_rng(seed)
-    covered = coverage(rng, size)
-    fwer = {splits: false_alarms(rng, size, splits) for splits in (SPLITS, 2 * SPLITS)}
-    family = (MODELS - 1) * DATASETS
-    figures = {(gain, sd, splits, k): power(rng, size, gain, sd, splits, k)
-               for gain in GAINS for sd in SPREADS for splits in (SPLITS, 2 * SPLITS)
-               for k in (1, family)}
-    return StatsSelfTest(size, seed, covered, fwer, figures)
+def coverage_figures(seed: int, size: SelfTestSize) -> list[Figure]:
+    """The median interval's coverage at each n against the coverage its cells state."""
+    rng = np.random.default_rng([seed, 1])
+    ref = model_refs(1)
+    figures = []
+    for n in COVERAGE_SIZES:
+        hits, stated, done = 0, set(), 0
+        while done < size.coverage_cells:
+            chunk = min(500, size.coverage_cells - done)
+            rho = rng.uniform(0.70, 0.95, chunk)
+            scores = np.tanh(np.arctanh(rho)[:, None, None]
+                             + rng.normal(scale=Z_SD, size=(chunk, 1, n)))
+            datasets = [f"sim-{t}" for t in range(chunk)]
+            for cell in aggregate(_units("coverage", scores, datasets, ref)):
+                truth = rho[int(cell.dataset.removeprefix("sim-"))]
+                hits += cell.srcc.ci_low <= truth <= cell.srcc.ci_high
+                stated.add(cell.srcc.coverage)
+            done += chunk
+        (claim,) = stated  # every cell of n units states the same coverage
+        j = metrics.median_interval(n)[0]
+        order = "the range" if j == 1 else f"x({j}) to x({n + 1 - j})"
+        figures.append(Figure(
+            "Coverage of the median interval (cells of n units; the truth: the median)",
+            f"n={n:2d} ({order}), stated {claim:.1%}", hits / size.coverage_cells,
+            _at_least(size.coverage_cells, claim, FALSE_FAILURE / 2),
+            _at_most(size.coverage_cells, claim, FALSE_FAILURE / 2),
+            f"the stated coverage with a two-sided binomial margin over "
+            f"{size.coverage_cells} cells", percent=True))
+    return figures
+
+
+def null_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]]:
+    """The share of null 15 x 7 tables with any marker, at 10 and 20 splits, and (unbounded,
+    for contrast) how often uncorrected p < 0.05 would mark one."""
+    rng = np.random.default_rng([seed, 2])
+    refs = model_refs()
+    gains = np.zeros((DATASETS, MODELS))
+    figures, notes = [], []
+    for splits in NULL_SPLITS:
+        alarms, raw_any, raw_count = 0, 0, 0
+        for _ in range(size.null_tables):
+            comparisons = _compare_table(rng, splits, gains, 0.01, refs)
+            alarms += any(c.marker for c in comparisons)
+            raw = sum(c.p_raw is not None and c.p_raw < ALPHA for c in comparisons)
+            raw_any += raw > 0
+            raw_count += raw
+        floor = smallest_adjusted_p(splits, (MODELS - 1) * DATASETS)
+        figures.append(Figure(
+            f"Family-wise false-alarm rate of ▲/▼ under the null ({MODELS} models x {DATASETS} "
+            f"datasets: {(MODELS - 1) * DATASETS} comparisons; share of tables with any marker)",
+            f"{splits} splits", alarms / size.null_tables,
+            high=_at_most(size.null_tables, ALPHA),
+            bound=f"{ALPHA} with a binomial margin over {size.null_tables} tables"))
+        notes.append(f"{splits} splits: uncorrected p < {ALPHA} would mark "
+                     f"{raw_any / size.null_tables:.0%} of the tables "
+                     f"({raw_count / size.null_tables:.1f} spurious markers per table); the "
+                     f"smallest Holm-adjusted p this table can show is "
+                     f"{floor:.3g}"
+                     + (" (no marker possible)" if floor >= ALPHA else ""))
+    return figures, notes
+
+
+def power(seed: int, trials: int, gain: float, sd: float, splits: int, family: int) -> float:
+    """The share of ``trials`` simulated tables in which one model's true ``gain`` on one
+    dataset is marked ``▲``: a table of 2 models x 1 dataset (``family`` 1) or the full 15 x 7
+    table (``family`` 98, the others null)."""
+    rng = np.random.default_rng([seed, 3, int(gain * 1e4), int(sd * 1e4), splits, family])
+    refs = model_refs(2 if family == 1 else MODELS)
+    gains = np.zeros((1 if family == 1 else DATASETS, len(refs)))
+    gains[0, 1] = gain
+    marked = 0
+    for _ in range(trials):
+        comparisons = _compare_table(rng, splits, gains, sd, refs)
+        marked += next(c.marker == "▲" for c in comparisons
+                       if c.model == refs[1].name and c.column == "sim-0")
+    return marked / trials
+
+
+def power_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]]:
+    """The bounded power (gain 0.02, sd 0.01, 10 splits, alone), and the unbounded grid."""
+    value = power(seed, size.power_trials, 0.02, 0.01, 10, 1)
+    figures = [Figure(
+        "Power to mark a real SRCC gain ▲ (sd: of the paired per-split differences)",
+        "gain 0.02, sd 0.01, 10 splits, family of one", value,
+        low=_at_least(size.power_trials, POWER_FLOOR),
+        bound=f"{POWER_FLOOR} with a binomial margin over {size.power_trials} trials")]
+    notes = []
+    if size.power_grid:
+        notes.append("Unbounded (gain, sd: alone at 10 and 20 splits"
+                     + (f"; in the {MODELS} x {DATASETS} table at 20 splits" if
+                        size.table_power_tables else "") + "):")
+        for gain, sd in POWER_TABLE:
+            alone = [power(seed, size.power_trials, gain, sd, s, 1) for s in NULL_SPLITS]
+            text = f"  gain {gain:.2f}, sd {sd:.2f}: " + ", ".join(f"{p:.2f}" for p in alone)
+            if size.table_power_tables:
+                family = (MODELS - 1) * DATASETS
+                text += f"; {power(seed, size.table_power_tables, gain, sd, 20, family):.2f}"
+            notes.append(text)
+    return figures, notes
+
+
+def holm_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]]:
+    """Holm against Bonferroni on one-dataset tables with real gains and nulls."""
+    rng = np.random.default_rng([seed, 4])
+    refs = model_refs()
+    gains = np.zeros((1, MODELS))
+    gains[0, 1:1 + MIXED_GAINS] = MIXED_GAIN
+    ahead = behind = false_alarm = disorder = 0
+    holm_total = bonferroni_total = 0
+    for _ in range(size.mixed_tables):
+        comparisons = _compare_table(rng, MIXED_SPLITS, gains, 0.01, refs)
+        real, right = _marked(comparisons, refs, gains)
+        family = len(comparisons)
+        bonferroni = [r and c.p_raw * family < ALPHA and c.median_difference > 0
+                      for r, c in zip(real, comparisons, strict=True)]
+        holm = [r and ok for r, ok in zip(real, right, strict=True)]
+        ahead += sum(holm) > sum(bonferroni)
+        behind += sum(holm) < sum(bonferroni)
+        holm_total += sum(holm)
+        bonferroni_total += sum(bonferroni)
+        false_alarm += any(not r and ok for r, ok in zip(real, right, strict=True)) \
+            or any(r and c.marker == "▼" for r, c in zip(real, comparisons, strict=True))
+        marked = [c.p_raw for c in comparisons if c.marker]
+        unmarked = [c.p_raw for c in comparisons if not c.marker]
+        disorder += bool(marked and unmarked and min(unmarked) <= max(marked))
+    t = size.mixed_tables
+    group = (f"Holm against Bonferroni ({MODELS} models x 1 dataset, {MIXED_SPLITS} splits: "
+             f"{MIXED_GAINS} of {MODELS - 1} models better by {MIXED_GAIN}, sd 0.01; "
+             f"{t} tables)")
+    figures = [
+        Figure(group, "share of tables where Holm marks more real gains than Bonferroni",
+               ahead / t, low=_at_least(t, HOLM_GAIN_FLOOR),
+               bound=f"{HOLM_GAIN_FLOOR} with a binomial margin; Bonferroni itself: 0"),
+        Figure(group, "share of tables where Holm marks fewer real gains than Bonferroni",
+               behind / t, high=0.0, bound="exact: Holm rejects whatever Bonferroni does",
+               exact=True),
+        Figure(group, "share of tables with a false marker (a null marked, or a gain ▼)",
+               false_alarm / t, high=_at_most(t, ALPHA),
+               bound=f"{ALPHA} with a binomial margin: Holm's bound, whatever the gains"),
+        Figure(group, "share of tables with an unmarked p at most a marked one",
+               disorder / t, high=0.0, bound="exact: a step-down procedure marks the smallest p",
+               exact=True),
+    ]
+    notes = [f"real gains marked per table: Holm {holm_total / t:.2f}, Bonferroni "
+             f"{bonferroni_total / t:.2f} of {MIXED_GAINS}"]
+    return figures, notes
+
+
+def run_stats_selftest(seed: int = 0, size: SelfTestSize = DEFAULT_SIZE) -> StatsSelfTest:
+    """Every figure, seeded (each group draws from its own stream, so a group run alone gives
+    the figures it gives here)."""
+    figures = coverage_figures(seed, size)
+    notes: dict[str, tuple[str, ...]] = {}
+    for make in (null_figures, power_figures, holm_figures):
+        found, extra = make(seed, size)
+        figures += found
+        if extra:
+            notes[found[0].group] = tuple(extra)
+    return StatsSelfTest(seed, size, tuple(figures), notes)

@@ -103,7 +103,8 @@ def routing_recorder(model: lifeiqa.LifeIQA, job: Job, parts: JobParts) -> analy
 def test_part_routing(recorder: analyses.RouterRecorder, predict_test: Callable[[], np.ndarray],
                       parts: JobParts, seed: int) -> dict:
     """The selected model's routing of the test part, by distortion type (images without a
-    type left out)."""
+    type left out); the permutation test shuffles types within content group and level, so
+    each image's group and level go with it."""
     with recorder.capture() as captured:
         predict_test()
     recorder.remove()
@@ -112,5 +113,7 @@ def test_part_routing(recorder: analyses.RouterRecorder, predict_test: Callable[
     logits = torch.cat([c.reshape(-1, experts) for c in captured]).numpy()
     logits = logits.reshape(len(parts.test), -1, experts)
     typed = [i for i, r in enumerate(parts.test) if r.distortion]
-    return analyses.routing(logits[typed], [parts.test[i].distortion for i in typed],
+    records = [parts.test[i] for i in typed]
+    return analyses.routing(logits[typed], [r.distortion for r in records],
+                            [r.group for r in records], [r.level for r in records],
                             recorder.top_k, seed=seed)

@@ -4,7 +4,11 @@ The images and their scores are one of lifeiqa-bench's synthetic sets (KADID-10k
 from images that ship with installed packages, so this needs no download); the CSV renames and
 rescales nothing but the columns, as a researcher's own export would look::
 
-    python -m lifeiqa_example_plugin.make_data data/example_photos [--size tiny|small]
+    python -m lifeiqa_example_plugin.make_data data/example_photos [--size small|tiny]
+
+``small`` (the default): 48 scenes, each with every distortion type, 1,200 images, so each
+20 % test part holds 10 unseen scenes; ``tiny``: a handful of scenes for a seconds-long smoke
+run, whose content-disjoint splits leave one or two scenes per part (numbers meaningless).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from harness.data.synth.generate import synthesize
 from lifeiqa_example_plugin.datasets import COLUMNS, CSV
 
 
-def write_example_data(out: str | Path, size: str = "tiny") -> Path:
+def write_example_data(out: str | Path, size: str = "small") -> Path:
     """Write the folder (images and ``ratings.csv``) to ``out``; returns the CSV."""
     out = Path(out).expanduser().resolve()
     images = synthesize("kadid10k", out / "images", size, seed=0)
@@ -37,7 +41,8 @@ def write_example_data(out: str | Path, size: str = "tiny") -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the folder to write")
-    parser.add_argument("--size", default="tiny", help="tiny (24 images) or small")
+    parser.add_argument("--size", default="small",
+                        help="small (1,200 images, the default) or tiny (a smoke run)")
     args = parser.parse_args()
     path = write_example_data(args.out, args.size)
     print(f"wrote {path}")

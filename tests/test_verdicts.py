@@ -1,0 +1,205 @@
+"""Verdicts found by the cell they are about: a model that holds a column under two configs gets
+one comparison (and marker) per config, and a reference under two configs is an error rather
+than an arbitrary pick."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.errors import AmbiguousReferenceError
+from harness.plan.models import ModelRef
+from harness.results import metrics
+from harness.results.aggregate import (
+    Cell,
+    compare_block,
+    comparison_key,
+    gaps,
+    markdown_tables,
+    verdict_note,
+)
+from harness.results.store import UnitFailure
+
+UNITS = [f"split_{k:02d}" for k in range(10)]
+REFERENCE = [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80, 0.84, 0.78, 0.86]
+
+
+def cell(variant: str, values: list[float], config: str, units: list[str] = UNITS) -> Cell:
+    summary = metrics.summarize(values)
+    per_unit = dict(zip(units, values, strict=True))
+    return Cell("comparison", "1.0", "last", ModelRef("lifeiqa_x", variant), "synth", list(units),
+                summary, summary, per_unit, dict(per_unit), suite="s", config_hash=config,
+                unit_hashes=dict.fromkeys(units, "abc"))
+
+
+def test_each_config_of_a_model_gets_its_own_comparison_and_marker():
+    same = cell("cnniqa", [v + 0.0005 * (-1) ** k for k, v in enumerate(REFERENCE)], "aaaaaa111111")
+    worse = cell("cnniqa", [v - 0.2 for v in REFERENCE], "bbbbbb222222")
+    block = [cell("full", REFERENCE, "ffffff000000"), same, worse]
+    comparisons = {c.key: c for c in compare_block(block, "lifeiqa_x")}
+    assert set(comparisons) == {comparison_key(same), comparison_key(worse)}
+    assert comparisons[comparison_key(worse)].marker == "▼"
+    assert comparisons[comparison_key(same)].marker == ""
+    assert comparisons[comparison_key(same)].reference_config_hash == "ffffff000000"
+    table = markdown_tables(block, "lifeiqa_x")
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| cnniqa")}
+    assert "▼" in rows["cnniqa [config bbbbbb]"] and "▼" not in rows["cnniqa [config aaaaaa]"]
+    (verdict,) = verdict_note("lifeiqa_x", block, list(comparisons.values()), "srcc")
+    assert "Worse than lifeiqa_x (Holm-adjusted): 1 (cnniqa [config bbbbbb])" in verdict
+    assert "Not distinguishable from lifeiqa_x (Holm-adjusted): 1 (cnniqa [config aaaaaa])" in verdict
+
+
+def test_a_reference_under_two_configs_is_an_error_naming_them():
+    block = [cell("full", REFERENCE, "ffffff000000"),
+             cell("full", [v + 0.01 for v in REFERENCE], "eeeeee999999"),
+             cell("cnniqa", [v - 0.2 for v in REFERENCE], "bbbbbb222222")]
+    with pytest.raises(AmbiguousReferenceError, match="the reference lifeiqa_x holds column synth "
+                                                      "of table 'comparison .*' under 2 configs "
+                                                      r"\(ffffff000000, eeeeee999999\)"):
+        compare_block(block, "lifeiqa_x")
+
+
+def test_missing_units_are_counted_per_config():
+    full = cell("full", REFERENCE, "ffffff000000")
+    complete = cell("cnniqa", REFERENCE, "aaaaaa111111")
+    partial = cell("cnniqa", REFERENCE[:8], "bbbbbb222222", UNITS[:8])
+    config = {"protocol": "comparison", "protocol_version": "1.0", "selection": "last",
+              "train_dataset": "synth", "test_dataset": "synth", "unit": "split_08", "seed": 8,
+              "split_seed": 8}
+    failure = UnitFailure("s", "cnniqa", "split_08", "diverged", "non-finite loss", config)
+    found = gaps([full, complete, partial], [failure])
+    # the failure's own config is neither cell's: it is a row of its own, not a hole in either
+    assert {(g.config_hash, g.unit) for g in found} >= {("bbbbbb222222", "split_08"),
+                                                        ("bbbbbb222222", "split_09")}
+    assert not [g for g in found if g.config_hash == "aaaaaa111111"]
+
+
+def test_the_signed_rank_p_is_exact_with_ties_and_takes_rounding_for_a_tie():
+    from scipy import stats
+
+    from harness.results.metrics import paired_wilcoxon, signed_rank_p
+
+    rng = np.random.default_rng(0)
+    for n in (3, 6, 10, 20):  # without ties it is scipy's exact p
+        for _ in range(20):
+            d = rng.normal(size=n) + 0.4
+            assert signed_rank_p(d) == pytest.approx(stats.wilcoxon(d, method="exact").pvalue,
+                                                     abs=1e-12)
+    # with ties: the exact distribution of the mid-ranks, counted by hand for 3 differences
+    # (ranks 1.5, 1.5, 3; all 8 sign patterns; |W+ - 3| >= 1.5 for 6 of them)
+    assert signed_rank_p([0.1, -0.1, 0.2]) == pytest.approx(6 / 8)
+    # differences that are rounding are no difference, whatever else is in the pair
+    assert paired_wilcoxon([0.8] * 6, [0.8 + 1e-15] * 6) == 1.0
+    noisy = [0.01, 0.02, 0.015, 0.03, 0.012, 0.018]
+    assert signed_rank_p([*noisy, 1e-14, -1e-14]) == signed_rank_p(noisy)
+
+
+# --- markers re-tested under rerun noise --------------------------------------------------------
+
+MARGINAL = [0.012, 0.015, 0.009, 0.011, -0.010, 0.013, 0.010, -0.009, 0.014, 0.008]  # p = 0.037
+
+
+def test_a_marginal_marker_is_fragile_and_a_clear_one_is_not():
+    from harness.results.stability import RerunNoise, stability, stability_note, with_stability
+
+    reference = cell("full", REFERENCE, "ffffff000000")
+    marginal = cell("no_moe", [r + d for r, d in zip(REFERENCE, MARGINAL, strict=True)],
+                    "aaaaaa111111")
+    clear = cell("cnniqa", [r - 0.2 for r in REFERENCE], "bbbbbb222222")
+    block = [reference, marginal, clear]
+    plain = {c.key: c for c in compare_block(block, "lifeiqa_x")}
+    assert plain[comparison_key(marginal)].marker == "▲" and plain[comparison_key(clear)].marker == "▼"
+    noise = RerunNoise({}, 0.006, "a stated sd of 0.006")  # the gate's largest rerun |difference|
+    shares = stability(block, "lifeiqa_x", "srcc", noise)
+    assert shares[comparison_key(clear)] == 1.0
+    assert 0.2 < shares[comparison_key(marginal)] < 0.95
+    assert stability(block, "lifeiqa_x", "srcc", noise) == shares  # seeded
+    tested = {c.key: c for c in with_stability(list(plain.values()), shares)}
+    assert tested[comparison_key(marginal)].marker == "△"  # hollow: a rerun may lose it
+    assert tested[comparison_key(clear)].marker == "▼"
+    note = stability_note(noise, list(tested.values()), "srcc")
+    assert "△/▽: a SRCC marker kept in fewer than 95% of 200 re-tests" in note
+    assert "1 of 2 marker(s) here" in note
+    assert "not re-tested under rerun noise" in stability_note(None, [], "srcc")
+    # no noise at all (zero-shot metrics, say): every re-test is the table itself
+    assert set(stability(block, "lifeiqa_x", "srcc", RerunNoise({}, 0.0, "none")).values()) == {1.0}
+
+
+def test_rerun_noise_is_measured_per_cell_from_the_units_of_a_rerun():
+    from harness.results.stability import measure_noise
+
+    first = [cell("full", REFERENCE, "ffffff000000"), cell("cnniqa", REFERENCE, "bbbbbb222222")]
+    shifts = [0.002, -0.002] * 5
+    again = [cell("full", [r + s for r, s in zip(REFERENCE, shifts, strict=True)], "ffffff000000"),
+             cell("cnniqa", REFERENCE, "bbbbbb222222")]
+    noise = measure_noise(first, again, "a rerun")
+    assert noise.by_cell[comparison_key(first[0])]["srcc"] == pytest.approx(0.002 / np.sqrt(2))
+    assert noise.by_cell[comparison_key(first[1])]["srcc"] == 0.0
+    assert noise.sd(cell("piqe", REFERENCE, "cccccc333333"), "srcc") is None
+
+
+def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_noise(tmp_path):
+    """``leaderboard --rerun``: the noise measured per cell goes into leaderboard.json (which
+    still validates), every comparison carries its stability, and the notes say how."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from harness.reporting.leaderboard_format import read_leaderboard_document
+
+    env = {**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache"), "OMP_WAIT_POLICY": "PASSIVE"}
+
+    def bench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+                              text=True, env=env, timeout=600)
+
+    ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "3",
+                "--models", "full,probe_stage3,piqe", "--model", "lifeiqa_tiny", "--set",
+                "epochs=1", "--runs", str(tmp_path / "runs"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    shutil.copytree(tmp_path / "runs", tmp_path / "again")  # a rerun that reproduced every bit
+    board = tmp_path / "board"
+    made = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out", str(board),
+                 "--rerun", str(tmp_path / "again" / "comparison"))
+    assert made.returncode == 0, made.stderr
+    document = read_leaderboard_document(board / "leaderboard.json")  # validates the schema
+    noise = document["rerun_noise"]
+    assert noise["source"].startswith("a rerun in") and len(noise["cells"]) == 3
+    assert all(c["srcc"] == 0.0 and c["plcc"] == 0.0 for c in noise["cells"])
+    for comparison in document["blocks"][0]["comparisons"]["srcc"]:
+        assert comparison["stability"] in (None, 1.0)  # no noise: every marker is kept
+        assert comparison["config_hash"] and comparison["reference_config_hash"]
+    cells = document["blocks"][0]["cells"]
+    assert all(set(c["per_unit"]) == set(c["units"]) for c in cells)
+    text = (board / "leaderboard.md").read_text()
+    assert "△/▽: a SRCC marker kept in fewer than 95% of 200 re-tests" in text
+    plain = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out",
+                  str(tmp_path / "plain"))
+    assert "markers were not re-tested under rerun noise" in plain.stdout
+    assert json.loads((tmp_path / "plain" / "leaderboard.json").read_text())["rerun_noise"] is None
+
+
+def test_a_unit_that_failed_for_every_model_still_counts_in_its_column():
+    """Every model's split_09 failed: the column should still have 10 units, so its cells read
+    n=9/10, not a complete-looking n=9."""
+    from harness.reporting.leaderboard import cell_text, expected_units
+    from harness.results.schema import config_hash
+
+    nine = UNITS[:9]
+    config = {"protocol": "comparison", "protocol_version": "1.0", "selection": "last",
+              "train_dataset": "synth", "test_dataset": "synth"}
+    conditions = {variant: {**config, "variant": variant} for variant in ("full", "cnniqa")}
+    block = [cell(variant, REFERENCE[:9], config_hash(condition), nine)
+             for variant, condition in conditions.items()]
+    failures = [UnitFailure("s", c.model, "split_09", "failed", "out of memory",
+                            {**conditions[c.model_ref.variant], "unit": "split_09",
+                             "split_seed": 9, "seed": 9})
+                for c in block]
+    missing = gaps(block, failures)
+    assert {g.unit for g in missing} == {"split_09"}
+    assert expected_units(block, missing) == {"synth": 10}
+    assert "n=9/10" in cell_text(block[1], "srcc", expected_units(block, missing)["synth"], None)
+    assert expected_units(block) == {"synth": 9}  # without the failures: looks complete
