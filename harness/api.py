@@ -332,9 +332,8 @@ def catalog(what: str, include: Sequence[str] = ()) -> list[dict[str, Any]]:
         for name in list_datasets():
             spec = get_dataset_spec(name)
             rows.append({"name": name, "title": spec.title, "kind": spec.kind,
-                         "scale": f"{spec.scale.name} {spec.scale.low:g}-{spec.scale.high:g}, "
-                                  f"{'higher' if spec.scale.higher_is_better else 'lower'} "
-                                  f"is better", "images": spec.expected_images})
+                         "scale": spec.scale.describe(), "images": spec.expected_images,
+                         "source": f"plug-in {spec.plugin.label}" if spec.plugin else "built-in"})
         return rows
     rows = [{"name": name, "family": "lifeiqa" if name == "full" else "ablation", "plugin": "",
              "needs": "the preset", "trained_on": "",

@@ -10,7 +10,6 @@ from harness.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from harness.data.declared import DatasetDeclaration
-    from harness.data.records import ScoreScale
 
 NAME = "datasets"
 HELP = "list, check and download datasets"
@@ -70,25 +69,19 @@ def _declared(args: argparse.Namespace) -> list[DatasetDeclaration]:
     return found
 
 
-def _scale(scale: ScoreScale) -> str:
-    return (f"{scale.name} {scale.low:g}-{scale.high:g} "
-            f"({'higher' if scale.higher_is_better else 'lower'} is better)")
-
-
 def _list(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from harness.data.registry import get_dataset_spec, list_datasets
+    from harness.api import catalog
 
-    for name in list_datasets():
-        spec = get_dataset_spec(name)
-        source = f"plug-in {spec.plugin.label}" if spec.plugin else "built-in"
-        print(f"{name:10s} {spec.title:12s} {spec.kind:9s} {spec.expected_images:6d} images  "
-              f"{_scale(spec.scale)}  {source}")
+    for row in catalog("datasets"):
+        print(f"{row['name']:10s} {row['title']:12s} {row['kind']:9s} {row['images']:6d} images  "
+              f"{row['scale']}  {row['source']}")
     for declaration in _declared(args):
         dataset = declaration.load()
         print(f"{declaration.name:10s} {Path(declaration.csv).name:12s} {dataset.kind:9s} "
-              f"{len(dataset):6d} images  {_scale(dataset.scale)}  declared by {declaration.where}")
+              f"{len(dataset):6d} images  {dataset.scale.describe()}  declared by "
+              f"{declaration.where}")
     return 0
 
 

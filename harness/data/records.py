@@ -21,6 +21,11 @@ class ScoreScale:
         unit = (score - self.low) / (self.high - self.low)
         return unit if self.higher_is_better else 1.0 - unit
 
+    def describe(self) -> str:
+        """``MOS 1-5 (higher is better)``: the scale as listings show it."""
+        return (f"{self.name} {self.low:g}-{self.high:g} "
+                f"({'higher' if self.higher_is_better else 'lower'} is better)")
+
     def contains(self, score: float, slack: float = 0.0) -> bool:
         span = (self.high - self.low) * slack
         return math.isfinite(score) and self.low - span <= score <= self.high + span

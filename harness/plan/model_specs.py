@@ -80,11 +80,6 @@ class ModelSpec:
         object.__setattr__(self, "settings", dict(self.settings))
         object.__setattr__(self, "recipe", dict(self.recipe))
 
-    @property
-    def takes_args(self) -> bool:
-        """Whether a row may pass model arguments (only to code that builds the model)."""
-        return self.factory is not None
-
     def check_args(self, args: Mapping[str, Any]) -> None:
         """Raise InvalidOptionError unless the factory accepts ``args`` as keywords."""
         if not args:

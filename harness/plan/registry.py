@@ -35,7 +35,7 @@ from harness.plan.model_specs import FAMILY_MODES, PLUGIN_FAMILIES, FeatureShape
 from harness.plan.recipes import Recipe
 from harness.plugins import MODEL_GROUP, describe_module, load_group, loading
 
-__all__ = ["FeatureShapes", "ModelSpec", "get_model", "is_registered", "list_models",
+__all__ = ["FeatureShapes", "ModelSpec", "get_model", "list_models",
            "register_feature_head", "register_image_model", "register_model", "register_scorer"]
 
 _BUILTIN_NAMES = frozenset(spec.name for spec in BUILTINS)
@@ -136,14 +136,6 @@ def get_model(name: str) -> ModelSpec:
     raise unknown_name("model", name, list_models(),
                        "(or pyiqa:<metric>, pyiqa-arch:<Class>; plug-ins: an installed entry "
                        f"point in group {MODEL_GROUP} or --include MODULE)")
-
-
-def is_registered(name: str) -> bool:
-    """Whether ``name`` is a registry model (any pyiqa-prefixed name counts, known or not)."""
-    if name in _REGISTRY or name.startswith(PREFIXES):
-        return True
-    load_group(MODEL_GROUP)
-    return name in _REGISTRY
 
 
 def list_models() -> list[str]:

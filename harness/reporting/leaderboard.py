@@ -296,17 +296,17 @@ def _orphan_failures(cells: list[Cell], failures: list[UnitFailure]) -> list[Uni
 def render(results: list[UnitResult], out_dir: Path | None, published: list[PublishedValue] = (),
            title: str = "Leaderboard", reference: str | None = None,
            runs_root: Path | None = None, failures: Iterable[UnitFailure] = (),
-           noise: RerunNoise | None = None) -> str:
+           noise: RerunNoise | None = None, boards: list[BoardBlock] | None = None) -> str:
     """The markdown leaderboard of ``results``; with ``out_dir``, figures are written to
     ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the predictions).
     ``failures``: the suite's failed units (listed by name in their block's notes); ``noise``:
     the units' rerun noise, under which each marker is re-tested (None: not assessed, and
-    the notes say so)."""
+    the notes say so); ``boards``: the blocks already compared (:func:`board_blocks`)."""
     failures = list(failures)
     cells = aggregate(results)
     reference = resolve_reference(cells, reference)
     parts = [f"# {title}\n"]
-    for board in board_blocks(cells, reference, failures, noise):
+    for board in boards if boards is not None else board_blocks(cells, reference, failures, noise):
         protocol, version, selection, suite = board.key
         block = board.cells
         units = sorted({u for c in block for u in c.units})
@@ -371,7 +371,8 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
 def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                          reference: str | None = None,
                          failures: Iterable[UnitFailure] = (),
-                         noise: RerunNoise | None = None) -> dict:
+                         noise: RerunNoise | None = None,
+                         boards: list[BoardBlock] | None = None) -> dict:
     """Every number behind a leaderboard: per cell its n, medians and intervals with their
     coverage; per table and metric the comparisons with raw and Holm-adjusted p-values (the
     family is the table); the units without a result. Its layout is format version
@@ -387,7 +388,7 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
 
     plugins = {r.model.name: r.plugin.to_dict() for r in results if r.plugin}
     out = []
-    for board in board_blocks(cells, reference, failures, noise):
+    for board in boards if boards is not None else board_blocks(cells, reference, failures, noise):
         protocol, version, selection, suite = board.key
         out.append({
             "protocol": protocol, "protocol_version": version, "selection": selection,
@@ -458,8 +459,13 @@ def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: 
     failures = list(failures)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = render(results, out_dir, published, title, reference, Path(runs), failures, noise)
-    document = leaderboard_document(results, title, reference, failures, noise)
+    cells = aggregate(results)
+    reference = resolve_reference(cells, reference)
+    # the markers' re-tests under noise are the costly part: made once, for both files
+    boards = board_blocks(cells, reference, failures, noise)
+    text = render(results, out_dir, published, title, reference, Path(runs), failures, noise,
+                  boards)
+    document = leaderboard_document(results, title, reference, failures, noise, boards)
     atomic_write_text(out_dir / "leaderboard.json", json.dumps(document, indent=1))
     path = out_dir / "leaderboard.md"
     path.write_text(text)

@@ -14,8 +14,11 @@ Version history:
 1. (no ``format_version``) written before model plug-ins and ``--limit``: a cell names its
    model only.
 2. ``format_version``; each cell adds ``kind`` (the model's kind, as ``result.json``'s
-   ``model_kind``), ``plugin`` (the plug-in that made the model, or null) and ``limit`` (the
-   images per part of a ``--limit`` run, or null).
+   ``model_kind``), ``plugin`` (the plug-in that made the model, or null), ``limit`` (the
+   images per part of a ``--limit`` run, or null) and ``per_unit`` (each unit's values and split
+   hash); each comparison adds the compared and the reference cell's ``config_hash`` and its
+   marker's ``stability`` under rerun noise; the document adds ``rerun_noise`` (the noise the
+   markers were re-tested under, or null). A migrated version-1 file has null in each.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import lifeiqa
 from harness.errors import ResultSchemaError, ResultsError, UnknownNameError
 from harness.plan.models import variant_kind
+from harness.results.schema import document_version
 
 FORMAT_VERSION = 2
 SCHEMA_FILE = "leaderboard.schema.json"
@@ -60,17 +64,9 @@ def read_leaderboard_document(path: str | Path) -> dict[str, Any]:
 def leaderboard_from_json(data: Any, source: str | Path) -> dict[str, Any]:
     """:func:`read_leaderboard_document` for a parsed document (``source`` names it in errors);
     ``data`` itself is left unchanged."""
-    if not isinstance(data, dict):
-        raise ResultSchemaError(f"{source}: expected a JSON object, found {type(data).__name__}")
-    version = data.get("format_version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ResultSchemaError(f"{source}: field 'format_version': expected a whole number >= 1, "
-                                f"found {version!r}")
-    if version > FORMAT_VERSION:
-        raise ResultSchemaError(
-            f"{source}: field 'format_version' is {version}, but this harness reads leaderboard "
-            f"format versions up to {FORMAT_VERSION}: it was written by a newer harness; upgrade "
-            f"lifeiqa-bench to read it (or write the leaderboard again with this one)")
+    version = document_version(data, "format_version", FORMAT_VERSION, source,
+                               "leaderboard format versions",
+                               "write the leaderboard again with this one")
     for step in range(version, FORMAT_VERSION):
         data = MIGRATIONS[step](data, source)
     try:

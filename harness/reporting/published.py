@@ -158,11 +158,6 @@ class PublishedEntry:
         """Harness model names that reproduce this row (the display name if none is given)."""
         return self.harness_models or (self.model,)
 
-    @property
-    def evaluated_text(self) -> str | None:
-        """Which images the number was computed on, in words (None: not stated)."""
-        return EVALUATED_ON.get(self.evaluated_on) if self.evaluated_on else None
-
     def source_text(self) -> str:
         """A one-line citation."""
         s = self.source

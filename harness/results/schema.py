@@ -235,18 +235,9 @@ class UnitResult(StoredCondition):
     def from_json_dict(cls, data: Any, source: str | Path) -> UnitResult:
         """The result in ``data`` (a parsed ``result.json``; ``source`` names it in errors),
         migrated from its schema version to the current one."""
-        if not isinstance(data, dict):
-            raise ResultSchemaError(f"{source}: expected a JSON object, found "
-                                    f"{type(data).__name__}; {_DAMAGED}")
-        version = data.get("schema_version", 1)
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ResultSchemaError(f"{source}: field 'schema_version': expected a whole number "
-                                    f">= 1, found {version!r}; {_DAMAGED}")
-        if version > SCHEMA_VERSION:
-            raise ResultSchemaError(
-                f"{source}: field 'schema_version' is {version}, but this harness reads result "
-                f"schema versions up to {SCHEMA_VERSION}: it was written by a newer harness; "
-                f"upgrade lifeiqa-bench to read it (or rerun the unit with this one)")
+        version = document_version(data, "schema_version", SCHEMA_VERSION, source,
+                                   "result schema versions", "rerun the unit with this one",
+                                   f"; {_DAMAGED}")
         for step in range(version, SCHEMA_VERSION):
             try:
                 data = MIGRATIONS[step](data)
@@ -259,6 +250,27 @@ def result_json_schema() -> dict[str, Any]:
     """The JSON Schema of a :data:`SCHEMA_VERSION` ``result.json`` (a fresh copy)."""
     text = resources.files("harness.results").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     return json.loads(text)
+
+
+def document_version(data: Any, field: str, current: int, source: str | Path, what: str,
+                     redo: str, damaged: str = "") -> int:
+    """The version of a versioned JSON document (``result.json``, ``leaderboard.json``): its
+    ``field``, 1 when absent (written before versioning). A non-object, a version that is not
+    a whole number >= 1 (``damaged`` is appended: what to do) or one newer than ``current``
+    raises :class:`ResultSchemaError` naming ``source`` and the field."""
+    if not isinstance(data, dict):
+        raise ResultSchemaError(f"{source}: expected a JSON object, found "
+                                f"{type(data).__name__}{damaged}")
+    version = data.get(field, 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultSchemaError(f"{source}: field {field!r}: expected a whole number >= 1, "
+                                f"found {version!r}{damaged}")
+    if version > current:
+        raise ResultSchemaError(
+            f"{source}: field {field!r} is {version}, but this harness reads {what} up to "
+            f"{current}: it was written by a newer harness; upgrade lifeiqa-bench to read it "
+            f"(or {redo})")
+    return version
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
