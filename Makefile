@@ -40,8 +40,11 @@ golden: $(STAMP)
 mutation-check: $(STAMP)
 	$(BIN)/python scripts/gate.py mutations --report .golden-runs/mutations.json
 
+# --rerun-noise: the rms difference of Life-IQA's units between two machines' cold runs of the
+# gate (python scripts/gate.py power, 2026-12-04), applied to every cell: markers a rerun on
+# other hardware could flip are shown hollow
 leaderboards: $(STAMP)
-	$(BIN)/lifeiqa-bench demo --leaderboard-out leaderboards/synthetic
+	$(BIN)/lifeiqa-bench demo --leaderboard-out leaderboards/synthetic --rerun-noise 0.0047
 
 clean:
 	rm -rf $(VENV) .pytest_cache .golden-runs

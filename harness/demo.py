@@ -152,14 +152,15 @@ def resolution_table(results: Results, reference: str | None) -> str:
 
 
 def demo_leaderboard(runs: str = "runs", out: str | Path | None = None,
-                     rerun: str | Path | None = None) -> Path:
+                     rerun: str | Path | None = None, rerun_noise: float | None = None) -> Path:
     """The leaderboard of everything under ``runs/demo``; with ``rerun`` (the runs folder of
-    another demo run: another clone, machine or thread count), every marker is re-tested under
-    the rerun noise measured from it, and a fragile one is hollow."""
+    another demo run: another clone, machine or thread count) or a stated ``rerun_noise`` (the
+    sd of a unit's SRCC and PLCC between runs), every marker is re-tested under that noise, and
+    a fragile one is hollow."""
     out = Path(out) if out else Path(runs) / "demo" / "leaderboard"
     results = load_results("demo", runs)
     again = load_results("demo", rerun) if rerun else None
-    path = leaderboard(results, out, title=TITLE, rerun=again)
+    path = leaderboard(results, out, title=TITLE, rerun=again, rerun_noise=rerun_noise)
     title, _, rest = path.read_text().partition("\n")
     section = ("## How well this data separates models\n\n"
                "Targets a benchmark needs to resolve differences of a few hundredths between "
@@ -187,9 +188,10 @@ class DemoOutcome:
 
 def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
              leaderboard_out: str | Path | None = None, progress: bool = False,
-             workers: int | None = None, rerun: str | Path | None = None) -> DemoOutcome:
+             workers: int | None = None, rerun: str | Path | None = None,
+             rerun_noise: float | None = None) -> DemoOutcome:
     """Run the demo's steps and write its leaderboard (markers re-tested under the noise of
-    ``rerun``, another demo run's runs folder, where given)."""
+    ``rerun``, another demo run's runs folder, or the stated sd ``rerun_noise``, where given)."""
     start = time.perf_counter()
     steps = demo_steps(runs, seed, smoke, workers)
     timings = [(f"data {name}", seconds) for name, seconds in demo_data(steps)]
@@ -200,6 +202,6 @@ def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
         results.append(evaluate_options(options, progress))
         timings.append((options.protocol, time.perf_counter() - began))
     began = time.perf_counter()
-    board = demo_leaderboard(runs, leaderboard_out, rerun)
+    board = demo_leaderboard(runs, leaderboard_out, rerun, rerun_noise)
     timings.append(("leaderboard", time.perf_counter() - began))
     return DemoOutcome(tuple(results), board, time.perf_counter() - start, tuple(timings))

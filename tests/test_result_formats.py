@@ -41,6 +41,8 @@ from harness.results.store import (
 ROOT = Path(__file__).resolve().parent.parent
 V1 = Path(__file__).parent / "fixtures" / "results-v1"
 COMMITTED = ROOT / "leaderboards" / "synthetic" / "leaderboard.json"
+# the committed demo leaderboard as written before leaderboard.json had a version (format 1)
+V1_BOARD = ROOT / "tests" / "fixtures" / "leaderboard-v1.json"
 CNNIQA = "demo/comparison/cnniqa/synth-kadid10k/split_00"
 
 
@@ -177,15 +179,22 @@ def test_a_fresh_leaderboard_fits_the_schema_and_reads_back_unchanged(v1_board, 
     assert read_leaderboard_document(path) == v1_board
 
 
-def test_the_committed_version_1_leaderboard_reads_through_the_migration():
-    raw = json.loads(COMMITTED.read_text())
+def test_the_committed_leaderboard_is_of_the_current_format():
+    document = json.loads(COMMITTED.read_text())
+    assert document["format_version"] == FORMAT_VERSION
+    assert schema_errors(leaderboard_json_schema(), document) == []
+    assert read_leaderboard_document(COMMITTED) == document
+
+
+def test_a_version_1_leaderboard_reads_through_the_migration():
+    raw = json.loads(V1_BOARD.read_text())
     assert "format_version" not in raw  # written before leaderboard.json had a version
     assert any("'format_version' is a required property" in e
                for e in schema_errors(leaderboard_json_schema(), raw))
-    document = read_leaderboard_document(COMMITTED)
+    document = read_leaderboard_document(V1_BOARD)
     assert schema_errors(leaderboard_json_schema(), document) == []
     assert document["format_version"] == FORMAT_VERSION
-    assert json.loads(COMMITTED.read_text()) == raw  # the file and its parse are left as they were
+    assert json.loads(V1_BOARD.read_text()) == raw  # the file and its parse are left as they were
     kinds = {c["model"]: c["kind"] for block in document["blocks"] for c in block["cells"]}
     assert {name: kinds[name] for name in ("lifeiqa_effnet_lite0_small", "probe_stage1", "piqe",
                                            "lifeiqa_effnet_lite0_small+no_moe", "deiqt_head",
@@ -253,7 +262,7 @@ def test_an_unknown_leaderboard_version_is_refused(v1_board, version, message):
 
 
 def test_a_version_1_leaderboard_naming_an_unknown_model_is_refused_naming_the_cell():
-    raw = json.loads(COMMITTED.read_text())
+    raw = json.loads(V1_BOARD.read_text())
     raw["blocks"][1]["cells"][2]["model"] = "cnn_iqa"
     with pytest.raises(ResultSchemaError, match=r"^old.json: field 'blocks\[1\].cells\[2\].model': "
                                                 r"unknown model 'cnn_iqa'; did you mean cnniqa"):
@@ -261,7 +270,7 @@ def test_a_version_1_leaderboard_naming_an_unknown_model_is_refused_naming_the_c
 
 
 def test_a_version_1_leaderboard_that_does_not_fit_says_it_was_migrated():
-    raw = json.loads(COMMITTED.read_text())
+    raw = json.loads(V1_BOARD.read_text())
     del raw["blocks"][0]["cells"][0]["model"]
     with pytest.raises(ResultSchemaError) as raised:
         leaderboard_from_json(raw, "old.json")
@@ -273,7 +282,7 @@ def test_a_leaderboard_file_that_is_not_a_document_is_refused_with_its_path(tmp_
     with pytest.raises(ResultsError, match=f"^{re.escape(str(tmp_path / 'none.json'))}: cannot read"):
         read_leaderboard_document(tmp_path / "none.json")
     cut = tmp_path / "cut.json"
-    cut.write_text(COMMITTED.read_text()[:-30])
+    cut.write_text(V1_BOARD.read_text()[:-30])
     with pytest.raises(ResultSchemaError, match=f"^{re.escape(str(cut))}: not valid JSON"):
         read_leaderboard_document(cut)
     listed = tmp_path / "list.json"

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the runs folder of another demo run (another clone, machine or "
                              "thread count): every marker is re-tested under the rerun noise "
                              "measured from it, and a fragile one is shown hollow (△/▽)")
+    parser.add_argument("--rerun-noise", type=float, metavar="SD",
+                        help="the sd of a unit's SRCC and PLCC between runs, stated (where no "
+                             "--rerun measured it): markers are re-tested under it")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data and a random tiny model: a seconds-long check, "
                              "meaningless numbers")
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
     outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True,
-                       workers=args.workers, rerun=args.rerun)
+                       workers=args.workers, rerun=args.rerun, rerun_noise=args.rerun_noise)
     for results in outcome.steps:
         print(f"\n{results.suite}: {results.done} run, {results.skipped} already done, "
               f"{len(results.failed)} failed")

@@ -106,9 +106,9 @@ def stability_note(noise: RerunNoise | None, comparisons: list[Comparison], metr
                 f"these units and no --rerun-noise given): one near p = 0.05 may flip on a rerun")
     marked = [c for c in comparisons if c.stability is not None]
     fragile = [c for c in marked if c.stability < STABLE]
-    measured = f"{len(noise.by_cell)} cell(s) measured" + (
+    measured = "" if not noise.by_cell else f"; {len(noise.by_cell)} cell(s) measured" + (
         f", others sd {noise.default:g}" if noise.default is not None else "")
     return (f"△/▽: a {metric.upper()} marker kept in fewer than {STABLE:.0%} of {DRAWS} "
-            f"re-tests with every unit perturbed by its cell's rerun noise ({noise.source}; "
+            f"re-tests with every unit perturbed by its cell's rerun noise ({noise.source}"
             f"{measured}): fragile, a rerun may lose it; {len(fragile)} of {len(marked)} "
             f"marker(s) here")
