@@ -38,6 +38,7 @@ from harness.reporting.leaderboard import (
     write_results_leaderboard,
 )
 from harness.reporting.leaderboard import rerun_noise as rerun_noise_of
+from harness.reporting.views import Section
 from harness.results.aggregate import Cell, aggregate, cell_key, markdown_tables
 from harness.results.schema import UnitResult
 from harness.results.store import (
@@ -274,9 +275,12 @@ def load_results(suite: str, runs: str | Path = "runs") -> Results:
 
 def leaderboard(results: Results, out: str | Path, published: str | Path | None = "default",
                 reference: str | None = None, title: str | None = None,
-                rerun: Results | None = None, rerun_noise: float | None = None) -> Path:
+                rerun: Results | None = None, rerun_noise: float | None = None,
+                sections: Sequence[Section] = (), html: str | Path | None = None) -> Path:
     """Write ``out/leaderboard.md``, its figures and ``out/leaderboard.json`` (the numbers
     behind it, raw and Holm-adjusted p-values included) for ``results``; returns the markdown.
+    ``sections``: parts before the tables; ``html``: a folder for the page ``index.html``, made
+    from that ``leaderboard.json`` (links to each unit's files are relative to the page).
     ``published``: a published-scores YAML shown beside the reproductions, ``"default"`` for
     ``leaderboards/published.yaml``, None to leave them out. Markers are re-tested under rerun
     noise (a fragile one is hollow, △/▽) measured from ``rerun`` (the same suite run again)
@@ -289,7 +293,7 @@ def leaderboard(results: Results, out: str | Path, published: str | Path | None 
                            rerun_noise, source)
     return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
                                      title or f"Leaderboard: {results.suite}",
-                                     results.unit_failures, noise)
+                                     results.unit_failures, noise, sections, html)
 
 
 CATALOGS = ("protocols", "recipes", "presets", "models", "datasets")

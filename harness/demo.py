@@ -29,6 +29,7 @@ from harness.api import Results, evaluate_options, leaderboard, load_results, pl
 from harness.data.sources import SYNTH_PREFIX
 from harness.plan.options import RunOptions
 from harness.plan.protocols import load_protocol
+from harness.reporting.views import Section, Table
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +130,14 @@ def left_out_note() -> str:
             f"every row on the same splits.")
 
 
-def resolution_table(results: Results, reference: str | None) -> str:
+def resolution_table(results: Results, reference: str | None) -> Table:
     """The demo's goals for statistical resolution against what the run measured."""
-    from tabulate import tabulate
-
     cells = {(c.suite.removeprefix("demo/"), c.column, c.model): c for c in results.cells()}
     rows = []
     for label, step, column, statistic, target in RESOLUTION_GOALS:
         cell = cells.get((step, column, reference))
         if cell is None:
-            rows.append([label, target, "not run"])
+            rows.append([label, target, "not run", ""])
             continue
         summary = cell.srcc
         value = summary.median if statistic == "median" else summary.ci_high - summary.ci_low
@@ -148,29 +147,31 @@ def resolution_table(results: Results, reference: str | None) -> str:
                   f"n={cell.n}; [{summary.ci_low:.3f}, {summary.ci_high:.3f}], "
                   f"{summary.coverage:.1%} coverage")
         rows.append([label, target, f"{value:.3f} ({detail})", "yes" if met else "NO"])
-    return tabulate(rows, headers=["goal", "target", "measured", "met"], tablefmt="github")
+    return Table("", ["goal", "target", "measured", "met"], rows)
+
+
+def resolution_section(results: Results) -> Section:
+    """The leaderboard's first part: what the demo can resolve, and what it leaves out."""
+    return Section(
+        "How well this data separates models",
+        "Targets a benchmark needs to resolve differences of a few hundredths between models, "
+        "against what this run measured (SRCC, the comparison's reference model). A NO means "
+        "the demo cannot resolve such differences; the notes under each table say which rows "
+        "it does separate.", resolution_table(results, results.reference()), left_out_note())
 
 
 def demo_leaderboard(runs: str = "runs", out: str | Path | None = None,
                      rerun: str | Path | None = None, rerun_noise: float | None = None) -> Path:
-    """The leaderboard of everything under ``runs/demo``; with ``rerun`` (the runs folder of
-    another demo run: another clone, machine or thread count) or a stated ``rerun_noise`` (the
-    sd of a unit's SRCC and PLCC between runs), every marker is re-tested under that noise, and
-    a fragile one is hollow."""
+    """The leaderboard of everything under ``runs/demo`` (markdown, ``leaderboard.json`` and the
+    page ``index.html`` beside them); with ``rerun`` (the runs folder of another demo run:
+    another clone, machine or thread count) or a stated ``rerun_noise`` (the sd of a unit's
+    SRCC and PLCC between runs), every marker is re-tested under that noise, and a fragile one
+    is hollow."""
     out = Path(out) if out else Path(runs) / "demo" / "leaderboard"
     results = load_results("demo", runs)
     again = load_results("demo", rerun) if rerun else None
-    path = leaderboard(results, out, title=TITLE, rerun=again, rerun_noise=rerun_noise)
-    title, _, rest = path.read_text().partition("\n")
-    section = ("## How well this data separates models\n\n"
-               "Targets a benchmark needs to resolve differences of a few hundredths between "
-               "models, against what this run measured (SRCC, the comparison's reference model). "
-               "A NO means the demo cannot resolve such differences; the notes under each table "
-               "say which rows it does separate.\n\n"
-               + resolution_table(results, results.reference()) + "\n\n"
-               + left_out_note() + "\n\n")
-    path.write_text(f"{title}\n\n{section}{rest}")
-    return path
+    return leaderboard(results, out, title=TITLE, rerun=again, rerun_noise=rerun_noise,
+                       sections=[resolution_section(results)], html=out)
 
 
 @dataclass(frozen=True)

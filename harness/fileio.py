@@ -29,6 +29,9 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(handle)
         write(Path(tmp))
+        # mkstemp makes the file private (0600); the result gets the mode of the file it
+        # replaces, or a new file's usual 0644 (a leaderboard or page is for reading)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         with open(tmp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)

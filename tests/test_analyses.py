@@ -29,6 +29,7 @@ from harness.reporting.analyses import (
     routing_table,
 )
 from harness.reporting.leaderboard_format import read_leaderboard_document
+from harness.reporting.views import Table
 from harness.results import metrics
 from harness.results.schema import UnitResult
 from harness.results.store import read_result
@@ -221,10 +222,12 @@ def test_old_routing_units_read_as_shuffled_over_all_images(tmp_path):
     assert cell.schemes == ["over all test images", "within content group and level"]
     assert cell.untestable == {"split_01": "no stratum holds two types"}
     assert cell.p_values == [1.0, None] and cell.p_values_holm == [1.0, None]
-    assert "over all test images + within content group and level" in routing_table([cell])
+    assert "over all test images + within content group and level" in routing_table([cell]).markdown()
     document = analyses_document(units)["routing"][0]
     assert document["permutation"] == cell.schemes and document["p_values"] == [1.0, None]
-    parts = "".join(block_analyses(units, None, "x"))
+    tables, figures = block_analyses(units, None, "x")
+    parts = "".join(t.markdown() for t in tables)
+    assert figures == []  # no folder, no figures
     assert "split_01: no p-value: no stratum holds two types" in parts
     assert "'within content group and level' shuffles them only among the test images" in parts
 
@@ -239,7 +242,8 @@ def test_routing_counts_splits_significant_after_holm_not_raw():
                        ["within content group and level"] * 5)
     np.testing.assert_allclose(cell.p_values_holm, [0.9, 0.08, 1.0, 0.02, 1.0])
     assert cell.significant == 1
-    assert "splits p_Holm < 0.05" in routing_table([cell]) and "| 1/5 " in routing_table([cell])
+    assert "splits p_Holm < 0.05" in routing_table([cell]).headers
+    assert _row(routing_table([cell]))["splits p_Holm < 0.05"] == "1/5"
     assert _row(routing_table([cell]))["types permuted"] == "within content group and level"
 
 
@@ -262,11 +266,10 @@ def test_an_untestable_split_is_no_test_in_holm_nor_in_the_count():
     assert row["p median"] == "-" and row["splits p_Holm < 0.05"] == "0/0 (1 untestable)"
 
 
-def _row(table: str) -> dict[str, str]:
-    """The one row of a github-style table, by column header."""
-    header, _, row = ([cell.strip() for cell in line.strip("|").split("|")]
-                      for line in table.splitlines())
-    return dict(zip(header, row, strict=True))
+def _row(table: Table) -> dict[str, str]:
+    """The one row of a table, by column header."""
+    (row,) = table.rows
+    return dict(zip(table.headers, row, strict=True))
 
 
 def test_router_entropy_and_the_routing_record_by_hand():

@@ -43,6 +43,11 @@ V1 = Path(__file__).parent / "fixtures" / "results-v1"
 COMMITTED = ROOT / "leaderboards" / "synthetic" / "leaderboard.json"
 # the committed demo leaderboard as written before leaderboard.json had a version (format 1)
 V1_BOARD = ROOT / "tests" / "fixtures" / "leaderboard-v1.json"
+# the committed demo board as format 2 wrote it (commit 7d6b3e3), before the page's fields
+V2_BOARD = ROOT / "tests" / "fixtures" / "leaderboard-v2.json"
+# what format 3 added: a migrated older file has them empty, null or computed from its cells
+V3_CELL = ("row", "not_zero_shot", "per_distortion")
+V3_BLOCK = ("expected_units", "published", "notes", "tables", "figures")
 CNNIQA = "demo/comparison/cnniqa/synth-kadid10k/split_00"
 
 
@@ -204,7 +209,9 @@ def test_a_version_1_leaderboard_reads_through_the_migration():
         "no_balance_loss": "lifeiqa_config"}
     cells = [c for block in document["blocks"] for c in block["cells"]]
     assert all(c["plugin"] is None and c["limit"] is None and c["per_unit"] is None
-               for c in cells)
+               and c["row"] == c["model"] and c["not_zero_shot"] is False
+               and c["per_distortion"] is None for c in cells)
+    assert document["sections"] == [] and document["provenance"] is None
     comparisons = [c for block in document["blocks"] for listed in block["comparisons"].values()
                    for c in listed]
     assert comparisons and all(c["config_hash"] is None and c["stability"] is None
@@ -213,12 +220,35 @@ def test_a_version_1_leaderboard_reads_through_the_migration():
     # everything else is the version-1 file's
     added = ("config_hash", "reference_config_hash", "stability")
     for block, old in zip(document["blocks"], raw["blocks"], strict=True):
-        assert [{k: v for k, v in c.items() if k not in ("kind", "plugin", "limit", "per_unit")}
+        assert [{k: v for k, v in c.items()
+                 if k not in ("kind", "plugin", "limit", "per_unit", *V3_CELL)}
                 for c in block["cells"]] == old["cells"]
         assert {m: [{k: v for k, v in c.items() if k not in added} for c in listed]
                 for m, listed in block["comparisons"].items()} == old["comparisons"]
-        assert {k: v for k, v in block.items() if k not in ("cells", "comparisons")} == \
-            {k: v for k, v in old.items() if k not in ("cells", "comparisons")}
+        assert {k: v for k, v in block.items() if k not in ("cells", "comparisons", *V3_BLOCK)} \
+            == {k: v for k, v in old.items() if k not in ("cells", "comparisons")}
+        assert all(block[k] == [] for k in V3_BLOCK[1:])
+        assert block["expected_units"] == {c["column"]: len(c["units"]) for c in old["cells"]}
+
+
+def test_a_version_2_leaderboard_reads_through_the_migration():
+    raw = json.loads(V2_BOARD.read_text())
+    assert raw["format_version"] == 2
+    document = read_leaderboard_document(V2_BOARD)
+    assert document["format_version"] == FORMAT_VERSION
+    assert schema_errors(leaderboard_json_schema(), document) == []
+    for block, old in zip(document["blocks"], raw["blocks"], strict=True):
+        # computed as the leaderboard computes them: a model under one config is its own row
+        assert [c["row"] for c in block["cells"]] == [c["model"] for c in old["cells"]]
+        assert block["expected_units"] == {
+            column: len({u for c in old["cells"] if c["column"] == column for u in c["units"]}
+                        | {g["unit"] for g in old["missing"] if g["column"] == column})
+            for column in {c["column"] for c in old["cells"]}}
+        assert all(u["folder"] is None for c in block["cells"] for u in c["per_unit"].values())
+        assert [{k: v for k, v in c.items() if k not in (*V3_CELL, "per_unit")}
+                for c in block["cells"]] == \
+            [{k: v for k, v in c.items() if k != "per_unit"} for c in old["cells"]]
+    assert json.loads(V2_BOARD.read_text()) == raw
 
 
 def _first_cell(document: dict) -> dict:
@@ -247,12 +277,13 @@ def test_a_leaderboard_that_does_not_fit_is_rejected_naming_the_file_and_field(
     with pytest.raises(ResultSchemaError) as raised:
         read_leaderboard_document(path)
     assert str(raised.value).startswith(f"{path}: {message}")
-    assert "expected leaderboard.json format version 2" in str(raised.value)
+    assert f"expected leaderboard.json format version {FORMAT_VERSION}" in str(raised.value)
 
 
 @pytest.mark.parametrize("version, message", [
-    (FORMAT_VERSION + 1, "field 'format_version' is 3, but this harness reads leaderboard format "
-                         "versions up to 2: it was written by a newer harness; upgrade"),
+    (FORMAT_VERSION + 1, f"field 'format_version' is {FORMAT_VERSION + 1}, but this harness "
+                         f"reads leaderboard format versions up to {FORMAT_VERSION}: it was "
+                         f"written by a newer harness; upgrade"),
     ("2", "field 'format_version': expected a whole number >= 1, found '2'"),
     (0, "field 'format_version': expected a whole number >= 1, found 0"),
 ])

@@ -11,8 +11,10 @@ DESCRIPTION = ("Aggregate a suite (a folder of the results store; nested suites 
                "markdown tables per protocol: medians with order-statistic intervals and n, "
                "Holm-corrected significance against Life-IQA, missing and failed units named, "
                "published numbers side by side, figures; leaderboard.json holds the raw and "
-               "adjusted p-values.")
-EPILOG = "example: lifeiqa-bench leaderboard demo --out leaderboards/synthetic"
+               "adjusted p-values; --html DIR adds a static page made from it (sortable, "
+               "filterable tables; opens from disk).")
+EPILOG = ("examples:\n  lifeiqa-bench leaderboard demo --out leaderboards/synthetic"
+          "\n  lifeiqa-bench leaderboard demo --out board --html board")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="published scores YAML shown beside the reproductions (default: "
                              "leaderboards/published.yaml; 'none' to leave them out)")
     parser.add_argument("--title", help="page title")
+    parser.add_argument("--html", metavar="DIR",
+                        help="also write DIR/index.html: the leaderboard as a page made from "
+                             "leaderboard.json, self-contained (opens from disk, no network); "
+                             "its links to each unit's result.json are relative to DIR")
     noise = parser.add_argument_group(
         "rerun noise", "re-test every marker with each unit perturbed by its rerun noise; one "
                        "kept in under 95%% of the re-tests is shown hollow (△/▽: fragile)")
@@ -45,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.rerun)
         rerun = api.load_results(folder.name, folder.parent)
     path = api.leaderboard(api.load_results(args.suite, args.runs), out, published,
-                           args.reference, args.title, rerun, args.rerun_noise)
+                           args.reference, args.title, rerun, args.rerun_noise, html=args.html)
     print(path.read_text())
+    page = f", page {Path(args.html) / 'index.html'}" if args.html else ""
     print(f"written to {path} (figures in {path.parent / 'figures'}, p-values in "
-          f"{path.parent / 'leaderboard.json'})")
+          f"{path.parent / 'leaderboard.json'}{page})")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.reporting import plots
+from harness.reporting.views import Figure, Table
 from harness.results import metrics
 from harness.results.aggregate import column_label, format_interval
 from harness.results.schema import UnitResult
@@ -125,17 +126,16 @@ def _significant_text(cell: RoutingCell) -> str:
     return f"{text} ({len(cell.untestable)} untestable)" if cell.untestable else text
 
 
-def routing_table(cells: list[RoutingCell]) -> str:
-    from tabulate import tabulate
-
-    rows = [[c.column, c.model, len(c.units), format_interval(c.mutual_information, 4),
+def routing_table(cells: list[RoutingCell]) -> Table:
+    rows = [[c.column, c.model, str(len(c.units)), format_interval(c.mutual_information, 4),
              _p_text(c.p_median), _significant_text(c), c.permutation,
              format_interval(c.normalized_entropy),
              format_interval(c.final_load_cv) if c.final_load_cv else "-"] for c in cells]
-    return tabulate(rows, headers=["dataset", "model", "n", "I(type; expert) bits",
-                                   "p median", f"splits p_Holm < {ALPHA}", "types permuted",
-                                   "router entropy / log E", "load CV, last epoch"],
-                    tablefmt="github", disable_numparse=True)
+    return Table("Expert routing by distortion type", [
+        "dataset", "model", "n", "I(type; expert) bits", "p median", f"splits p_Holm < {ALPHA}",
+        "types permuted", "router entropy / log E", "load CV, last epoch"], rows,
+        [ROUTING_NOTE.format(alpha=ALPHA), *untestable_notes(cells)],
+        "(median [interval] over splits)")
 
 
 def untestable_notes(cells: list[RoutingCell]) -> list[str]:
@@ -163,20 +163,20 @@ ROUTING_NOTE = (
     "in the last epoch (0: even). no_balance_loss trains without L_aux and the z-loss.")
 
 
-def separability_table(results: list[UnitResult]) -> str:
-    from tabulate import tabulate
-
+def separability_table(results: list[UnitResult]) -> Table:
     rows = []
     for (column, model), items in _groups(results, "separability").items():
         stored = [r.analyses["separability"] for r in items]
-        rows.append([column, stored[0]["stage"], stored[0]["stride"], model, len(items),
-                     _summary([s["silhouette"] for s in stored]),
+        rows.append([column, str(stored[0]["stage"]), str(stored[0]["stride"]), model,
+                     str(len(items)), _summary([s["silhouette"] for s in stored]),
                      _summary([s["knn_accuracy"] for s in stored]),
                      _summary([r.metrics.srcc for r in items])])
-    rows.sort(key=lambda row: (row[0], row[1]))
-    return tabulate(rows, headers=["dataset", "stage", "stride", "model", "n", "silhouette",
-                                   "k-NN accuracy", "probe SRCC"], tablefmt="github",
-                    disable_numparse=True)
+    rows.sort(key=lambda row: (row[0], int(row[1])))
+    k = results[0].analyses["separability"]["knn_neighbours"]
+    return Table("Stage-feature separability by distortion type",
+                 ["dataset", "stage", "stride", "model", "n", "silhouette", "k-NN accuracy",
+                  "probe SRCC"], rows, [SEPARABILITY_NOTE.format(k=k)],
+                 "(median [interval] over splits)")
 
 
 SEPARABILITY_NOTE = (
@@ -187,73 +187,69 @@ SEPARABILITY_NOTE = (
     "the stage's ridge probe of quality on the same split.")
 
 
-def parameter_table(results: list[UnitResult]) -> str:
+def parameter_table(results: list[UnitResult]) -> Table | None:
     """Each Life-IQA configuration's parameter count, when a block's configurations differ in it
-    (the ablation rows); "" otherwise."""
-    from tabulate import tabulate
-
+    (the ablation rows); None otherwise."""
     counts = {r.model.name: (r.model_config["parameters"], r.model_config["head_parameters"])
               for r in results if "parameters" in r.model_config}
     if len({total for total, _ in counts.values()}) < 2:
-        return ""
+        return None
     rows = [[model, f"{total:,}", f"{head:,}"] for model, (total, head) in sorted(counts.items())]
-    return tabulate(rows, headers=["model", "parameters", "without the backbone"],
-                    tablefmt="github", disable_numparse=True)
+    return Table("Parameters", ["model", "parameters", "without the backbone"], rows,
+                 subtitle="of each Life-IQA configuration")
 
 
-def block_analyses(results: list[UnitResult], out_dir: Path | None, slug: str) -> list[str]:
-    """The markdown parts (tables, notes, figure links) of one block's analyses and parameter
-    counts; none when its units have neither."""
-    parts: list[str] = []
-    parameters = parameter_table(results)
-    if parameters:
-        parts += ["**Parameters** of each Life-IQA configuration\n", parameters, ""]
+def _figure_name(*parts: str) -> str:
+    return "-".join(parts).replace(" ", "_").replace("/", "_")
+
+
+def block_analyses(results: list[UnitResult], out_dir: Path | None,
+                   slug: str) -> tuple[list[Table], list[Figure]]:
+    """One block's analyses and parameter counts as tables (with their notes), and their
+    figures, written to ``out_dir/figures`` (none without ``out_dir``)."""
+    tables = [t for t in (parameter_table(results),) if t is not None]
+    figures: list[Figure] = []
     folder = out_dir / "figures" if out_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     routing = routing_cells(results)
     if routing:
-        parts += ["**Expert routing by distortion type** (median [interval] over splits)\n",
-                  routing_table(routing), "", f"- {ROUTING_NOTE.format(alpha=ALPHA)}\n"]
-        parts += [f"- {line}\n" for line in untestable_notes(routing)]
+        tables.append(routing_table(routing))
         if folder is not None:
             for cell in routing:
-                name = f"{slug}-{cell.column}-{cell.model}".replace(" ", "_").replace("/", "_")
                 title = (f"{cell.model} on {cell.column}: expert selection frequency\n"
                          f"(mean over {len(cell.units)} test parts), I = "
                          f"{cell.mutual_information.median:.3f} bits, p median "
                          f"{_p_text(cell.p_median)}")
-                heat = plots.routing_heatmap(cell.frequency, cell.distortions, title,
-                                             folder / f"{name}-routing.png")
-                parts.append(f"![expert selection by distortion, {cell.model} on {cell.column}, "
-                             f"p median {_p_text(cell.p_median)}](figures/{heat.name})\n")
+                heat = plots.routing_heatmap(
+                    cell.frequency, cell.distortions, title,
+                    folder / f"{_figure_name(slug, cell.column, cell.model)}-routing.png")
+                figures.append(Figure(f"expert selection by distortion, {cell.model} on "
+                                      f"{cell.column}, p median {_p_text(cell.p_median)}",
+                                      f"figures/{heat.name}"))
             for column in sorted({c.column for c in routing}):
                 loads = [c for c in routing if c.column == column and c.load_by_epoch is not None]
                 if loads:
-                    name = f"{slug}-{column}".replace(" ", "_").replace("/", "_")
-                    path = plots.expert_load_plot({c.model: c.load_by_epoch for c in loads},
-                                                  column, folder / f"{name}-load.png")
-                    parts.append(f"![expert load per epoch on {column}](figures/{path.name})\n")
+                    path = plots.expert_load_plot({c.model: c.load_by_epoch for c in loads}, column,
+                                                  folder / f"{_figure_name(slug, column)}-load.png")
+                    figures.append(Figure(f"expert load per epoch on {column}",
+                                          f"figures/{path.name}"))
     separable = [r for r in results if "separability" in r.analyses]
     if separable:
-        k = separable[0].analyses["separability"]["knn_neighbours"]
-        parts += ["**Stage-feature separability by distortion type** (median [interval] over "
-                  "splits)\n", separability_table(separable), "",
-                  f"- {SEPARABILITY_NOTE.format(k=k)}\n"]
+        tables.append(separability_table(separable))
         if folder is not None:
             for column in sorted({column_label(r.dataset_label, r.train_fraction)
                                   for r in separable}):
                 first = [r for r in separable
                          if column_label(r.dataset_label, r.train_fraction) == column]
                 unit = min(r.unit for r in first)
-                name = f"{slug}-{column}".replace(" ", "_").replace("/", "_")
                 stages = sorted((r.analyses["separability"] for r in first if r.unit == unit),
                                 key=lambda s: s["stage"])
                 path = plots.stage_embeddings(stages, f"{column}, {unit}",
-                                              folder / f"{name}-embedding.png")
-                parts.append(f"![2-D PCA of each stage's test features on {column}, {unit}, "
-                             f"by distortion type](figures/{path.name})\n")
-    return parts
+                                              folder / f"{_figure_name(slug, column)}-embedding.png")
+                figures.append(Figure(f"2-D PCA of each stage's test features on {column}, "
+                                      f"{unit}, by distortion type", f"figures/{path.name}"))
+    return tables, figures
 
 
 def analyses_document(results: list[UnitResult]) -> dict:

@@ -31,6 +31,7 @@ from harness.reporting import plots
 from harness.reporting.analyses import analyses_document, block_analyses
 from harness.reporting.leaderboard_format import FORMAT_VERSION
 from harness.reporting.published import SELECTION_NAMES
+from harness.reporting.views import Figure, Section, Table
 from harness.results.aggregate import (
     ALPHA,
     PLCC_KIND,
@@ -41,11 +42,13 @@ from harness.results.aggregate import (
     Gap,
     aggregate,
     blocks,
+    cell_display,
     cell_key,
     compare_block,
     comparison_key,
     comparison_note,
     describe_files,
+    expected_units,
     format_interval,
     gap_notes,
     gaps,
@@ -135,12 +138,9 @@ def cell_models(cells: Iterable[Cell]) -> list[ModelRef]:
 
 
 def cell_text(cell: Cell, metric: str, expected: int, comparison: Comparison | None) -> str:
-    """``median [interval] n=8/10 ▲ †``: the summary, the units (of those its column has),
-    the marker, and the flag of a metric fitted on the test data."""
-    n = f"n={cell.n}" if cell.n >= expected else f"n={cell.n}/{expected}"
-    mark = comparison.marker if comparison else ""
-    return " ".join(part for part in (format_interval(getattr(cell, metric)), n, mark,
-                                      "†" if cell.not_zero_shot else "") if part)
+    """The cell as the tables show it (:func:`~harness.results.aggregate.cell_display`)."""
+    return cell_display(format_interval(getattr(cell, metric)), cell.n, expected,
+                        comparison.marker if comparison else "", cell.not_zero_shot)
 
 
 def reference_model(cells: list[Cell]) -> str | None:
@@ -172,18 +172,6 @@ def _published_cell(values: list[PublishedValue], model: str, dataset: str, metr
     return ""
 
 
-def expected_units(block: list[Cell], missing: Iterable[Gap] = ()) -> dict[str, int]:
-    """The number of distinct units each column of a block has over all its models, counting
-    the units without a result (``missing``): a unit that failed for every model is still one
-    the column should have (``n=9/10``, not ``n=9``)."""
-    units: dict[str, set[str]] = defaultdict(set)
-    for cell in block:
-        units[cell.column] |= set(cell.units)
-    for gap in missing:
-        units[gap.column].add(gap.unit)
-    return {column: len(names) for column, names in units.items()}
-
-
 def block_tables(block: list[Cell], reference: str | None, published: list[PublishedValue],
                  metric: str, comparisons: list[Comparison] | None = None,
                  missing: Iterable[Gap] = ()) -> str:
@@ -212,9 +200,8 @@ def block_tables(block: list[Cell], reference: str | None, published: list[Publi
     return tabulate(list(rows.values()), headers="keys", tablefmt="github", disable_numparse=True)
 
 
-def per_distortion_table(block: list[Cell], reference: str | None) -> str:
-    from tabulate import tabulate
-
+def per_distortion_tables(block: list[Cell], reference: str | None) -> list[Table]:
+    """Per column with a breakdown, the median SRCC of each distortion type (rows) by model."""
     out = []
     for column in sorted({c.column for c in block}):
         cells = [c for c in block if c.column == column and c.per_distortion and c.show_breakdown]
@@ -225,10 +212,32 @@ def per_distortion_table(block: list[Cell], reference: str | None) -> str:
         types = sorted({t for c in cells for t in c.per_distortion})
         rows = [[t, *[_num(by_model[m].per_distortion.get(t)) for m in models]] for t in types]
         units = max(c.n for c in cells)
-        out.append(f"Per-distortion SRCC on {column} (median over {units} test parts):\n")
-        out.append(tabulate(rows, headers=["distortion", *models], tablefmt="github"))
-        out.append("")
-    return "\n".join(out)
+        out.append(Table("Per-distortion SRCC", ["distortion", *models], rows,
+                         subtitle=f"on {column} (median over {units} test parts)", heatmap=True))
+    return out
+
+
+def cross_dataset_tables(block: list[Cell], reference: str | None) -> list[Table]:
+    """Per row of a block of dataset pairs, its median SRCC as a matrix: training set by row,
+    test set by column (for rows with two pairs or more)."""
+    pairs = [c for c in block if " -> " in c.dataset and c.train_fraction >= 1]
+    out = []
+    for model in model_order(cell_models(pairs), reference):
+        by_row: dict[str, dict[tuple[str, ...], Cell]] = defaultdict(dict)
+        for cell in (c for c in pairs if c.model == model.name):
+            by_row[row_label(cell, block)][tuple(cell.dataset.split(" -> "))] = cell
+        for label, mine in sorted(by_row.items()):
+            if len(mine) < 2:  # one pair is its table's cell already
+                continue
+            sources = sorted({train for train, _ in mine})
+            targets = sorted({test for _, test in mine})
+            rows = [[source, *[_num(mine[(source, target)].srcc.median)
+                               if (source, target) in mine else "-" for target in targets]]
+                    for source in sources]
+            out.append(Table("Cross-dataset SRCC", ["training set", *targets], rows,
+                             subtitle=f"of {label} (median over units; a row per training set, "
+                                      f"a column per test set)", heatmap=True))
+    return out
 
 
 def _num(value: float | None) -> str:
@@ -236,17 +245,13 @@ def _num(value: float | None) -> str:
 
 
 def footer(results: list[UnitResult]) -> str:
-    machines = defaultdict(float)
-    for result in results:
-        env = result.environment
-        device = env.cuda_device or f"CPU ({env.platform})"
-        machines[f"{device}, torch {env.torch}, host {env.host}"] += result.wall_seconds
-    versions = Counter(r.environment.code_version for r in results)
-    code = ", ".join(f"{version} ({count} unit{'s' * (count != 1)})"
-                     for version, count in sorted(versions.items()))
-    lines = [f"- {key}: {seconds / 60:.1f} min of unit wall time" for key, seconds in machines.items()]
+    facts = provenance(results)
+    code = ", ".join(f"{v['version']} ({v['units']} unit{'s' * (v['units'] != 1)})"
+                     for v in facts["code_versions"])
+    lines = [f"- {m['machine']}: {m['unit_minutes']:.1f} min of unit wall time"
+             for m in facts["machines"]]
     caution = ("; the units come from more than one code version, so a difference between rows "
-               "may be a difference in code" if len(versions) > 1 else "")
+               "may be a difference in code" if len(facts["code_versions"]) > 1 else "")
     plugins = Counter((r.model.name, r.plugin.label) for r in results if r.plugin)
     made = "".join(f"\n- {model}: plug-in {label} ({count} unit{'s' * (count != 1)})"
                    for (model, label), count in sorted(plugins.items()))
@@ -293,72 +298,121 @@ def _orphan_failures(cells: list[Cell], failures: list[UnitFailure]) -> list[Uni
             if (f.protocol, f.protocol_version, f.selection, f.suite) not in shown]
 
 
+@dataclass(frozen=True)
+class BlockView:
+    """Everything one block shows besides its main tables, made once and written to the
+    markdown, to ``leaderboard.json`` and so to the HTML page: the published rows beside it, its
+    notes, its further tables (per-distortion, cross-dataset, parameters, analyses) and figures."""
+
+    board: BoardBlock
+    published: list[PublishedValue]
+    notes: list[str]
+    tables: list[Table]
+    figures: list[Figure]
+
+    @property
+    def slug(self) -> str:
+        protocol, version, selection, suite = self.board.key
+        return f"{protocol}-v{version}-{selection}-{suite}".replace("/", "_")
+
+
+def block_view(board: BoardBlock, results: list[UnitResult], published: list[PublishedValue],
+               reference: str | None, noise: RerunNoise | None, out_dir: Path | None,
+               runs_root: Path | None) -> BlockView:
+    """``board``'s view; with ``out_dir``, its figures are written to ``out_dir/figures``."""
+    protocol = board.key[0]
+    block = board.cells
+    units = sorted({u for c in block for u in c.units})
+    files = sorted({f for c in block for f in c.split_files})
+    datasets = {c.column for c in block}
+    shown = [p for p in published if protocol in SHOWN_WITH.get(p.protocol, {p.protocol})
+             and p.dataset in datasets]
+    notes = [f"Units: {', '.join(units)}. Split files (relative to the runs folder): "
+             f"{describe_files(files)}.",
+             interval_note(c.n for c in block),
+             *(comparison_note(reference, board.comparisons[m], m) for m in METRICS),
+             *(stability_note(noise, board.comparisons[m], m) for m in METRICS
+               if reference is not None),
+             *verdict_note(reference, block, board.comparisons["srcc"], "srcc"),
+             *gap_notes(board.missing), *limit_notes(block)]
+    mine = [r for r in results if cell_key(r)[:4] == board.key]
+    notes_by_model = {r.model.name: r.selection_note for r in mine if r.selection_note}
+    for model, note in sorted(notes_by_model.items()):
+        notes.append(f"{model}: {note} (the selection mode above does not apply).")
+    unknown = sorted({r.model.name for r in mine if "unknown" in
+                      r.model_config.get("trained_on", ())})
+    if unknown:
+        notes.append(f"{', '.join(unknown)}: pyiqa's config does not say what data the "
+                     f"weights were fitted on, so 'zero-shot' is unverified.")
+    if any(c.not_zero_shot for c in block):
+        notes.append("†: a training-free metric whose shipped weights were fitted on this "
+                     "dataset: not zero-shot.")
+    for value in sorted({(p.model, p.source, p.selection, p.plcc_rule) for p in shown}):
+        notes.append(f"{value[0]} (published): {value[1]}; selection: "
+                     f"{SELECTION_NAMES.get(value[2], value[2])}; PLCC: {value[3]}.")
+    view = BlockView(board, shown, notes, [], [])
+    analysis_tables, analysis_figures = block_analyses(mine, out_dir, view.slug)
+    tables = [*per_distortion_tables(block, reference), *cross_dataset_tables(block, reference),
+              *analysis_tables]
+    figures = list(analysis_figures)
+    if out_dir is not None:
+        order = [m.name for m in model_order(cell_models(block), reference)]
+        figures += [Figure(caption, f"figures/{path.name}") for caption, path in
+                    plots.block_figures(block, mine, reference, order, out_dir / "figures",
+                                        view.slug, runs_root)]
+    return BlockView(board, shown, notes, tables, figures)
+
+
+METRICS = ("srcc", "plcc")
+
+
+def board_views(results: list[UnitResult], published: list[PublishedValue] = (),
+                reference: str | None = None, failures: Iterable[UnitFailure] = (),
+                noise: RerunNoise | None = None, out_dir: Path | None = None,
+                runs_root: Path | None = None) -> tuple[str | None, list[BlockView]]:
+    """The reference model (resolved: :func:`resolve_reference`) and every block's view."""
+    cells = aggregate(results)
+    reference = resolve_reference(cells, reference)
+    boards = board_blocks(cells, reference, list(failures), noise)
+    return reference, [block_view(b, results, list(published), reference, noise, out_dir,
+                                  runs_root) for b in boards]
+
+
 def render(results: list[UnitResult], out_dir: Path | None, published: list[PublishedValue] = (),
            title: str = "Leaderboard", reference: str | None = None,
            runs_root: Path | None = None, failures: Iterable[UnitFailure] = (),
-           noise: RerunNoise | None = None, boards: list[BoardBlock] | None = None) -> str:
+           noise: RerunNoise | None = None, views: list[BlockView] | None = None,
+           sections: Iterable[Section] = ()) -> str:
     """The markdown leaderboard of ``results``; with ``out_dir``, figures are written to
     ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the predictions).
     ``failures``: the suite's failed units (listed by name in their block's notes); ``noise``:
     the units' rerun noise, under which each marker is re-tested (None: not assessed, and
-    the notes say so); ``boards``: the blocks already compared (:func:`board_blocks`)."""
+    the notes say so); ``views``: the blocks already made (:func:`board_views`, with the same
+    reference); ``sections``: parts before the blocks."""
     failures = list(failures)
-    cells = aggregate(results)
-    reference = resolve_reference(cells, reference)
-    parts = [f"# {title}\n"]
-    for board in boards if boards is not None else board_blocks(cells, reference, failures, noise):
+    if views is None:
+        reference, views = board_views(results, published, reference, failures, noise, out_dir,
+                                       runs_root)
+    else:
+        reference = resolve_reference(aggregate(results), reference)
+    parts = [f"# {title}\n", *(section.markdown() for section in sections)]
+    for view in views:
+        board = view.board
         protocol, version, selection, suite = board.key
-        block = board.cells
-        units = sorted({u for c in block for u in c.units})
         parts.append(f"## {protocol} (protocol v{version}) · selection: "
                      f"{SELECTION_LABELS.get(selection, selection)} · suite: {suite or '-'}\n")
-        files = sorted({f for c in block for f in c.split_files})
-        datasets = {c.column for c in block}
-        shown = [p for p in published if protocol in SHOWN_WITH.get(p.protocol, {p.protocol})
-                 and p.dataset in datasets]
-        for metric in ("srcc", "plcc"):
+        for metric in METRICS:
             kind = f" ({PLCC_KIND})" if metric == "plcc" else ""
             parts.append(f"**{metric.upper()}**{kind}, median [interval] over units, n per cell; "
                          f"reference: {reference or '-'}\n")
-            parts.append(block_tables(block, reference, [p for p in shown if p.metric == metric],
+            parts.append(block_tables(board.cells, reference,
+                                      [p for p in view.published if p.metric == metric],
                                       metric, board.comparisons[metric], board.missing))
             parts.append("")
-        notes = [f"Units: {', '.join(units)}. Split files (relative to the runs folder): "
-                 f"{describe_files(files)}.",
-                 interval_note(c.n for c in block),
-                 *(comparison_note(reference, board.comparisons[m], m) for m in ("srcc", "plcc")),
-                 *(stability_note(noise, board.comparisons[m], m) for m in ("srcc", "plcc")
-                   if reference is not None),
-                 *verdict_note(reference, block, board.comparisons["srcc"], "srcc"),
-                 *gap_notes(board.missing), *limit_notes(board.cells)]
-        notes_by_model = {r.model.name: r.selection_note for r in results
-                          if r.selection_note and r.protocol.name == protocol and r.suite == suite}
-        for model, note in sorted(notes_by_model.items()):
-            notes.append(f"{model}: {note} (the selection mode above does not apply).")
-        unknown = sorted({r.model.name for r in results if "unknown" in
-                          r.model_config.get("trained_on", ())})
-        if unknown:
-            notes.append(f"{', '.join(unknown)}: pyiqa's config does not say what data the "
-                         f"weights were fitted on, so 'zero-shot' is unverified.")
-        if any(c.not_zero_shot for c in block):
-            notes.append("†: a training-free metric whose shipped weights were fitted on this "
-                         "dataset: not zero-shot.")
-        for value in sorted({(p.model, p.source, p.selection, p.plcc_rule) for p in shown}):
-            notes.append(f"{value[0]} (published): {value[1]}; selection: "
-                         f"{SELECTION_NAMES.get(value[2], value[2])}; PLCC: {value[3]}.")
-        parts.append("\n".join(f"- {n}" for n in notes) + "\n")
-        breakdown = per_distortion_table(block, reference)
-        if breakdown:
-            parts.append(breakdown)
-        slug = f"{protocol}-v{version}-{selection}-{suite}".replace("/", "_")
-        parts += block_analyses([r for r in results if cell_key(r)[:4] == board.key],
-                                out_dir, slug)
-        if out_dir is not None:
-            order = [m.name for m in model_order(cell_models(block), reference)]
-            for caption, path in plots.block_figures(block, results, reference, order,
-                                                     out_dir / "figures", slug, runs_root):
-                parts.append(f"![{caption}](figures/{path.name})\n")
-    orphans = _orphan_failures(cells, failures)
+        parts.append("\n".join(f"- {n}" for n in view.notes) + "\n")
+        parts += [table.markdown() for table in view.tables]
+        parts += [figure.markdown() for figure in view.figures]
+    orphans = _orphan_failures([c for v in views for c in v.board.cells], failures)
     if orphans:
         parts.append("## Failed units with no table\n")
         parts.append("\n".join(f"- {f.model} on {f.dataset_label} ({f.protocol} v"
@@ -368,18 +422,38 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
     return "\n".join(parts) + "\n"
 
 
+def provenance(results: list[UnitResult]) -> dict:
+    """Where the units ran and from which code: the footer's facts as data."""
+    machines: dict[str, float] = defaultdict(float)
+    for result in results:
+        env = result.environment
+        machines[f"{env.cuda_device or f'CPU ({env.platform})'}, torch {env.torch}, host "
+                 f"{env.host}"] += result.wall_seconds
+    return {"units": len(results),
+            "code_versions": [{"version": version, "units": count} for version, count in
+                              sorted(Counter(r.environment.code_version for r in results).items())],
+            "machines": [{"machine": machine, "unit_minutes": round(seconds / 60, 3)}
+                         for machine, seconds in machines.items()],
+            "protocols": sorted({f"{r.protocol.name} v{r.protocol.version}" for r in results})}
+
+
 def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                          reference: str | None = None,
                          failures: Iterable[UnitFailure] = (),
                          noise: RerunNoise | None = None,
-                         boards: list[BoardBlock] | None = None) -> dict:
+                         views: list[BlockView] | None = None,
+                         sections: Iterable[Section] = ()) -> dict:
     """Every number behind a leaderboard: per cell its n, medians and intervals with their
     coverage; per table and metric the comparisons with raw and Holm-adjusted p-values (the
-    family is the table); the units without a result. Its layout is format version
+    family is the table); the units without a result; and what the markdown shows besides
+    (published rows, notes, further tables, figures, sections), so that a page made from it
+    shows what the markdown does. Its layout is format version
     :data:`~harness.reporting.leaderboard_format.FORMAT_VERSION` (``leaderboard.schema.json``)."""
     failures = list(failures)
-    cells = aggregate(results)
-    reference = resolve_reference(cells, reference)
+    if views is None:
+        reference, views = board_views(results, (), reference, failures, noise)
+    else:
+        reference = resolve_reference(aggregate(results), reference)
 
     def summary(cell: Cell, metric: str) -> dict:
         s = getattr(cell, metric)
@@ -387,32 +461,47 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                 "mean": s.mean, "std": s.std}
 
     plugins = {r.model.name: r.plugin.to_dict() for r in results if r.plugin}
+    folders = {(*cell_key(r), r.unit): "/".join(r.key.parts()) for r in results}
     out = []
-    for board in boards if boards is not None else board_blocks(cells, reference, failures, noise):
+    for view in views:
+        board = view.board
         protocol, version, selection, suite = board.key
+        block = board.cells
         out.append({
             "protocol": protocol, "protocol_version": version, "selection": selection,
             "suite": suite, "reference": reference,
             "family": "every comparison with the reference in one table (this block, one metric)",
             "test": "Wilcoxon signed-rank, two-sided, over units matched on their split file",
             "adjustment": "Holm", "alpha": ALPHA, "plcc": PLCC_KIND,
-            "cells": [{"model": c.model, "kind": c.model_ref.kind, "limit": c.limit,
-                       "plugin": plugins.get(c.model), "column": c.column, "dataset": c.dataset,
-                       "train_fraction": c.train_fraction, "config_hash": c.config_hash,
+            "expected_units": expected_units(block, board.missing),
+            "cells": [{"model": c.model, "row": row_label(c, block), "kind": c.model_ref.kind,
+                       "limit": c.limit, "plugin": plugins.get(c.model), "column": c.column,
+                       "dataset": c.dataset, "train_fraction": c.train_fraction,
+                       "config_hash": c.config_hash, "not_zero_shot": c.not_zero_shot,
                        "n": c.n, "units": c.units, "split_files": c.split_files,
                        "per_unit": {u: {"srcc": c.per_unit_srcc[u], "plcc": c.per_unit_plcc[u],
-                                        "split_sha256_16": c.unit_hashes.get(u, "")}
+                                        "split_sha256_16": c.unit_hashes.get(u, ""),
+                                        "folder": folders.get((*c.key, u))}
                                     for u in c.units},
+                       "per_distortion": dict(c.per_distortion) if c.show_breakdown else None,
                        "srcc": summary(c, "srcc"), "plcc": summary(c, "plcc")}
-                      for c in board.cells],
+                      for c in block],
             "comparisons": {m: [c.to_json_dict() for c in comparisons]
                             for m, comparisons in board.comparisons.items()},
             "missing": [{"model": g.model, "column": g.column, "unit": g.unit,
                          "reason": g.reason} for g in board.missing],
+            "published": [{"model": p.model, "column": p.dataset, "metric": p.metric,
+                           "value": p.value, "source": p.source, "selection": p.selection,
+                           "plcc_rule": p.plcc_rule} for p in view.published],
+            "notes": view.notes,
+            "tables": [t.to_json() for t in view.tables],
+            "figures": [f.to_json() for f in view.figures],
             "analyses": analyses_document([r for r in results if cell_key(r)[:4] == board.key]),
         })
-    orphans = _orphan_failures(cells, failures)
+    orphans = _orphan_failures([c for v in views for c in v.board.cells], failures)
     return {"format_version": FORMAT_VERSION, "title": title, "reference": reference,
+            "sections": [section.to_json() for section in sections],
+            "provenance": provenance(results),
             "rerun_noise": None if noise is None else {
                 "source": noise.source, "default_sd": noise.default, "stable_share": STABLE,
                 "draws": DRAWS,
@@ -452,21 +541,27 @@ def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: 
                               published: list[PublishedValue] = (), reference: str | None = None,
                               title: str = "Leaderboard",
                               failures: Iterable[UnitFailure] = (),
-                              noise: RerunNoise | None = None) -> Path:
+                              noise: RerunNoise | None = None, sections: Iterable[Section] = (),
+                              html: str | Path | None = None) -> Path:
     """``out/leaderboard.md`` (and figures) for ``results``, whose predictions are under
     ``runs``, and ``out/leaderboard.json`` (the numbers behind it: p-values raw and adjusted);
-    markers re-tested under ``noise`` (:func:`rerun_noise`) where it is given."""
-    failures = list(failures)
+    markers re-tested under ``noise`` (:func:`rerun_noise`) where it is given; ``sections``
+    before the blocks. With ``html``, also the page ``html/index.html``, made from the
+    ``leaderboard.json`` just written (:mod:`harness.reporting.html_page`)."""
+    failures, sections = list(failures), list(sections)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cells = aggregate(results)
-    reference = resolve_reference(cells, reference)
-    # the markers' re-tests under noise are the costly part: made once, for both files
-    boards = board_blocks(cells, reference, failures, noise)
+    # the markers' re-tests under noise are the costly part: made once, for every file
+    reference, views = board_views(results, published, reference, failures, noise, out_dir,
+                                   Path(runs))
     text = render(results, out_dir, published, title, reference, Path(runs), failures, noise,
-                  boards)
-    document = leaderboard_document(results, title, reference, failures, noise, boards)
+                  views, sections)
+    document = leaderboard_document(results, title, reference, failures, noise, views, sections)
     atomic_write_text(out_dir / "leaderboard.json", json.dumps(document, indent=1))
     path = out_dir / "leaderboard.md"
     path.write_text(text)
+    if html is not None:
+        from harness.reporting.html_page import write_page
+
+        write_page(out_dir / "leaderboard.json", html, runs)
     return path

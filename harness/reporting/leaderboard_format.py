@@ -19,6 +19,14 @@ Version history:
    hash); each comparison adds the compared and the reference cell's ``config_hash`` and its
    marker's ``stability`` under rerun noise; the document adds ``rerun_noise`` (the noise the
    markers were re-tested under, or null). A migrated version-1 file has null in each.
+3. What the markdown shows besides the main tables, so that a page made from this file shows
+   the same: the document adds ``sections`` (parts before the blocks) and ``provenance`` (code
+   versions, machines, protocols); each block adds ``expected_units``, ``published`` (the
+   published rows beside it), ``notes``, ``tables`` (per-distortion, cross-dataset, parameters,
+   analyses: formatted as shown) and ``figures``; each cell adds ``row`` (its row label),
+   ``not_zero_shot`` and ``per_distortion``, and each unit its ``folder`` under the runs
+   folder. A migrated version-2 file has none of the text (empty lists, null provenance and
+   folders), and rows and expected units computed from its cells.
 """
 
 from __future__ import annotations
@@ -28,14 +36,16 @@ import json
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lifeiqa
 from harness.errors import ResultSchemaError, ResultsError, UnknownNameError
 from harness.plan.models import variant_kind
+from harness.results.aggregate import Gap, expected_units, row_label
 from harness.results.schema import document_version
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SCHEMA_FILE = "leaderboard.schema.json"
 
 
@@ -148,5 +158,35 @@ def _v1_to_v2(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
     return document
 
 
+def _v2_to_v3(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """Version 2 -> 3: the markdown's text (notes, further tables, figures, published rows,
+    sections, provenance) was not recorded (empty or null); rows and expected units follow from
+    the cells as the leaderboard computes them."""
+    document = copy.deepcopy(data)
+    for _, block in _objects(document, "blocks"):
+        cells = [SimpleNamespace(model=c.get("model"), column=c.get("column"),
+                                 config_hash=str(c.get("config_hash") or ""), limit=c.get("limit"),
+                                 units=c.get("units") or [])
+                 for _, c in _objects(block, "cells")]
+        for view, (_, cell) in zip(cells, _objects(block, "cells"), strict=True):
+            if isinstance(view.model, str):  # else the schema check names what is wrong
+                cell.setdefault("row", row_label(view, cells))
+            cell.setdefault("not_zero_shot", False)
+            cell.setdefault("per_distortion", None)
+            for unit in (cell.get("per_unit") or {}).values():
+                if isinstance(unit, dict):
+                    unit.setdefault("folder", None)
+        missing = [Gap(g.get("model"), g.get("column"), g.get("unit"), g.get("reason"))
+                   for _, g in _objects(block, "missing")]
+        block.setdefault("expected_units", expected_units(cells, missing))
+        for name in ("published", "notes", "tables", "figures"):
+            block.setdefault(name, [])
+    document.setdefault("sections", [])
+    document.setdefault("provenance", None)
+    document["format_version"] = 3
+    return document
+
+
 # MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any], str | Path], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any], str | Path], dict[str, Any]]] = {
+    1: _v1_to_v2, 2: _v2_to_v3}

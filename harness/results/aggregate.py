@@ -263,10 +263,25 @@ def smallest_adjusted_p(pairs: int, family: int) -> float:
 def format_interval(summary: metrics.Summary, digits: int = 3) -> str:
     """``median [low, high]`` (``‡`` when the interval is the range of fewer than 6 units);
     the median alone for one unit."""
-    if summary.n == 1:
-        return f"{summary.median:.{digits}f}"
-    mark = SHORT_MARK if summary.interval_is_short else ""
-    return f"{summary.median:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]{mark}"
+    return interval_text(summary.median, summary.ci_low, summary.ci_high, summary.n,
+                         summary.coverage, digits)
+
+
+def interval_text(median: float, low: float, high: float, n: int, coverage: float,
+                  digits: int = 3) -> str:
+    """:func:`format_interval` from the numbers (as ``leaderboard.json`` holds them)."""
+    if n == 1:
+        return f"{median:.{digits}f}"
+    mark = SHORT_MARK if coverage < metrics.CONFIDENCE else ""
+    return f"{median:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{mark}"
+
+
+def cell_display(interval: str, n: int, expected: int, marker: str, not_zero_shot: bool) -> str:
+    """A leaderboard cell: ``median [interval] n=8/10 ▲ †``: the summary, the units (of those
+    its column has), the marker, and the flag of a metric fitted on the test data."""
+    count = f"n={n}" if n >= expected else f"n={n}/{expected}"
+    return " ".join(part for part in (interval, count, marker, "†" if not_zero_shot else "")
+                    if part)
 
 
 def interval_note(counts: Iterable[int]) -> str:
@@ -320,6 +335,18 @@ def gaps(block: list[Cell], failures: Iterable[UnitFailure] = ()) -> list[Gap]:
             reason = f"{failure.kind}: {failure.message}" if failure else "missing (no result)"
             out.append(Gap(model, column, unit, reason, config))
     return out
+
+
+def expected_units(block: list[Cell], missing: Iterable[Gap] = ()) -> dict[str, int]:
+    """The number of distinct units each column of a block has over all its models, counting
+    the units without a result (``missing``): a unit that failed for every model is still one
+    the column should have (``n=9/10``, not ``n=9``)."""
+    units: dict[str, set[str]] = defaultdict(set)
+    for cell in block:
+        units[cell.column] |= set(cell.units)
+    for gap in missing:
+        units[gap.column].add(gap.unit)
+    return {column: len(names) for column, names in units.items()}
 
 
 def limit_notes(block: list[Cell]) -> list[str]:
