@@ -29,6 +29,10 @@ def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
     assert "## How well this data separates models" in board
     assert "synth-koniq10k -> synth-kadid10k" in board
     assert "![SRCC by model" in board
+    # the page beside it, made from its leaderboard.json, with every block of the markdown
+    page = (runs / "demo" / "leaderboard" / "index.html").read_text()
+    assert page.count('<section class="block"') == board.count("(protocol v")
+    assert "How well this data separates models" in page and "index.html" in result.stdout
     # 2 splits: comparison 13 rows, shallow-stage ablation 4, separability 4, routing 2; then
     # 3 cross-dataset pairs
     assert len(list(runs.rglob("result.json"))) == (13 + 4 + 4 + 2) * 2 + 3

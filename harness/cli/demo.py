@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n" + "=" * 80 + "\n" + path.read_text())
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in outcome.timings)
     print(f"Demo wall time {outcome.seconds / 60:.1f} min ({stages}). Leaderboard written to "
-          f"{path} (figures in {path.parent / 'figures'}); one folder per unit under "
+          f"{path} (figures in {path.parent / 'figures'}; as a page: "
+          f"{path.parent / 'index.html'}); one folder per unit under "
           f"{Path(args.runs) / 'demo'}/.")
     return 1 if outcome.failed else 0
