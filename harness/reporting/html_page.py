@@ -22,12 +22,10 @@ from typing import Any
 
 from harness.fileio import atomic_write_text
 from harness.reporting.leaderboard_format import read_leaderboard_document
-from harness.results.aggregate import SELECTION_LABELS, cell_display, interval_text
+from harness.results.aggregate import SELECTION_LABELS, cell_display, interval_text, kind_label
 
 PAGE = "index.html"
 METRICS = {"srcc": "SRCC", "plcc": "PLCC"}
-# the leaderboard's "kind" column (as harness.reporting.leaderboard.family names it)
-KIND_LABELS = {"lifeiqa": "Life-IQA", "ablation": "Life-IQA ablation"}
 
 
 def write_page(document: str | Path, out: str | Path, runs: str | Path | None = None) -> Path:
@@ -56,10 +54,6 @@ def write_page(document: str | Path, out: str | Path, runs: str | Path | None = 
 
 def _e(value: Any) -> str:
     return escape(str(value), quote=True)
-
-
-def _kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.replace("_", " "))
 
 
 def _number(text: str) -> float | None:
@@ -100,7 +94,7 @@ def bar_scale(intervals: list[list[float]]) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _comparison_title(comparison: dict | None, metric: str) -> str:
+def _comparison_title(comparison: dict | None) -> str:
     if comparison is None:
         return ""
     stability = comparison.get("stability")
@@ -127,7 +121,7 @@ def _cell_td(block_index: int, cell_index: int, cell: dict, metric: str, expecte
         shown += ' <span title="fitted on this dataset: not zero-shot">†</span>'
     title = (f"{METRICS[metric]} median {summary['median']:.4f}, interval [{low:.4f}, "
              f"{high:.4f}] ({summary['coverage']:.1%} coverage), {cell['n']} of {expected} "
-             f"units" + _comparison_title(comparison, metric))
+             f"units" + _comparison_title(comparison))
     label = f"interval {low:.3f} to {high:.3f}, median {summary['median']:.3f}"
     return (f'<td data-column="{_e(cell["column"])}" data-value="{summary["median"]:.6f}" '
             f'data-text="{_e(text)}" title="{_e(title)}"><span class="cell-text">{shown}</span>'
@@ -165,9 +159,9 @@ def board_table(block_index: int, block: dict, metric: str) -> str:
         tds = "".join(row["cells"].get(c, f'<td data-column="{_e(c)}" data-value="" data-text="-">-</td>')
                       for c in columns)
         marked = ' class="reference"' if is_reference else ""
-        body.append(f'<tr data-kind="{_e(_kind_label(row["kind"]))}" data-model="{_e(row["model"])}"'
+        body.append(f'<tr data-kind="{_e(kind_label(row["kind"]))}" data-model="{_e(row["model"])}"'
                     f' data-row="{_e(label)}"{marked}><th scope="row">{_e(label)}'
-                    f'{mark}</th><td>{_e(_kind_label(row["kind"]))}</td>{tds}</tr>')
+                    f'{mark}</th><td>{_e(kind_label(row["kind"]))}</td>{tds}</tr>')
     for name in sorted({p["model"] for p in block["published"] if p["metric"] == metric}):
         values = {p["column"]: p for p in block["published"]
                   if p["model"] == name and p["metric"] == metric}
@@ -314,7 +308,7 @@ def page_html(data: dict, runs_link: str | None = None) -> str:
         + (f"<p>{_e(s['after'])}</p>" if s["after"] else "") + "</section>"
         for s in data["sections"])
     datasets = sorted({c["column"] for b in blocks for c in b["cells"]})
-    kinds = sorted({_kind_label(c["kind"]) for b in blocks for c in b["cells"]}
+    kinds = sorted({kind_label(c["kind"]) for b in blocks for c in b["cells"]}
                    | ({"published"} if any(b["published"] for b in blocks) else set()))
     protocols = sorted({b["protocol"] for b in blocks})
     filters = (

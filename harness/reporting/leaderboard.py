@@ -53,6 +53,7 @@ from harness.results.aggregate import (
     gap_notes,
     gaps,
     interval_note,
+    kind_label,
     limit_notes,
     row_label,
     verdict_note,
@@ -108,10 +109,7 @@ def load_published_values(path: str | Path | None = None) -> list[PublishedValue
 
 def family(model: ModelRef) -> str:
     """The leaderboard's "kind" column: Life-IQA, its ablation, or the baseline's family."""
-    kind = model.kind
-    if kind == "lifeiqa":
-        return "Life-IQA"
-    return "Life-IQA ablation" if kind == "ablation" else kind.replace("_", " ")
+    return kind_label(model.kind)
 
 
 def model_order(models: Iterable[ModelRef], reference: str | None) -> list[ModelRef]:

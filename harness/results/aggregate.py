@@ -276,6 +276,12 @@ def interval_text(median: float, low: float, high: float, n: int, coverage: floa
     return f"{median:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{mark}"
 
 
+def kind_label(kind: str) -> str:
+    """A model kind as the leaderboard's "kind" column shows it."""
+    return {"lifeiqa": "Life-IQA", "ablation": "Life-IQA ablation"}.get(kind,
+                                                                     kind.replace("_", " "))
+
+
 def cell_display(interval: str, n: int, expected: int, marker: str, not_zero_shot: bool) -> str:
     """A leaderboard cell: ``median [interval] n=8/10 ▲ †``: the summary, the units (of those
     its column has), the marker, and the flag of a metric fitted on the test data."""
