@@ -81,8 +81,13 @@ def test_stage_extractor_reuses_the_life_iqa_backbone_weights():
     extractor = StageExtractor(model)
     crops = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
-        stages = extractor(crops)
+        stored = extractor(crops)
+        stages = extractor.wrap(stored)
         penultimate, deepest = model.backbone((crops - model.input_mean) / model.input_std)
+        features = model.forward_features(crops)
+    # the one pass also holds what Life-IQA's decoder reads, equal to the model's own
+    assert torch.equal(stored["pooled"], features.pooled) and torch.equal(stored["deepest"],
+                                                                           features.deepest)
     assert sorted(stages) == ["s16", "s32", "s4", "s8"]
     assert torch.allclose(stages["s16"], penultimate.mean((2, 3)), atol=1e-5)
     assert torch.allclose(stages["s32"], deepest.mean((2, 3)), atol=1e-5)

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 import lifeiqa
 from harness.data.cache import DecodedImageCache
 from harness.data.registry import load_dataset
 from harness.data.synth.generate import synthesize
-from harness.engine.features import CropPlan, FeatureCache
+from harness.engine.families.probe import StageExtractor
+from harness.engine.features import CropPlan, FeatureCache, tensor_checksum
 from harness.engine.train import predict_features
 from harness.plan.protocols import load_protocol
 from lifeiqa import BackboneFeatures, LifeIQAConfig
@@ -106,7 +109,7 @@ def test_the_paper_model_has_no_shallow_keys_in_its_state_dict():
                for k in lifeiqa.create_model("lifeiqa_tiny", ablation="stage2_kv").state_dict())
 
 
-def test_a_cache_written_without_the_shallow_stages_is_never_read_for_them(tmp_path):
+def test_one_backbone_pass_serves_the_model_its_ablations_and_the_probes(tmp_path):
     root = synthesize("kadid10k", tmp_path / "synth", "tiny", 0)
     records = load_dataset("kadid10k", root).records[:2]
     images = DecodedImageCache(tmp_path / "images")
@@ -118,14 +121,20 @@ def test_a_cache_written_without_the_shallow_stages_is_never_read_for_them(tmp_p
     plain_cache = FeatureCache(tmp_path / "features", plain, plan, images)
     assert all(f.shallow is None for f in plain_cache.get_all(records, "test"))
     fused_cache = FeatureCache(tmp_path / "features", fused, plan, images)
-    assert fused_cache.folder != plain_cache.folder  # keyed on the stages it stores
+    probes = FeatureCache(tmp_path / "features", plain, plan, images, extractor=StageExtractor(plain))
+    # one entry per image and part for every consumer of this backbone, written by the first
+    assert fused_cache.folder == plain_cache.folder == probes.folder
     features = fused_cache.get_all(records, "test")
+    assert sorted(probes.get(records[0], "test")) == ["s16", "s32", "s4", "s8"]
+    assert fused_cache.extractor._body is None and probes.extractor._body is None  # never ran
     assert all(f.shallow is not None and f.shallow.shape == (2, 49, 32) for f in features)
-    # a file without them at the stage cache's own path is rebuilt, never trusted
-    stale = fused_cache._path(images.digest(records[1].path), "test")
-    shutil.copy(plain_cache._path(images.digest(records[1].path), "test"), stale)
+    # a file without the tensors a view reads is rebuilt, never trusted
+    path = fused_cache._path(images.digest(records[1].path), "test")
+    with safe_open(str(path), "pt") as handle:
+        kept = {name: handle.get_tensor(name) for name in handle.keys() if name != "shallow2"}  # noqa: SIM118
+    save_file(kept, str(path), metadata={"blake2b": tensor_checksum(kept)})
     fresh = FeatureCache(tmp_path / "features", fused, plan, images)
-    assert fresh.get(records[1], "test").shallow is not None and fresh.rebuilt == [str(stale)]
+    assert fresh.get(records[1], "test").shallow is not None and fresh.rebuilt == [str(path)]
     cached = predict_features(fused, fresh.get_all(records, "test"), torch.device("cpu"))
     with torch.no_grad():
         direct = [float(fused(fresh.crops(r, "test")).score.mean()) for r in records]

@@ -20,6 +20,7 @@ from harness.data.cache import DecodedImageCache
 from harness.data.records import ImageRecord
 from harness.fileio import atomic_write
 from lifeiqa import BackboneFeatures, LifeIQA
+from lifeiqa.backbone import stage_index
 from lifeiqa.inference import crop_offsets
 
 
@@ -93,38 +94,76 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-class LifeIQAExtractor:
-    """What the frozen Life-IQA decoder consumes: the pooled penultimate and the deepest stage,
-    and the pooled shallow stages of a configuration that adds them to the keys/values."""
+SHALLOW_STAGES = (1, 2)  # strides 4 and 8: the stages an ablation adds to the keys/values
 
-    name = "lifeiqa"
+
+class BackbonePass:
+    """Everything the frozen-backbone consumers read of a crop, from one backbone pass: the
+    penultimate stage partition-averaged (``pooled``) and the deepest map (``deepest``) that
+    Life-IQA's decoder reads, each shallow stage partition-averaged (``shallow1``,
+    ``shallow2``: the keys/values the stage-1/2 ablations add) and the global average of every
+    feature level (``s<stride>``: the layer probes). Views of it (:class:`LifeIQAExtractor`,
+    the probes' ``StageExtractor``) share its key, so every model and probe on one backbone
+    reads one cache entry per image, written by whichever runs first. (With a pass per consumer
+    the demo ran the backbone four times over the same crops.)
+
+    The backbone is a features_only body of every level with the model's backbone weights,
+    built on first use: a run whose features are all cached never builds it."""
 
     def __init__(self, model: LifeIQA) -> None:
         self.model = model
-        self.module = model.backbone
-        stages = model.config.extra_kv_stages
-        self.names = ("pooled", "deepest", *(("shallow",) if stages else ()))
-        # the stages stored are part of the key: a cache written without the shallow stages
-        # is never read for a model that needs them (the default's key is as it always was)
-        self.key = backbone_key(model) if not stages else hashlib.sha256(
-            f"{backbone_key(model)}:kv{list(stages)}".encode()).hexdigest()[:16]
+        self.key = hashlib.sha256(f"all-stages:{backbone_key(model)}".encode()).hexdigest()[:16]
+        self._body: torch.nn.Module | None = None
+
+    def _built(self, device: torch.device) -> torch.nn.Module:
+        if self._body is None:
+            import timm
+
+            config = self.model.config
+            body = timm.create_model(config.backbone, pretrained=False, features_only=True,
+                                     **config.backbone_kwargs)
+            # the same modules whatever the levels selected, so the model's weights fit
+            body.load_state_dict(self.model.backbone.body.state_dict(), strict=True)
+            # frozen: no dropout or drop-path; channels-last roughly doubles CNN throughput on CPU
+            self._body = body.eval().requires_grad_(False).to(device,
+                                                              memory_format=torch.channels_last)
+        return self._body
 
     def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.model.forward_features(crops)
-        return dict(zip(self.names, features, strict=False))
+        body = self._built(crops.device)
+        model = self.model
+        maps = body((crops - model.input_mean.to(crops.device)) / model.input_std.to(crops.device))
+        channels_last = str(getattr(body, "output_fmt", "NCHW")).endswith("NHWC")  # Swin
+        strides = body.feature_info.reduction()
+        out = {f"s{stride}": m.mean(dim=(1, 2) if channels_last else (2, 3))
+               for stride, m in zip(strides, maps, strict=True)}
+        maps = [m.permute(0, 3, 1, 2) for m in maps] if channels_last else list(maps)
+        out["pooled"], out["deepest"] = model.pool(maps[-2]), maps[-1]
+        for stage in SHALLOW_STAGES:  # counted from the deepest level, as lifeiqa.backbone does
+            level = stage_index(stage)
+            if len(maps) >= -level and strides[level] == 2 ** (stage + 1):
+                out[f"shallow{stage}"] = model.pool(maps[level])
+        return out
+
+
+class LifeIQAExtractor(BackbonePass):
+    """What the frozen Life-IQA decoder consumes: the pooled penultimate and the deepest stage,
+    and the pooled shallow stages of a configuration that adds them to the keys/values."""
 
     def wrap(self, tensors: dict[str, torch.Tensor]) -> BackboneFeatures:
-        if set(tensors) != set(self.names):
-            raise KeyError(f"cached tensors {sorted(tensors)}, expected {sorted(self.names)}")
-        return BackboneFeatures(*(tensors[name] for name in self.names))
+        stages = self.model.config.extra_kv_stages
+        # the order of lifeiqa's forward_features: shallow stages concatenated, shallow first
+        shallow = torch.cat([tensors[f"shallow{s}"] for s in stages], dim=-1) if stages else None
+        return BackboneFeatures(tensors["pooled"], tensors["deepest"], shallow)
 
 
 class FeatureCache:
     """Frozen-backbone outputs for each image's train or test crops, computed once, stored as
     safetensors (one file per image and part, so a test-only dataset costs no train crops).
 
-    The ``extractor`` says what is stored (Life-IQA's decoder inputs by default; the layer
-    probes store per-stage pooled vectors) and its ``key`` separates the caches."""
+    The ``extractor`` is a view of one :class:`BackbonePass` (Life-IQA's decoder inputs by
+    default; the layer probes read per-stage pooled vectors): every view of one backbone
+    stores the same tensors under the same key, and reads the ones it needs."""
 
     def __init__(self, root: str | Path, model: LifeIQA, plan: CropPlan,
                  images: DecodedImageCache, device: torch.device | str = "cpu",
@@ -136,9 +175,7 @@ class FeatureCache:
         self.device = torch.device(device)
         self.folder = Path(root) / self.extractor.key / plan.key()
         self.folder.mkdir(parents=True, exist_ok=True)
-        # channels-last roughly doubles CNN throughput on CPU; the backbone is frozen here
         model.to(self.device)
-        self.extractor.module.to(self.device, memory_format=torch.channels_last)
         self.rebuilt: list[str] = []
 
     def _path(self, digest: str, part: str) -> Path:
@@ -178,7 +215,6 @@ class FeatureCache:
 
     @torch.no_grad()
     def _compute(self, record: ImageRecord, part: str) -> dict[str, torch.Tensor]:
-        self.extractor.module.eval()
         crops = self.crops(record, part).to(self.device, memory_format=torch.channels_last)
         # contiguous, as when read back from disk, so both paths run the same kernels
         return {name: value.float().cpu().contiguous()

@@ -1,14 +1,14 @@
 """Layer probes: one backbone stage, globally average-pooled, and a ridge-regression head.
 
-The frozen backbone runs once per crop (cached like the Life-IQA features, all stages in one
-file); the head is closed-form ridge regression with the regularisation chosen by generalised
-cross-validation on the training crops, so a probe is deterministic and, once the features
-are cached, takes seconds per split.
+The features are the probes' view of the shared frozen-backbone pass (one cache entry per image
+and part, the Life-IQA units' own: :class:`harness.engine.features.BackbonePass`); the head is
+closed-form ridge regression with the regularisation chosen by generalised cross-validation on
+the training crops, so a probe is deterministic and, once the features are cached, takes
+seconds per split.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,49 +18,22 @@ from harness.data.records import ImageRecord
 from harness.engine import analyses
 from harness.engine.families.base import EngineContext, EpochCallback, Trained
 from harness.engine.families.lifeiqa import build_model
-from harness.engine.features import backbone_key
+from harness.engine.features import BackbonePass
 from harness.engine.parts import JobParts
 from harness.engine.train import TrainOutcome
 from harness.errors import InvalidOptionError
 from harness.plan.jobs import Job
-from lifeiqa import LifeIQA
 
 ALPHAS = np.logspace(-3, 4, 15)
 
 
-class StageExtractor:
+class StageExtractor(BackbonePass):
     """Global average of every feature stage of the model's backbone, keyed by stride
-    (``s4``, ``s8``, ...)."""
-
-    name = "stages"
-
-    def __init__(self, model: LifeIQA) -> None:
-        import timm
-
-        backbone = model.backbone
-        config = model.config
-        self.body = timm.create_model(config.backbone, pretrained=False, features_only=True,
-                                      **config.backbone_kwargs)
-        # Same modules whatever the selected stages, so the Life-IQA backbone's weights fit.
-        self.body.load_state_dict(backbone.body.state_dict(), strict=True)
-        self.body.eval().requires_grad_(False)  # frozen: no dropout or drop-path
-        self.reductions = list(self.body.feature_info.reduction())
-        self.channels_last_output = backbone.channels_last_output
-        self.module = self.body
-        self.mean, self.std = model.input_mean, model.input_std
-        self.key = hashlib.sha256(f"stages:{backbone_key(model)}".encode()).hexdigest()[:16]
-
-    def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = self.body((crops - self.mean.to(crops.device)) / self.std.to(crops.device))
-        out = {}
-        for stride, feature in zip(self.reductions, maps, strict=True):
-            dims = (1, 2) if self.channels_last_output else (2, 3)
-            out[f"s{stride}"] = feature.mean(dim=dims)
-        return out
+    (``s4``, ``s8``, ...): the probes' view of the shared backbone pass."""
 
     @staticmethod
     def wrap(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return tensors
+        return {name: t for name, t in tensors.items() if name[0] == "s" and name[1:].isdigit()}
 
 
 def stage_matrix(features: Sequence[dict[str, torch.Tensor]], stride: int) -> np.ndarray:
