@@ -43,8 +43,9 @@ DEMO_ROWS = ("full", "no_gcn", "gcn_to_mha", "no_moe", "moe_to_ffn", "no_stage3_
 STEPS: tuple[tuple[str, dict], ...] = (
     ("comparison", {"models": DEMO_ROWS}),
     # the paper's open question (shallow stages in the keys/values) and its text's learnable
-    # adjacency, against Life-IQA on 5 of the splits (the shallow stages need their own backbone
-    # pass; 5 splits keep the step near two minutes, and show medians, not markers)
+    # adjacency, against Life-IQA on 5 of the splits (their stages come from the comparison's
+    # cached backbone pass; 5 splits keep the step near two minutes, and show medians, not
+    # markers)
     ("ablation", {"models": ("full", "stage2_kv", "stage1_kv", "learnable_adjacency"),
                   "splits": 5}),
     # the probes' cached stage features again: seconds

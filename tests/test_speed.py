@@ -112,6 +112,44 @@ def test_finetune_is_deterministic_per_seed_whatever_the_workers(images):
     assert np.isfinite(first.predictions).all() and first.predictions.shape == (4,)
 
 
+@pytest.mark.parametrize("ablation", [None, "no_stage3_kv"])
+def test_the_speed_reports_batched_units_train_each_unit_as_alone(ablation):
+    """Section 7 compares like with like: two steps of two units batched (stacked parameters,
+    vmap) leave each unit's parameters where its own two steps leave them."""
+    from harness.speed.unit_batching import BatchedSteps, one_at_a_time, without_dropout
+
+    models, batches, targets = [], [], []
+    for unit in range(2):
+        torch.manual_seed(unit)
+        model = without_dropout(lifeiqa.create_model("lifeiqa_tiny", ablation=ablation)).train()
+        with torch.no_grad():
+            batches.append(model.forward_features(torch.rand(4, 3, 224, 224)))
+        models.append(model)
+        targets.append(torch.rand(4))
+    initial = [{n: p.detach().clone() for n, p in m.named_parameters()} for m in models]
+    together = BatchedSteps(models, batches, targets)  # starts from the weights as they are
+    alone = one_at_a_time(models, batches, targets)
+    for _ in range(2):
+        together()
+        alone()
+    for unit, model in enumerate(models):
+        trained = {n: p.detach() for n, p in model.named_parameters() if not n.startswith("backbone.")}
+        batched = together.unit_parameters(unit)
+        assert batched.keys() == trained.keys()
+        for name, param in trained.items():
+            expected, found = param, batched[name]
+            if name.endswith("in_proj_bias"):
+                # the keys' bias has a zero gradient in exact arithmetic (softmax ignores a shift
+                # shared by every key), so its float gradient is rounding noise that AdamW scales
+                # to a full step of either sign: compared are the queries' and values' biases
+                dim = param.shape[0] // 3
+                expected, found = (torch.cat([t[:dim], t[2 * dim:]]) for t in (param, found))
+            torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-6,
+                                       msg=lambda m, name=name, unit=unit: f"unit {unit} {name}: {m}")
+        moved = sum(not torch.equal(p, initial[unit][n]) for n, p in trained.items())
+        assert moved > len(trained) // 2  # the steps trained the units, not a no-op
+
+
 def test_peak_table_by_device_name():
     assert peak_bf16_tflops("NVIDIA H100 80GB HBM3") == (989.5, "H100 SXM")
     assert peak_bf16_tflops("NVIDIA H100 PCIe")[0] == 756.5
@@ -138,7 +176,7 @@ def test_training_flops_count_depthwise_convolutions_once():
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
-    ("sections", (7,), "unknown section(s) 7"),
+    ("sections", (8,), "unknown section(s) 8"),
     ("sections", (0, 2), "unknown section(s) 0"),
     ("sections", (), "empty"),
     ("sections", "1,3", "expected a sequence of section numbers"),
@@ -157,7 +195,7 @@ def test_speed_options_reject_bad_input_naming_the_field(field, value, expected)
 
 
 def test_speed_options_defaults_and_normal_form():
-    assert SpeedOptions().sections == (1, 2, 3, 4, 5, 6)
+    assert SpeedOptions().sections == (1, 2, 3, 4, 5, 6, 7)
     options = SpeedOptions(sections=[3, 1], device=CPU, workers=0)
     assert options.sections == (3, 1) and hash(options) == hash(SpeedOptions((3, 1), CPU, workers=0))
 

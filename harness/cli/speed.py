@@ -8,7 +8,7 @@ from pathlib import Path
 NAME = "speed"
 HELP = ("measure the harness's speed: decoder overhead, data path, feature cache, inference "
         "against pyiqa, training throughput and MFU")
-DESCRIPTION = ("Six benchmarks, each a ratio or rate measured side by side in one run on "
+DESCRIPTION = ("Seven benchmarks, each a ratio or rate measured side by side in one run on "
                "generated images, with random or offline weights (no network). Prints the "
                "tables; --out writes them as JSON.")
 EPILOG = "example: lifeiqa-bench speed --device cuda --out speed.json --markdown speed.md"
@@ -25,7 +25,7 @@ def section_numbers(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sections", type=section_numbers, default="1,2,3,4,5,6",
-                        help="comma-separated sections to run (default: all six)")
+                        help="comma-separated sections to run (default: all seven)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--tiny", action="store_true",
                         help="tiny sizes and iterations: a quick check, figures not meaningful")

@@ -1,6 +1,6 @@
 """The speed benchmark: how fast the harness runs its protocols, measured side by side.
 
-Six sections, each a ratio or a rate from one run on one device, the compared variants timed
+Seven sections, each a ratio or a rate from one run on one device, the compared variants timed
 in alternation (warmup first, then the median of several repeats, synchronising the device):
 
 1. decoder overhead (:mod:`.decoder`): Life-IQA forward and forward+backward over its bare
@@ -16,7 +16,9 @@ in alternation (warmup first, then the median of several repeats, synchronising 
 5. training (:mod:`.training`): images/s through ``train_finetune``, the epoch against the model
    steps alone, and on a GPU the model FLOP utilisation (:mod:`.flops`);
 6. decoder training (:mod:`.decoder_training`): one step of the decoder and head on cached
-   features as first written and with each change that made it leaner, with its FLOPs.
+   features as first written and with each change that made it leaner, with its FLOPs;
+7. units per loop (:mod:`.unit_batching`): the decoder steps of 1, 2, 5 and 10 units one at a
+   time (as the executors train them) against batched with ``torch.func.vmap``, in FLOP/s.
 
 Everything is generated in a temporary folder (images from :mod:`harness.data.synth.content`, cold
 caches), random-initialised or offline weights only: no network. ``run_speed(SpeedOptions(...))``
@@ -49,6 +51,7 @@ from harness.speed.machine import describe_machine
 from harness.speed.report import SECTIONS, TITLES, SectionResult, SpeedReport, Table
 from harness.speed.sizes import Bench, sizes_for, write_images
 from harness.speed.training import training
+from harness.speed.unit_batching import unit_batching
 
 __all__ = ["PRECISIONS", "SECTIONS", "TITLES", "SectionResult", "SpeedOptions", "SpeedReport",
            "Table", "run_speed"]
@@ -58,7 +61,8 @@ logger = logging.getLogger(__name__)
 PRECISIONS = ("bf16", "fp16", "fp32")
 RUNNERS: dict[str, Callable[[Bench], Table]] = {
     "decoder_overhead": decoder_overhead, "data_path": data_path, "feature_cache": feature_cache,
-    "inference": inference, "training": training, "decoder_training": decoder_training}
+    "inference": inference, "training": training, "decoder_training": decoder_training,
+    "unit_batching": unit_batching}
 
 
 @dataclass(frozen=True)

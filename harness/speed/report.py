@@ -10,7 +10,8 @@ from harness.speed.machine import Machine
 from harness.speed.sizes import Sizes
 
 SECTIONS: dict[int, str] = {1: "decoder_overhead", 2: "data_path", 3: "feature_cache",
-                            4: "inference", 5: "training", 6: "decoder_training"}
+                            4: "inference", 5: "training", 6: "decoder_training",
+                            7: "unit_batching"}
 TITLES: dict[str, str] = {
     "decoder_overhead": "1. Decoder overhead: Life-IQA over its bare backbone",
     "data_path": "2. Data path: authors'-style per-sample pipeline vs cached batched crops",
@@ -18,6 +19,7 @@ TITLES: dict[str, str] = {
     "inference": "4. Inference: Life-IQA vs pyiqa topiq_nr and musiq (random weights)",
     "training": "5. Training throughput and model FLOP utilisation",
     "decoder_training": "6. Decoder training on cached features: each change, side by side",
+    "unit_batching": "7. Units per loop: decoder steps one unit at a time vs several batched",
 }
 
 Row = dict[str, object]  # column -> a number, text, a yes/no or None (no value)

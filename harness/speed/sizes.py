@@ -46,6 +46,9 @@ class Sizes:
     # section 6: (preset, crop, batch) of each decoder training step timed
     decoder_steps: tuple[tuple[str, int, int], ...] = (
         ("lifeiqa_effnet_lite0", 224, 16), ("lifeiqa_effnet_lite0_small", 192, 64))
+    # section 7: how many units' decoder steps are timed one at a time and batched (the last
+    # decoder step of section 6)
+    unit_counts: tuple[int, ...] = (1, 2, 5, 10)
 
     @property
     def image_count(self) -> int:
@@ -75,7 +78,7 @@ _TINY = dict(  # seconds, for tests: the smallest models and a handful of images
     inference_metrics=("lifeiqa_effnet_lite0", "topiq_nr", "musiq"), inference_batch=1,
     inference_size=(224, 288),
     train_presets=("lifeiqa_tiny",), train_batch=4, train_images=4, train_crops=2, train_epochs=2,
-    splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),),
+    splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),), unit_counts=(1, 2),
 )
 SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
     ("cpu", False): _CPU,
