@@ -223,7 +223,7 @@ def test_feature_cache_section_without_the_cache_trains_to_the_same_predictions(
 
 def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     """``scripts/gpu_check.sh --tiny``: ``lifeiqa-bench speed --tiny --device cpu --out ...`` as
-    a user types it (all five sections, JSON written), the training section again compiled,
+    a user types it (every section, JSON written), the training section again compiled,
     then a fine-tuning run end to end."""
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),

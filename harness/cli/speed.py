@@ -7,9 +7,9 @@ from pathlib import Path
 
 NAME = "speed"
 HELP = ("measure the harness's speed: decoder overhead, data path, feature cache, inference "
-        "against pyiqa, training throughput and MFU")
-DESCRIPTION = ("Seven benchmarks, each a ratio or rate measured side by side in one run on "
-               "generated images, with random or offline weights (no network). Prints the "
+        "against pyiqa, training throughput and MFU, decoder steps, units per loop")
+DESCRIPTION = ("The speed benchmarks (harness/speed), each a ratio or rate measured side by "
+               "side in one run on generated images, with random or offline weights (no network). Prints the "
                "tables; --out writes them as JSON.")
 EPILOG = "example: lifeiqa-bench speed --device cuda --out speed.json --markdown speed.md"
 
@@ -24,8 +24,8 @@ def section_numbers(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sections", type=section_numbers, default="1,2,3,4,5,6",
-                        help="comma-separated sections to run (default: all seven)")
+    parser.add_argument("--sections", type=section_numbers,
+                        help="comma-separated sections to run (default: all)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--tiny", action="store_true",
                         help="tiny sizes and iterations: a quick check, figures not meaningful")
@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     keeps what it measured), then print the tables; 1 if a section failed."""
     from harness.speed import SpeedOptions, SpeedReport, run_speed
 
-    options = SpeedOptions(sections=args.sections, device=args.device, tiny=args.tiny,
-                           precision=args.precision, compile=args.compile, workers=args.workers)
+    chosen = {"sections": args.sections} if args.sections is not None else {}
+    options = SpeedOptions(device=args.device, tiny=args.tiny, precision=args.precision,
+                           compile=args.compile, workers=args.workers, **chosen)
 
     def save(report: SpeedReport) -> None:
         if args.out:
