@@ -9,8 +9,8 @@ NAME = "speed"
 HELP = ("measure the harness's speed: decoder overhead, data path, feature cache, inference "
         "against pyiqa, training throughput and MFU, decoder steps, units per loop")
 DESCRIPTION = ("The speed benchmarks (harness/speed), each a ratio or rate measured side by "
-               "side in one run on generated images, with random or offline weights (no network). Prints the "
-               "tables; --out writes them as JSON.")
+               "side in one run on generated images, with random or offline weights (no "
+               "network). Prints the tables; --out writes them as JSON.")
 EPILOG = "example: lifeiqa-bench speed --device cuda --out speed.json --markdown speed.md"
 
 

@@ -133,7 +133,7 @@ class BackbonePass:
         body = self._built(crops.device)
         model = self.model
         maps = body((crops - model.input_mean.to(crops.device)) / model.input_std.to(crops.device))
-        channels_last = str(getattr(body, "output_fmt", "NCHW")).endswith("NHWC")  # Swin
+        channels_last = model.backbone.channels_last_output  # same timm body: Swin's are NHWC
         strides = body.feature_info.reduction()
         out = {f"s{stride}": m.mean(dim=(1, 2) if channels_last else (2, 3))
                for stride, m in zip(strides, maps, strict=True)}

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from harness.speed.decoder_training import head_flops_per_crop
+from harness.speed.decoder_training import head_flops_per_crop, training_step
 from harness.speed.report import Table
 from harness.speed.sizes import Bench
 from lifeiqa import BackboneFeatures, LifeIQA, LifeIQALoss
@@ -38,22 +38,15 @@ def without_dropout(model: LifeIQA) -> LifeIQA:
     return model
 
 
-def _trainable(model: LifeIQA) -> dict[str, torch.nn.Parameter]:
-    return {name: p for name, p in model.named_parameters() if not name.startswith("backbone.")}
-
-
 def one_at_a_time(models: list[LifeIQA], batches: list[BackboneFeatures],
                   targets: list[torch.Tensor]) -> Callable[[], None]:
-    """Each unit's step in turn: forward, the training loss, backward, AdamW."""
-    optimizers = [torch.optim.AdamW(_trainable(m).values(), lr=1e-4) for m in models]
-    loss_fn = LifeIQALoss()
+    """Each unit's step in turn (section 6's step: forward, the training loss, backward, AdamW)."""
+    steps = [training_step(m, f, t, fused=False)
+             for m, f, t in zip(models, batches, targets, strict=True)]
 
     def step() -> None:
-        for model, optimizer, features, target in zip(models, optimizers, batches, targets,
-                                                      strict=True):
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(model.forward_head(features), target).backward()
-            optimizer.step()
+        for unit_step in steps:
+            unit_step()
 
     return step
 
@@ -66,9 +59,10 @@ class BatchedSteps:
 
     def __init__(self, models: list[LifeIQA], batches: list[BackboneFeatures],
                  targets: list[torch.Tensor]) -> None:
-        self.stacked = {name: torch.stack([dict(m.named_parameters())[name].detach()
-                                           for m in models]).requires_grad_()
-                        for name in _trainable(models[0])}
+        trained = [name for name, _ in models[0].named_parameters()
+                   if not name.startswith("backbone.")]  # the frozen backbone is not stepped
+        self.stacked = {name: torch.stack([m.get_parameter(name).detach() for m in models])
+                        .requires_grad_() for name in trained}
         self.features = BackboneFeatures(*(None if parts[0] is None else torch.stack(parts)
                                            for parts in zip(*batches, strict=True)))
         self.targets = torch.stack(targets)
