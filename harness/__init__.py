@@ -17,8 +17,8 @@ from typing import Any
 
 # The API's names, imported on first use: ``import harness.data...`` stays light (no torch
 # training code, no plotting) for the modules that need only one layer.
-_API = ("evaluate", "evaluate_options", "dry_run", "plan_options", "run_options", "load_results",
-        "leaderboard", "Results", "FailedUnit")
+_API = ("evaluate", "evaluate_options", "evaluate_all", "dry_run", "plan_options", "run_options",
+        "load_results", "leaderboard", "Results", "FailedUnit")
 _OPTIONS = ("RunOptions", "ExecutorOptions", "RunPlan")
 _RELEASE = ("train_release", "plan_release", "TrainOptions", "ReleaseModel")
 # the plug-in seam: what a package registers its models with (harness/plan/registry.py)

@@ -53,6 +53,8 @@ from harness.results.store import (
 if TYPE_CHECKING:
     import pandas
 
+    from harness.engine.runner import RunSummary
+
 log = logging.getLogger(__name__)
 
 _RUN_FIELDS = {f.name for f in dataclasses.fields(RunOptions)} - {"protocol", "executor"}
@@ -228,21 +230,37 @@ def evaluate(protocol: str, *, progress: bool = False, **options: Any) -> Result
 
 def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
     """:func:`evaluate` for options already built (the command line's path)."""
+    return evaluate_all([options], progress)[0]
+
+
+def evaluate_all(options: Sequence[RunOptions], progress: bool = False) -> list[Results]:
+    """:func:`evaluate_options` for several runs executed together, one Results per run: under
+    the pool executor their jobs share one queue and one set of workers (the demo's steps), so
+    the workers start once and no run waits for the last unit of the one before; the other
+    executors run them in turn. The runs must name the same executor (and, for a pool, the
+    same runs folder, device and data)."""
     from harness.engine.executors import execute
 
-    run = plan_options(options)
-    log.info("protocol %s v%s: %d job(s) -> %s  (selection: %s)", run.protocol.name,
-             run.protocol.version, len(run.jobs), Path(options.runs) / run.suite, options.selection)
-    outcome = execute(run, progress)
-    store = ResultsStore(options.runs)
+    runs = [plan_options(o) for o in options]
+    for run in runs:
+        log.info("protocol %s v%s: %d job(s) -> %s  (selection: %s)", run.protocol.name,
+                 run.protocol.version, len(run.jobs), Path(run.options.runs) / run.suite,
+                 run.options.selection)
+    return [_results(run, outcome) for run, outcome in zip(runs, execute(runs, progress), strict=True)]
+
+
+def _results(run: RunPlan, outcome: RunSummary | None) -> Results:
+    """A run's units as stored after its execution, with what became of each."""
+    store = ResultsStore(run.options.runs)
     loaded = {job.key: store.load(job.key) for job in run.jobs}
     units = tuple(u for u in loaded.values() if u is not None)
     failures = tuple(f for f in store.failures(run.suite)
                      if UnitKey(f.suite, f.model, dataset_folder(f.config["train_dataset"],
                                                                  f.config["test_dataset"]),
                                 f.unit) in loaded)
+    runs = Path(run.options.runs)
     if outcome is None:  # a torchrun rank other than 0: rank 0 reports for the launch
-        return Results(run.suite, Path(options.runs), units, unit_failures=failures)
+        return Results(run.suite, runs, units, unit_failures=failures)
     reused: tuple[UnitResult, ...] = ()
     if outcome.skipped:
         current = environment()
@@ -250,7 +268,7 @@ def evaluate_options(options: RunOptions, progress: bool = False) -> Results:
                        if unit is not None and not unit.environment.same_code(current))
     if reused:
         log.warning("note: %s", reuse_note(reused, len(outcome.skipped)))
-    return Results(run.suite, Path(options.runs), units, len(outcome.done), len(outcome.skipped),
+    return Results(run.suite, runs, units, len(outcome.done), len(outcome.skipped),
                    tuple(FailedUnit(job, message) for job, message in outcome.failed), failures,
                    reused)
 

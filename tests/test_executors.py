@@ -119,3 +119,31 @@ def test_executor_options_are_checked(kadid, tmp_path, capsys):
             (["--slurm-time", "5"], "--slurm-time: only with --executor slurm")):
         assert bench(kadid, tmp_path, *args) == 2
         assert message in capsys.readouterr().err
+
+
+def test_runs_executed_together_share_one_pool_and_match_local(kadid, reference, tmp_path):
+    import harness
+
+    def options(suite: str, splits: int, **changes) -> harness.RunOptions:
+        settings = {"suite": suite, "splits": splits, "dataset_roots": {"kadid10k": str(kadid)},
+                    "datasets": ("kadid10k",), "model": "lifeiqa_tiny", "device": "cpu",
+                    "overrides": {"epochs": 2, "batch_size": 4}, "runs": str(tmp_path / "runs"),
+                    "executor": "pool", "workers": 2, **changes}
+        return harness.run_options("splits", **settings)
+
+    first, second = harness.evaluate_all([options("pair/one", 1), options("pair/two", 2)])
+    assert (first.suite, first.done, second.suite, second.done) == ("pair/one", 1, "pair/two", 2)
+    # one queue and one set of workers for both, under the folder the suites share
+    (pool,) = (tmp_path / "runs" / "pair" / "pool").iterdir()
+    assert len(list(pool.glob("taken/*"))) == 3 and len(list(pool.glob("worker-*.json"))) == 2
+    for results in (first, second):  # each unit as the local executor made it alone
+        ours = units(tmp_path / "runs" / results.suite)
+        assert_same_units({f"splits/{unit}": value for unit, value in ours.items()},
+                          reference, results.done)
+    for other, message in ((options("pair/three", 1, runs=str(tmp_path / "elsewhere")),
+                            "differ in --runs"),
+                           (options("pair/one", 1), "list the same unit twice"),
+                           (options("pair/three", 1, executor="local", workers=None),
+                            "different executors")):
+        with pytest.raises(harness.InvalidOptionError, match=message):
+            harness.evaluate_all([options("pair/one", 1), other])

@@ -135,6 +135,59 @@ def test_cached_features_predict_like_the_frozen_backbone(cache, tmp_path):
     np.testing.assert_array_equal(cached, reread)
 
 
+# one of two processes filling a feature cache at once: it builds its model, says it is ready
+# (a file) and waits for the start signal (another), then fills the cache and prints how many
+# images it computed and a digest of every image's features
+FILL_CACHE = """
+import hashlib, os, sys, time
+from pathlib import Path
+import torch
+import lifeiqa
+from harness.data.cache import DecodedImageCache
+from harness.data.registry import load_dataset
+from harness.engine.features import CropPlan, FeatureCache
+
+root, folder, go = map(Path, sys.argv[1:4])
+torch.set_num_threads(1)
+records = load_dataset("kadid10k", root).records[:16]
+torch.manual_seed(0)
+model = lifeiqa.create_model("lifeiqa_tiny").eval()
+plan = CropPlan(train_crops=2, test_crops=2, crop_size=224, resize_policy="native")
+features = FeatureCache(folder / "features", model, plan, DecodedImageCache(folder / "images"))
+computed = []
+compute = features._compute
+features._compute = lambda record, part: computed.append(record) or compute(record, part)
+(go.parent / f"ready-{os.getpid()}").touch()
+while not go.exists():
+    time.sleep(0.01)
+digest = hashlib.sha256()
+for entry in features.get_all(records, "test"):
+    for tensor in (entry.pooled, entry.deepest):
+        digest.update(tensor.numpy().tobytes())
+print(len(computed), digest.hexdigest())
+"""
+
+
+def test_processes_sharing_a_feature_cache_split_the_images_between_them(cache, tmp_path):
+    root = synthesize("kadid10k", cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
+    go = tmp_path / "go"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    workers = [subprocess.Popen([sys.executable, "-c", FILL_CACHE, str(root), str(tmp_path), str(go)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+               for _ in range(2)]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    go.touch()
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    counts, digests = zip(*(out.split() for out, _ in outputs), strict=True)
+    # every image computed once, by one of them, and both did part of the work (one computing
+    # while the other waits would give 16 and 0); each read the other's share
+    assert sum(map(int, counts)) == 16 and min(map(int, counts)) > 0, counts
+    assert digests[0] == digests[1]
+
+
 def test_finetune_mode_and_guards(cache, tmp_path):
     runs = str(tmp_path / "runs")
     tuned = bench(cache, "--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,

@@ -19,10 +19,12 @@ from harness.engine.features import CropPlan, cut, image_tensor
 from harness.engine.train import predict_records, train_finetune
 from harness.errors import InvalidOptionError
 from harness.plan.recipes import Recipe
+from harness.plan.registry import get_model
 from harness.speed import TITLES, SpeedOptions, SpeedReport, run_speed
 from harness.speed.flops import conv_backward_flop, peak_bf16_tflops
 from harness.speed.inference import PYIQA_METRICS
 from harness.speed.sizes import SIZES
+from lifeiqa.config import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -112,8 +114,14 @@ def test_finetune_is_deterministic_per_seed_whatever_the_workers(images):
     assert np.isfinite(first.predictions).all() and first.predictions.shape == (4,)
 
 
-@pytest.mark.parametrize("ablation", [None, "no_stage3_kv"])
-def test_the_speed_reports_batched_units_train_each_unit_as_alone(ablation):
+# Life-IQA (the ablation "full"), each of the paper's ablations and the DEIQT-style head, as the
+# harness's registry configures it
+BATCHED_CONFIGS = {**{name: {"ablation": name} for name in ABLATIONS},
+                   "deiqt_head": get_model("deiqt_head").settings["config"]}
+
+
+@pytest.mark.parametrize("config", BATCHED_CONFIGS.values(), ids=BATCHED_CONFIGS.keys())
+def test_the_speed_reports_batched_units_train_each_unit_as_alone(config):
     """Section 7 compares like with like: two steps of two units batched (stacked parameters,
     vmap) leave each unit's parameters where its own two steps leave them."""
     from harness.speed.unit_batching import BatchedSteps, one_at_a_time, without_dropout
@@ -121,7 +129,7 @@ def test_the_speed_reports_batched_units_train_each_unit_as_alone(ablation):
     models, batches, targets = [], [], []
     for unit in range(2):
         torch.manual_seed(unit)
-        model = without_dropout(lifeiqa.create_model("lifeiqa_tiny", ablation=ablation)).train()
+        model = without_dropout(lifeiqa.create_model("lifeiqa_tiny", **config)).train()
         with torch.no_grad():
             batches.append(model.forward_features(torch.rand(4, 3, 224, 224)))
         models.append(model)
@@ -144,7 +152,11 @@ def test_the_speed_reports_batched_units_train_each_unit_as_alone(ablation):
                 # to a full step of either sign: compared are the queries' and values' biases
                 dim = param.shape[0] // 3
                 expected, found = (torch.cat([t[:dim], t[2 * dim:]]) for t in (param, found))
-            torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-6,
+            # atol: a tenth of one AdamW step (lr 1e-4). AdamW divides by the gradient's running
+            # scale, so where a gradient nearly cancels (a query bias of the self-attention
+            # mixer) the float noise of a different summation order moves it by up to ~7 %
+            # of a step; a unit trained on another's batch is off by whole steps
+            torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-5,
                                        msg=lambda m, name=name, unit=unit: f"unit {unit} {name}: {m}")
         moved = sum(not torch.equal(p, initial[unit][n]) for n, p in trained.items())
         assert moved > len(trained) // 2  # the steps trained the units, not a no-op

@@ -7,7 +7,9 @@
   job data-parallel (:mod:`harness.engine.distributed`) and rank 0 reports.
 * ``pool``: worker processes (``python -m harness.engine.worker``; ``--gpus 0,1``: one per GPU, each
   seeing only its GPU; ``--workers N``: N on CPU, with threads split so that workers x threads
-  <= cores) take jobs from a queue in ``<runs>/<suite>/pool/<run>/``. A job is taken by
+  <= cores) take jobs from a queue in ``<runs>/<suite>/pool/<run>/``. Several runs executed
+  together (:func:`harness.api.evaluate_all`, the demo's steps) share one queue and one set of
+  workers, under the folder their suites share (``runs/demo/pool/``). A job is taken by
   creating its marker file exclusively, so no unit runs twice, ``--force`` included. Worker
   output is streamed here with a ``[worker i]`` prefix and kept in ``worker-<i>.log``. A worker
   that dies is reported and the others go on; its unit has no result, so a rerun does it (and
@@ -31,11 +33,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.data.declared import DatasetDeclaration
-from harness.data.sources import SYNTH_PREFIX, DataSources
+from harness.data.sources import DataSources
 from harness.engine import distributed
 from harness.engine.runner import JobRunner, RunSummary
 from harness.errors import ExecutionError, InvalidOptionError
@@ -58,9 +60,7 @@ def _quiet(*_args: object) -> None:
 def prepare_data(jobs: list[Job], sources: DataSources) -> None:
     """Generate the synthetic datasets the jobs read now: once, here, rather than by several
     processes at the same time. (A missing real dataset stays the failure of its units.)"""
-    for name in sorted({n for job in jobs for n in (job.train_dataset, job.test_dataset)}):
-        if name.startswith(SYNTH_PREFIX):
-            sources.root_for(name)
+    sources.synthesize_all([n for job in jobs for n in (job.train_dataset, job.test_dataset)])
 
 
 def _pending(jobs: list[Job], store: ResultsStore, force: bool) -> tuple[list[Job], RunSummary]:
@@ -91,7 +91,11 @@ def _status(summary: RunSummary) -> tuple[str, str]:
 # --- local ------------------------------------------------------------------------------------
 
 
-def run_local(plan: RunPlan, progress: bool = False) -> RunSummary | None:
+def run_local(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummary | None]:
+    return [_run_local_plan(plan, progress) for plan in plans]
+
+
+def _run_local_plan(plan: RunPlan, progress: bool) -> RunSummary | None:
     options, jobs = plan.options, list(plan.jobs)
     device = distributed.setup(options.device)
     if distributed.active():  # rank 0 generates synthetic data before the others read it
@@ -220,18 +224,52 @@ def _stream(process: subprocess.Popen, worker: int, log_file: Path, lock: thread
                     log.info("[worker %d] %s", worker, line.rstrip("\n"))
 
 
-def run_pool(plan: RunPlan, progress: bool = False) -> RunSummary:
-    """Workers print their own progress lines (streamed here); ``progress`` is for the local
-    executor's live display."""
-    options, jobs = plan.options, list(plan.jobs)
+# what the plans sharing one pool must agree on: the workers run every job alike
+POOL_SHARED = ("runs", "device", "force", "exclude_bad", "save_checkpoints", "executor")
+
+
+def _shared_options(plans: Sequence[RunPlan]) -> RunOptions:
+    first = plans[0]
+    for plan in plans[1:]:
+        for name in POOL_SHARED:
+            if getattr(plan.options, name) != getattr(first.options, name):
+                raise InvalidOptionError(
+                    f"runs sharing one pool differ in --{name.replace('_', '-')}: "
+                    f"{getattr(first.options, name)!r} ({first.suite}) and "
+                    f"{getattr(plan.options, name)!r} ({plan.suite})")
+        if plan.sources != first.sources:
+            raise InvalidOptionError(f"runs sharing one pool read different data: {first.suite} "
+                                     f"and {plan.suite}")
+    keys = [job.key for plan in plans for job in plan.jobs]
+    if len(set(keys)) < len(keys):
+        raise InvalidOptionError("runs sharing one pool list the same unit twice: give each "
+                                 "its own --suite")
+    return first.options
+
+
+def _pool_parent(store: ResultsStore, plans: Sequence[RunPlan]) -> Path:
+    """``<runs>/<suite>/pool``; for several suites, under the folder they share
+    (``runs/demo/pool`` for ``demo/comparison`` and ``demo/ablation``)."""
+    shared = os.path.commonpath([plan.suite for plan in plans])
+    return store.root / shared / "pool" if shared else store.root / "pool"
+
+
+def run_pool(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummary]:
+    """The plans' jobs in one queue for one set of workers: they start once, and no run
+    waits for the last unit of the one before it. Workers print their own progress lines
+    (streamed here); ``progress`` is for the local executor's live display."""
+    options = _shared_options(plans)
     slots, device = _pool_slots(options)
     store = ResultsStore(options.runs)
-    todo, summary = _pending(jobs, store, options.force)
+    pending = [_pending(list(plan.jobs), store, options.force) for plan in plans]
+    summaries = [summary for _, summary in pending]
+    todo = [job for jobs, _ in pending for job in jobs]
     if not todo:
-        return summary
-    prepare_data(todo, plan.sources)
-    pool = PoolRun.create(store.root / plan.suite / "pool", todo, plan.sources, options, device,
-                          plan.includes)
+        return summaries
+    prepare_data(todo, plans[0].sources)
+    includes = tuple(dict.fromkeys(name for plan in plans for name in plan.includes))
+    pool = PoolRun.create(_pool_parent(store, plans), todo, plans[0].sources, options, device,
+                          includes)
     slots = slots[:len(todo)]
     threads = max(1, _cores() // len(slots))
     log.info("pool: %d worker(s), %d thread(s) each, %d job(s); logs in %s", len(slots), threads,
@@ -257,11 +295,14 @@ def run_pool(plan: RunPlan, progress: bool = False) -> RunSummary:
         raise
     for stream in streams:
         stream.join()
-    return _collect(pool, todo, codes, summary)
+    owner = {job.key: summary for (jobs, summary) in pending for job in jobs}
+    _collect(pool, todo, codes, owner)
+    return summaries
 
 
-def _collect(pool: PoolRun, todo: list[Job], codes: list[int], summary: RunSummary) -> RunSummary:
-    """Merge the workers' reports; a unit taken by a worker that died is a failure."""
+def _collect(pool: PoolRun, todo: list[Job], codes: list[int], owner: dict[str, RunSummary]) -> None:
+    """Merge the workers' reports into each job's run summary (``owner``, by job key); a unit
+    taken by a worker that died is a failure."""
     outcome: dict[int, tuple[str, str]] = {}
     for worker, code in enumerate(codes):
         report = pool.report(worker)
@@ -281,8 +322,7 @@ def _collect(pool: PoolRun, todo: list[Job], codes: list[int], summary: RunSumma
             outcome[index] = ("failed", f"worker {taker} died while running it "
                                         f"({_exit_text(codes[taker])})" if taker is not None
                               else "not started: every worker ended first")
-        _record(summary, job, *outcome[index])
-    return summary
+        _record(owner[job.key], job, *outcome[index])
 
 
 # --- slurm ------------------------------------------------------------------------------------
@@ -317,8 +357,13 @@ class SlurmUnit:
         return submitit.helpers.DelayedSubmission(self, job)
 
 
-def run_slurm(plan: RunPlan, progress: bool = False) -> RunSummary:
-    """Tasks log to their own files; ``progress`` is for the local executor's live display."""
+def run_slurm(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummary]:
+    """One job array per plan, in turn. Tasks log to their own files; ``progress`` is for the
+    local executor's live display."""
+    return [_run_slurm_plan(plan) for plan in plans]
+
+
+def _run_slurm_plan(plan: RunPlan) -> RunSummary:
     try:
         import submitit
     except ImportError as err:
@@ -368,15 +413,23 @@ def run_slurm(plan: RunPlan, progress: bool = False) -> RunSummary:
 
 # --- dispatch ---------------------------------------------------------------------------------
 
-Executor = Callable[[RunPlan, bool], "RunSummary | None"]
+# an executor runs the plans' jobs and returns one summary per plan (None on torchrun ranks
+# other than 0)
+Executor = Callable[[Sequence[RunPlan], bool], "list[RunSummary | None]"]
 EXECUTORS: dict[str, Executor] = {"local": run_local, "pool": run_pool, "slurm": run_slurm}
 
 
-def execute(plan: RunPlan, progress: bool = False) -> RunSummary | None:
-    """Run the plan's jobs with the executor its options name (``progress``: a live display on
-    stderr). None on the ranks of a torchrun launch other than rank 0, which reports for all."""
-    name = plan.options.executor.executor
+def execute(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummary | None]:
+    """Run the plans' jobs with the executor their options name (``progress``: a live display
+    on stderr); one summary per plan, None on the ranks of a torchrun launch other than rank 0,
+    which reports for all."""
+    names = {plan.options.executor.executor for plan in plans}
+    if len(names) > 1:
+        raise InvalidOptionError(f"runs executed together name different executors: {sorted(names)}")
+    if not names:
+        return []
+    (name,) = names
     if name != "local" and distributed.launched():
         raise InvalidOptionError(f"--executor {name} starts its own processes; under torchrun "
                                  f"use the default --executor local")
-    return EXECUTORS[name](plan, progress)
+    return EXECUTORS[name](plans, progress)

@@ -240,16 +240,34 @@ class FeatureCache:
     def get_all(self, records: Sequence[ImageRecord], part: str,
                 progress: Callable[[int], None] | None = None) -> list:
         """Every record's features. Processes sharing the cache (pool workers, Slurm tasks)
-        take turns: the first fills it while the others wait, then read what it wrote, instead
-        of all computing the same images at once."""
+        split what is missing: each claims one shard folder at a time (an ``flock`` on its
+        ``.lock``) and fills it, passing over shards another process holds; then it waits for
+        those in turn and reads what the other wrote (or computes it, if that one died). Two
+        workers that start on the same images fill the cache together, instead of one
+        computing while the other waits."""
         import fcntl
 
-        (self.folder / part).mkdir(parents=True, exist_ok=True)
-        with open(self.folder / part / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-            out = []
-            for record in records:
-                out.append(self.get(record, part))
-                if progress:
-                    progress(1)
+        out: list = [None] * len(records)
+        shards: dict[Path, list[int]] = {}
+        for index, record in enumerate(records):
+            shards.setdefault(self._path(self.images.digest(record.path), part).parent,
+                              []).append(index)
+
+        def fill(shard: Path, indices: list[int], wait: bool) -> bool:
+            shard.mkdir(parents=True, exist_ok=True)
+            with open(shard / ".lock", "a") as lock:  # the flock goes when the file closes
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    return False
+                for index in indices:
+                    out[index] = self.get(records[index], part)
+                    if progress:
+                        progress(1)
+            return True
+
+        held = [(shard, indices) for shard, indices in shards.items()
+                if not fill(shard, indices, wait=False)]
+        for shard, indices in held:
+            fill(shard, indices, wait=True)
         return out
