@@ -52,6 +52,11 @@ def test_generation_is_deterministic_and_reused(kadid_like, tmp_path):
     stamp = (again / "dmos.csv").stat().st_mtime_ns
     synthesize("kadid10k", tmp_path / "kadid", "tiny", seed=5)
     assert (again / "dmos.csv").stat().st_mtime_ns == stamp  # up to date: not regenerated
+    # what the data step asks before it starts generator processes: only for what is missing
+    assert generate.is_synthesized("kadid10k", again, "tiny", seed=5)
+    assert not generate.is_synthesized("kadid10k", again, "tiny", seed=6)
+    assert not generate.is_synthesized("kadid10k", again, "small", seed=5)
+    assert not generate.is_synthesized("kadid10k", tmp_path / "elsewhere", "tiny", seed=5)
 
 
 def test_tid_and_koniq_like_sets_load_with_the_real_loaders(tmp_path):

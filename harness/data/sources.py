@@ -62,9 +62,7 @@ class DataSources:
         if name.startswith(SYNTH_PREFIX):
             from harness.data.synth.generate import synthesize
 
-            like = name[len(SYNTH_PREFIX):]
-            out = cache_root() / "synth" / f"{like}-{self.synth_size}-seed{self.synth_seed}"
-            return synthesize(like, out, self.synth_size, self.synth_seed)
+            return synthesize(*self._generated(name), self.synth_size, self.synth_seed)
         if self.data_root is None:
             raise ValueError(
                 f"dataset {name!r}: no location given; pass --data-root DIR (holding {name}/) or "
@@ -81,11 +79,18 @@ class DataSources:
         """Generate (or find in the cache) the synthetic datasets among ``names``, several at
         once (``processes``; default one per core: each generator runs on one); returns each
         one's name and the seconds it took. Real datasets are left to their loaders."""
+        from harness.data.synth.generate import is_synthesized
+
         names = sorted({name for name in names if name.startswith(SYNTH_PREFIX)})
+        # those already made (or given a folder) are found here: no process started for them
+        missing = [name for name in names if not self.declaration(name)
+                   and name not in dict(self.roots)
+                   and not is_synthesized(*self._generated(name), self.synth_size, self.synth_seed)]
+        timings = [_timed_root(self, name) for name in names if name not in missing]
         cores = len(os.sched_getaffinity(0))
-        processes = min(len(names), processes or cores)
+        processes = min(len(missing), processes or cores)
         if processes <= 1:
-            return [_timed_root(self, name) for name in names]
+            return timings + [_timed_root(self, name) for name in missing]
         # spawned, not forked: the caller may hold torch's thread pool; each with its share of
         # the cores for the labels' torch metrics (two spinning 2-thread pools on 2 cores ran
         # 3x slower than one generator after another)
@@ -93,7 +98,12 @@ class DataSources:
 
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_share_cores, initargs=(max(1, cores // processes),)) as pool:
-            return list(pool.map(_timed_root, [self] * len(names), names))
+            return timings + list(pool.map(_timed_root, [self] * len(missing), missing))
+
+    def _generated(self, name: str) -> tuple[str, Path]:
+        """The dataset a synthetic name imitates and the cache folder it is generated into."""
+        like = name[len(SYNTH_PREFIX):]
+        return like, cache_root() / "synth" / f"{like}-{self.synth_size}-seed{self.synth_seed}"
 
     def has(self, name: str) -> bool:
         """Whether a real dataset's folder is known (synthetic ones always are)."""

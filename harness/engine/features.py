@@ -223,7 +223,9 @@ class FeatureCache:
     def get(self, record: ImageRecord, part: str):
         """The record's features for ``part`` (the extractor's type: BackboneFeatures by
         default), from the cache or computed and stored."""
-        path = self._path(self.images.digest(record.path), part)
+        return self._get_at(self._path(self.images.digest(record.path), part), record, part)
+
+    def _get_at(self, path: Path, record: ImageRecord, part: str):
         cached = self._read(path, part)
         if cached is not None:
             return cached
@@ -248,10 +250,10 @@ class FeatureCache:
         import fcntl
 
         out: list = [None] * len(records)
+        paths = [self._path(self.images.digest(record.path), part) for record in records]
         shards: dict[Path, list[int]] = {}
-        for index, record in enumerate(records):
-            shards.setdefault(self._path(self.images.digest(record.path), part).parent,
-                              []).append(index)
+        for index, path in enumerate(paths):
+            shards.setdefault(path.parent, []).append(index)
 
         def fill(shard: Path, indices: list[int], wait: bool) -> bool:
             shard.mkdir(parents=True, exist_ok=True)
@@ -261,7 +263,7 @@ class FeatureCache:
                 except BlockingIOError:
                     return False
                 for index in indices:
-                    out[index] = self.get(records[index], part)
+                    out[index] = self._get_at(paths[index], records[index], part)
                     if progress:
                         progress(1)
             return True

@@ -300,6 +300,20 @@ WRITERS: dict[str, Callable[[SynthConfig, Path], dict]] = {
 }
 
 
+def _matches(manifest: dict | None, config: SynthConfig) -> bool:
+    """Whether a manifest records a dataset made with ``config`` and its size's definition."""
+    made = json.loads(json.dumps({"config": asdict(config), "size": asdict(SIZES[config.size])}))
+    return bool(manifest) and all(manifest.get(key) == value for key, value in made.items())
+
+
+def is_synthesized(like: str, out: str | Path, size: str = "default", seed: int = 0,
+                   rater_noise: float = 0.0) -> bool:
+    """Whether :func:`synthesize` would reuse ``out`` as it is (nothing to generate)."""
+    config = SynthConfig(like=like, size=size, seed=seed, rater_noise=rater_noise)
+    return like in WRITERS and size in SIZES and \
+        _matches(read_manifest(Path(out).expanduser().resolve()), config)
+
+
 def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
                rater_noise: float = 0.0, force: bool = False) -> Path:
     """Write a synthetic dataset in ``like``'s release layout to ``out`` and return ``out``.
@@ -314,8 +328,7 @@ def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
     config = SynthConfig(like=like, size=size, seed=seed, rater_noise=rater_noise)
     out = Path(out).expanduser().resolve()
     existing = read_manifest(out)
-    made = json.loads(json.dumps({"config": asdict(config), "size": asdict(SIZES[size])}))
-    if existing and all(existing.get(key) == value for key, value in made.items()) and not force:
+    if _matches(existing, config) and not force:
         return out
     if out.exists() and any(out.iterdir()) and not (existing or force):
         raise FileExistsError(f"{out} exists and is not a synthetic dataset; choose another --out")
