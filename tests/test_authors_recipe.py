@@ -2,6 +2,7 @@
 and loss in fp32 under autocast, random test crops per seed, their reporting rule, their image
 handling, and ``lifeiqa-bench reproduce`` end to end on the embedded default."""
 
+import copy
 import logging
 import math
 import os
@@ -19,7 +20,7 @@ from harness.data.cache import DecodedImageCache, decode_image
 from harness.data.records import ImageRecord
 from harness.engine.features import CropPlan
 from harness.engine.schedules import LearningRate
-from harness.engine.train import _select, authors_rule, predict_records, train_frozen
+from harness.engine.train import _select, authors_rule, make_optimizer, predict_records, train_frozen
 from harness.errors import InvalidOptionError
 from harness.plan.options import RunOptions, plan_run
 from harness.plan.recipes import RECIPES, Recipe, authors_image_policy, get_recipe, lr_factor
@@ -197,6 +198,34 @@ def images(tmp_path_factory):
         Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
         records.append(ImageRecord(path.name, path, float(index), path.name))
     return DecodedImageCache(folder / "cache"), records
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_the_optimiser_steps_as_torchs_reference_adamw_in_either_layout(layout):
+    """make_optimizer's AdamW (the fused kernel on CPU where it is exact) moves every parameter
+    as torch's per-tensor reference does, channels-last conv weights given contiguous gradients
+    (what DDP's gradient buckets hand back) included: there the fused CPU kernel would apply
+    other elements' updates."""
+    torch.manual_seed(0)
+    model = lifeiqa.create_model("lifeiqa_tiny")
+    if layout == "channels_last":
+        model.to(memory_format=torch.channels_last)
+    reference_model = copy.deepcopy(model)
+    optimizer = make_optimizer(model, get_recipe("cpu_demo"), lambda name: True)
+    twin = dict(zip(model.parameters(), reference_model.parameters(), strict=True))
+    reference = torch.optim.AdamW(
+        [{**group, "params": [twin[p] for p in group["params"]], "fused": None, "foreach": False}
+         for group in optimizer.param_groups])
+    for _ in range(3):
+        for param, twin_param in twin.items():
+            grad = torch.randn(param.shape)  # contiguous whatever the parameter's layout
+            param.grad, twin_param.grad = grad, grad.clone()
+        optimizer.step()
+        reference.step()
+    for (name, param), twin_param in zip(model.named_parameters(), reference_model.parameters(),
+                                         strict=True):
+        torch.testing.assert_close(param, twin_param, rtol=1e-5, atol=1e-6, msg=name)
+    assert bool(optimizer.defaults["fused"]) == (layout == "contiguous")  # fast where exact
 
 
 def test_random_test_crops_are_reproducible_per_seed(images):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from harness.engine.train import fused_adamw_applies
 from harness.speed.decoder_training import head_flops_per_crop, training_step
 from harness.speed.report import Table
 from harness.speed.sizes import Bench
@@ -41,7 +42,7 @@ def without_dropout(model: LifeIQA) -> LifeIQA:
 def one_at_a_time(models: list[LifeIQA], batches: list[BackboneFeatures],
                   targets: list[torch.Tensor]) -> Callable[[], None]:
     """Each unit's step in turn (section 6's step: forward, the training loss, backward, AdamW)."""
-    steps = [training_step(m, f, t, fused=False)
+    steps = [training_step(m, f, t, fused=True)
              for m, f, t in zip(models, batches, targets, strict=True)]
 
     def step() -> None:
@@ -66,7 +67,9 @@ class BatchedSteps:
         self.features = BackboneFeatures(*(None if parts[0] is None else torch.stack(parts)
                                            for parts in zip(*batches, strict=True)))
         self.targets = torch.stack(targets)
-        self.optimizer = torch.optim.AdamW(self.stacked.values(), lr=1e-4)
+        stacked = list(self.stacked.values())
+        self.optimizer = torch.optim.AdamW(stacked, lr=1e-4,
+                                           fused=fused_adamw_applies(stacked) or None)
         # a functional copy of one unit whose forward is the cached-feature path, its experts
         # run densely (the sparse dispatch's shapes depend on the routing: vmap cannot batch it)
         self.base = copy.deepcopy(models[0])
