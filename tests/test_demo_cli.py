@@ -42,3 +42,17 @@ def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
                   "comparison", "ablation", "feature-separability", "routing", "cross-dataset",
                   "leaderboard"):
         assert f"{stage} " in timing, timing
+
+
+def test_demo_splits_caps_every_step_that_has_splits():
+    from harness.demo import demo_steps
+
+    def splits(**kwargs) -> dict:
+        return {step.protocol: step.splits for step in demo_steps(**kwargs)}
+
+    assert splits() == {"comparison": None, "ablation": 5, "feature-separability": None,
+                        "routing": 5, "cross-dataset": None}  # the protocols' own (10) where None
+    assert splits(splits=3) == {"comparison": 3, "ablation": 3, "feature-separability": 3,
+                                "routing": 3, "cross-dataset": None}
+    assert splits(splits=7) == {"comparison": 7, "ablation": 5, "feature-separability": 7,
+                                "routing": 5, "cross-dataset": None}

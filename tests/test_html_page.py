@@ -193,6 +193,21 @@ def test_a_document_of_an_unknown_version_or_missing_a_field_is_refused_naming_i
     assert not (tmp_path / "site" / PAGE).exists()
 
 
+def test_comparisons_without_a_test_are_shown_as_such(tmp_path):
+    """A run of one split pairs each row with the reference once (no Wilcoxon test: p is None),
+    and a row missing the reference's units pairs with none: the page says so for each."""
+    document = _current()
+    block = document["blocks"][1]
+    untested, unpaired = block["comparisons"]["srcc"][:2]
+    untested.update(pairs=1, p_raw=None, p_holm=None, marker="")
+    unpaired.update(pairs=0, median_difference=None, p_raw=None, p_holm=None, marker="")
+    path = tmp_path / "leaderboard.json"
+    path.write_text(json.dumps(document))
+    html = write_page(path, tmp_path / "site").read_text()
+    assert "over 1 paired unit(s), not tested (the Wilcoxon test needs 2 pairs or more)" in html
+    assert f"vs {unpaired['reference']}: no paired units" in html
+
+
 def hostile_page(tmp_path: Path) -> Path:
     """The committed board with HTML in a model's name, a column, a note and a figure's name."""
     document = _current()

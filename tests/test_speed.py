@@ -23,7 +23,8 @@ from harness.plan.registry import get_model
 from harness.speed import TITLES, SpeedOptions, SpeedReport, run_speed
 from harness.speed.flops import conv_backward_flop, peak_bf16_tflops
 from harness.speed.inference import PYIQA_METRICS
-from harness.speed.sizes import SIZES
+from harness.speed.scaling import protocol_scaling
+from harness.speed.sizes import SIZES, Bench
 from lifeiqa.config import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +189,7 @@ def test_training_flops_count_depthwise_convolutions_once():
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
-    ("sections", (8,), "unknown section(s) 8"),
+    ("sections", (9,), "unknown section(s) 9"),
     ("sections", (0, 2), "unknown section(s) 0"),
     ("sections", (), "empty"),
     ("sections", "1,3", "expected a sequence of section numbers"),
@@ -279,3 +280,24 @@ def test_gpu_check_resumes_from_a_named_step_and_refuses_an_unknown_one(tmp_path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["train.txt"]
     assert "test part (5 images)" in (out / "train.txt").read_text()
+
+
+def test_protocol_scaling_runs_a_command_cold_and_counts_its_units(tmp_path):
+    """Section 8 at the tiny sizes: ``lifeiqa-bench demo --smoke --splits 1`` in a fresh process
+    with an empty cache. Every step runs on one split, and its board, made from one unit per
+    cell, says what one split cannot show (no interval, no paired test)."""
+    sizes = SIZES[("cpu", True)]
+    bench = Bench(CPU, sizes, Recipe(name="speed"), 0, tmp_path, [], DecodedImageCache(tmp_path / "d"))
+    (row,) = protocol_scaling(bench).rows
+    # one split: comparison 13 rows, shallow-stage ablation 4, separability 4, routing 2; then
+    # the 3 cross-dataset pairs, one seed each
+    assert (row["command"], row["splits"], row["units"]) == ("lifeiqa-bench demo --smoke", 1, 26)
+    assert row["unit_s_summed"] > 0 and row["wall_s"] > 0
+    assert row["fixed_s_fit"] is None  # one split count: no line to fit
+    run = tmp_path / "scaling-demo-1"
+    assert len(list((run / "cache" / "synth").glob("*/synth.json"))) == 3  # made by this run
+    board = (run / "runs" / "demo" / "leaderboard" / "leaderboard.md").read_text()
+    assert "| median SRCC of Life-IQA over one split " in board
+    assert "| width of that median's interval " in board and "no interval from one split" in board
+    page = (run / "runs" / "demo" / "leaderboard" / "index.html").read_text()
+    assert "not tested (the Wilcoxon test needs 2 pairs or more)" in page

@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerun-noise", type=float, metavar="SD",
                         help="the sd of a unit's SRCC and PLCC between runs, stated (where no "
                              "--rerun measured it): markers are re-tested under it")
+    parser.add_argument("--splits", type=int, metavar="N",
+                        help="at most N splits in each step (default: the comparison's 10, "
+                             "the ablation's and routing's 5): a smaller demo with less "
+                             "statistical power, its cells' unit counts say so")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data and a random tiny model: a seconds-long check, "
                              "meaningless numbers")
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
     outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True,
-                       workers=args.workers, rerun=args.rerun, rerun_noise=args.rerun_noise)
+                       workers=args.workers, rerun=args.rerun, rerun_noise=args.rerun_noise,
+                       splits=args.splits)
     for results in outcome.steps:
         print(f"\n{results.suite}: {results.done} run, {results.skipped} already done, "
               f"{len(results.failed)} failed")

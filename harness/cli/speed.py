@@ -7,7 +7,8 @@ from pathlib import Path
 
 NAME = "speed"
 HELP = ("measure the harness's speed: decoder overhead, data path, feature cache, inference "
-        "against pyiqa, training throughput and MFU, decoder steps, units per loop")
+        "against pyiqa, training throughput and MFU, decoder steps, units per loop, protocol "
+        "cost against the number of splits")
 DESCRIPTION = ("The speed benchmarks (harness/speed), each a ratio or rate measured side by "
                "side in one run on generated images, with random or offline weights (no "
                "network). Prints the tables; --out writes them as JSON.")
@@ -25,7 +26,8 @@ def section_numbers(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sections", type=section_numbers,
-                        help="comma-separated sections to run (default: all)")
+                        help="comma-separated sections to run (default: 1-7; 8 runs the gate and "
+                             "the demo at several split counts, ~15 min on 2 cores)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--tiny", action="store_true",
                         help="tiny sizes and iterations: a quick check, figures not meaningful")

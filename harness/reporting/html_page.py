@@ -97,11 +97,16 @@ def bar_scale(intervals: list[list[float]]) -> tuple[float, float]:
 def _comparison_title(comparison: dict | None) -> str:
     if comparison is None:
         return ""
+    versus = f"; vs {comparison['reference']}: "
+    if comparison["median_difference"] is None:
+        return versus + "no paired units"
+    versus += (f"median difference {comparison['median_difference']:+.3f} over "
+               f"{comparison['pairs']} paired unit(s)")
+    if comparison["p_raw"] is None:  # a run of one split or seed: nothing to test
+        return versus + ", not tested (the Wilcoxon test needs 2 pairs or more)"
     stability = comparison.get("stability")
     kept = "" if stability is None else f"; kept in {stability:.0%} of re-tests under rerun noise"
-    return (f"; vs {comparison['reference']}: median difference "
-            f"{comparison['median_difference']:+.3f} over {comparison['pairs']} paired units, "
-            f"Wilcoxon p = {comparison['p_raw']:.3g}, Holm-adjusted p = "
+    return (f"{versus}, Wilcoxon p = {comparison['p_raw']:.3g}, Holm-adjusted p = "
             f"{comparison['p_holm']:.3g} (family of {comparison['family_size']}){kept}")
 
 

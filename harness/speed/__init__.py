@@ -1,6 +1,6 @@
 """The speed benchmark: how fast the harness runs its protocols, measured side by side.
 
-Seven sections, each a ratio or a rate from one run on one device, the compared variants timed
+Eight sections, each a ratio or a rate from one run on one device, the compared variants timed
 in alternation (warmup first, then the median of several repeats, synchronising the device):
 
 1. decoder overhead (:mod:`.decoder`): Life-IQA forward and forward+backward over its bare
@@ -18,7 +18,10 @@ in alternation (warmup first, then the median of several repeats, synchronising 
 6. decoder training (:mod:`.decoder_training`): one step of the decoder and head on cached
    features as first written and with each change that made it leaner, with its FLOPs;
 7. units per loop (:mod:`.unit_batching`): the decoder steps of 1, 2, 5 and 10 units one at a
-   time (as the executors train them) against batched with ``torch.func.vmap``, in FLOP/s.
+   time (as the executors train them) against batched with ``torch.func.vmap``, in FLOP/s;
+8. protocol scaling (:mod:`.scaling`): the gate's suite and the demo run cold from the command
+   line at several split counts, their wall times and what is fixed and what each split adds
+   (not run by default: it takes whole protocol runs).
 
 Everything is generated in a temporary folder (images from :mod:`harness.data.synth.content`, cold
 caches), random-initialised or offline weights only: no network. ``run_speed(SpeedOptions(...))``
@@ -48,13 +51,14 @@ from harness.speed.decoder import decoder_overhead
 from harness.speed.decoder_training import decoder_training
 from harness.speed.inference import inference
 from harness.speed.machine import describe_machine
-from harness.speed.report import SECTIONS, TITLES, SectionResult, SpeedReport, Table
+from harness.speed.report import DEFAULT_SECTIONS, SECTIONS, TITLES, SectionResult, SpeedReport, Table
+from harness.speed.scaling import protocol_scaling
 from harness.speed.sizes import Bench, sizes_for, write_images
 from harness.speed.training import training
 from harness.speed.unit_batching import unit_batching
 
-__all__ = ["PRECISIONS", "SECTIONS", "TITLES", "SectionResult", "SpeedOptions", "SpeedReport",
-           "Table", "run_speed"]
+__all__ = ["DEFAULT_SECTIONS", "PRECISIONS", "SECTIONS", "TITLES", "SectionResult",
+           "SpeedOptions", "SpeedReport", "Table", "run_speed"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,21 +66,22 @@ PRECISIONS = ("bf16", "fp16", "fp32")
 RUNNERS: dict[str, Callable[[Bench], Table]] = {
     "decoder_overhead": decoder_overhead, "data_path": data_path, "feature_cache": feature_cache,
     "inference": inference, "training": training, "decoder_training": decoder_training,
-    "unit_batching": unit_batching}
+    "unit_batching": unit_batching, "protocol_scaling": protocol_scaling}
 
 
 @dataclass(frozen=True)
 class SpeedOptions:
     """What :func:`run_speed` measures, and where.
 
-    ``sections``: numbers from :data:`SECTIONS`, run in this order; ``device``: ``auto``, a torch
+    ``sections``: numbers from :data:`SECTIONS`, run in this order (default
+    :data:`DEFAULT_SECTIONS`); ``device``: ``auto``, a torch
     device name (``cpu``, ``cuda``, ``cuda:1``, ``mps``) or a ``torch.device``; ``tiny``: the
     smallest models and a handful of images (a quick check, figures not meaningful);
     ``precision``: the autocast precision on CUDA (CPU runs fp32); ``compile``: torch.compile the
     training model; ``workers``: crop-cutting threads and authors'-style loader processes (None:
     4 on a GPU, 2 on CPU)."""
 
-    sections: tuple[int, ...] = tuple(SECTIONS)
+    sections: tuple[int, ...] = DEFAULT_SECTIONS
     device: str | torch.device = "auto"
     tiny: bool = False
     precision: str = "bf16"

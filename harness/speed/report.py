@@ -11,7 +11,9 @@ from harness.speed.sizes import Sizes
 
 SECTIONS: dict[int, str] = {1: "decoder_overhead", 2: "data_path", 3: "feature_cache",
                             4: "inference", 5: "training", 6: "decoder_training",
-                            7: "unit_batching"}
+                            7: "unit_batching", 8: "protocol_scaling"}
+# what runs without a choice of sections: section 8 runs whole protocols (~15 min on 2 cores)
+DEFAULT_SECTIONS = (1, 2, 3, 4, 5, 6, 7)
 TITLES: dict[str, str] = {
     "decoder_overhead": "1. Decoder overhead: Life-IQA over its bare backbone",
     "data_path": "2. Data path: authors'-style per-sample pipeline vs cached batched crops",
@@ -20,6 +22,7 @@ TITLES: dict[str, str] = {
     "training": "5. Training throughput and model FLOP utilisation",
     "decoder_training": "6. Decoder training on cached features: each change, side by side",
     "unit_batching": "7. Units per loop: decoder steps one unit at a time vs several batched",
+    "protocol_scaling": "8. Protocol cost against the number of splits: the gate and the demo, cold",
 }
 
 Row = dict[str, object]  # column -> a number, text, a yes/no or None (no value)

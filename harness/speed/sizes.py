@@ -49,6 +49,10 @@ class Sizes:
     # section 7: how many units' decoder steps are timed one at a time and batched (the last
     # decoder step of section 6)
     unit_counts: tuple[int, ...] = (1, 2, 5, 10)
+    # section 8: (label, the lifeiqa-bench command without --splits and --runs, split counts)
+    scaling: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
+        ("gate", ("run", "--protocol", "ci-golden", "--synth-size", "gate"), (2, 5, 10)),
+        ("demo", ("demo",), (1, 3)))
 
     @property
     def image_count(self) -> int:
@@ -79,6 +83,7 @@ _TINY = dict(  # seconds, for tests: the smallest models and a handful of images
     inference_size=(224, 288),
     train_presets=("lifeiqa_tiny",), train_batch=4, train_images=4, train_crops=2, train_epochs=2,
     splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),), unit_counts=(1, 2),
+    scaling=(("demo", ("demo", "--smoke"), (1,)),),
 )
 SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
     ("cpu", False): _CPU,
