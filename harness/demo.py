@@ -88,8 +88,8 @@ def demo_steps(runs: str = "runs", seed: int = 0, smoke: bool = False,
     steps = []
     for protocol, extra in STEPS:
         chosen = {"recipe": RECIPE, **extra, **(SMOKE if smoke else {}), **executor}
-        declared = load_protocol(protocol)
-        if splits is not None and declared.kind == "splits":
+        declared = load_protocol(protocol) if splits is not None else None
+        if declared is not None and declared.kind == "splits":
             chosen["splits"] = min(splits, chosen.get("splits", declared.splits))
         steps.append(run_options(protocol, suite=f"demo/{protocol}", runs=runs, seed=seed,
                                  **chosen))
