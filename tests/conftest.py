@@ -23,6 +23,15 @@ import lifeiqa_netblock  # noqa: E402
 
 lifeiqa_netblock.install()
 
+# The arithmetic the command line pins (harness/arithmetic.py), here too and before torch loads:
+# tests that run the CLI in a subprocess and those that call the API in this process compute
+# alike, and share synthetic sets and features (both are keyed by the kernels).
+from harness import arithmetic  # noqa: E402
+
+if not arithmetic.pin():
+    raise RuntimeError("tests/conftest.py: torch, numpy or scipy loaded before the arithmetic "
+                       "was pinned; a plug-in imported them first")
+
 # No test reads or writes the user's installed Life-IQA weights (lifeiqa.weights) or picks up a
 # checkpoint named in the user's environment; tests that register weights use their own folder.
 _WEIGHTS = tempfile.mkdtemp(prefix="lifeiqa-test-weights-")

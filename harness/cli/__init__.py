@@ -5,6 +5,10 @@ Each subcommand is a module here with ``NAME``, ``HELP`` (and optionally ``DESCR
 that parses arguments, prints for the user, or turns an error into an exit status: a
 :class:`~harness.errors.HarnessError` (or a model-library error) becomes one line on stderr and
 its exit status (2 for bad input, found before any work; 1 otherwise).
+
+Before anything imports torch or numpy, :func:`main` pins the CPU arithmetic
+(:mod:`harness.arithmetic`: AVX2 kernels on x86-64 unless ``LIFEIQA_ARITHMETIC=native``), so a
+run gives the same numbers on every x86 host; so nothing at this module's top may import them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import os
 import sys
 from types import ModuleType
 
+from harness import arithmetic
 from harness.errors import HarnessError
 from harness.logs import configure_logging
-from lifeiqa.errors import LifeIQAError
 
 COMMANDS = ("demo", "run", "reproduce", "summarize", "leaderboard", "listing", "score", "synth",
             "datasets", "speed", "published", "check", "train", "weights", "selftest")
@@ -50,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        arithmetic.pin()
+    except HarnessError as err:
+        print(f"lifeiqa-bench: error: {err}", file=sys.stderr)
+        return err.exit_code
+    from lifeiqa.errors import LifeIQAError
+
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].startswith("--protocol"):  # the shorthand for 'run --protocol ...'

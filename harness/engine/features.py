@@ -1,7 +1,7 @@
 """Crop plans and the frozen-backbone feature cache.
 
 In frozen mode the backbone's output for a fixed set of crops per image is computed once and
-stored, keyed by (backbone weights hash, crop plan, image content hash), then reused across
+stored, keyed by (backbone weights hash, CPU kernels, crop plan, image content hash), then reused across
 splits, seeds, ablations and selection modes: only the decoder and head train.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.arithmetic import current as current_arithmetic
 from harness.data.cache import DecodedImageCache
 from harness.data.records import ImageRecord
 from harness.fileio import atomic_write
@@ -112,7 +113,11 @@ class BackbonePass:
 
     def __init__(self, model: LifeIQA) -> None:
         self.model = model
-        self.key = hashlib.sha256(f"all-stages:{backbone_key(model)}".encode()).hexdigest()[:16]
+        # features computed under other kernels differ in their last bits, and a unit must be
+        # made under one arithmetic throughout (harness/arithmetic.py): keyed apart
+        kernels = current_arithmetic().kernels
+        self.key = hashlib.sha256(f"all-stages:{backbone_key(model)}:{kernels}".encode()
+                                  ).hexdigest()[:16]
         self._body: torch.nn.Module | None = None
 
     def _built(self, device: torch.device) -> torch.nn.Module:

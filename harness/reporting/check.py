@@ -518,11 +518,31 @@ def check_suite(results_dir: str | Path, against: str | Path, metric: str = "src
     if any(r.split_mismatch for r in rows):
         warnings.append("some reproductions ran on other units or split files than the reference "
                         "(see the verdict notes): the tolerance assumes the same splits")
+    warnings += arithmetic_warnings(reference.generated, results)
     return CheckReport(str(results_dir), suite, str(against), tuple(metrics), tolerance,
                        require_all, allow_selection_mismatch, min_units, tuple(rows),
                        tuple(warnings),
                        tuple(sorted({SELECTION_NAMES["none" if _zero_shot(list(
                            _cell_results(results, c).values())) else c.selection] for c in cells})))
+
+
+def arithmetic_labels(results: list[UnitResult]) -> list[str]:
+    """The arithmetic each unit computed with (harness/arithmetic.py), one label each, sorted."""
+    return sorted({r.environment.arithmetic.label if r.environment.arithmetic else
+                   "not recorded (written before schema version 5)" for r in results})
+
+
+def arithmetic_warnings(generated: dict | None, results: list[UnitResult]) -> list[str]:
+    """A warning when the reference was measured under other arithmetic than these units: its
+    tolerances hold for the arithmetic (and thread counts) they were measured under."""
+    theirs = (generated or {}).get("arithmetic")
+    mine = arithmetic_labels(results)
+    if not theirs or sorted(theirs) == mine:
+        return []
+    return [f"the reference's units computed under {'; '.join(theirs)}, these under "
+            f"{'; '.join(mine)}: its tolerances were measured under its own arithmetic, so a "
+            f"failure here may be arithmetic rather than a regression (rerun with the "
+            f"reference's: harness/arithmetic.py)"]
 
 
 def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,
@@ -609,6 +629,10 @@ def golden_document(results: list[UnitResult], suite: str, k: float = DEFAULT_SP
     return {"version": FORMAT_VERSION,
             "generated": {"by": "lifeiqa-bench check --write-golden", "suite": suite,
                           "results": suite, "spread_k": k, "min_tolerance": floor,
+                          "arithmetic": arithmetic_labels(results),
+                          **({"rerun_arithmetic": sorted({label for rerun in reruns
+                                                          for label in arithmetic_labels(rerun)})}
+                             if reruns else {}),
                           "tolerance_rule": (
                               f"per unit and median: max(min_tolerance, noise_k * largest "
                               f"per-unit difference over {len(reruns)} rerun(s)), noise_k "

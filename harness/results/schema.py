@@ -20,6 +20,9 @@ Version history:
    family) and ``plugin`` (the plug-in that made a plug-in model, ``{name, version, origin,
    include}``; null for the harness's own), so a unit reads back where its plug-in is not
    installed; a model's arguments are in ``config.model_args``.
+5. ``environment.arithmetic``: the CPU arithmetic the unit computed with
+   (:class:`harness.arithmetic.Arithmetic`: profile, what torch reported, each library's
+   setting, threads, machine); null for units written before it was recorded.
 
 ``result.schema.json`` beside this module is the JSON Schema (draft 2020-12) of the current
 version, for tools that read results without this package (:func:`result_json_schema`); the
@@ -31,18 +34,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
+from harness.arithmetic import Arithmetic
 from harness.errors import InvalidOptionError, ResultSchemaError, UnknownNameError
 from harness.plan.jobs import UnitKey, dataset_folder
 from harness.plan.models import KINDS, ModelRef, canonical_args, variant_kind
 from harness.plugins import PluginInfo
 from harness.results.metrics import Scores
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_FILE = "result.schema.json"  # the JSON Schema of SCHEMA_VERSION, a package file
 
 # The fields of a job's config that only say which replicate a unit is (its split or seed); the
@@ -92,6 +96,8 @@ class Environment:
     host: str
     platform: str
     cuda_device: str | None  # None on a machine without CUDA
+    # None: written before schema version 5, when the arithmetic was not recorded
+    arithmetic: Arithmetic | None = None
 
     @property
     def code_version(self) -> str:
@@ -316,8 +322,16 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return {"plugin": None, **data, "model_kind": kind, "schema_version": 4}
 
 
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 -> 5: the arithmetic of older units is unknown."""
+    environment = data.get("environment")
+    if isinstance(environment, dict):
+        environment = {"arithmetic": None, **environment}
+    return {**data, "environment": environment, "schema_version": 5}
+
+
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 class _Fields:
@@ -359,15 +373,20 @@ class _Fields:
         return _Fields(self.get(name, dict), self.source, f"{self.prefix}{name}.")
 
     def build(self, cls: type) -> Any:
-        """The dataclass ``cls`` from this part's fields, each read with its annotated scalar
-        type (``X`` or ``X | None``); unknown fields are refused."""
+        """The dataclass ``cls`` from this part's fields, each read with its annotated type
+        (``X`` or ``X | None``; a dataclass field is built the same way); unknown fields are
+        refused."""
         hints = get_type_hints(cls)
         values = {}
         for f in fields(cls):
             kinds = get_args(hints[f.name]) or (hints[f.name],)
             optional = type(None) in kinds
             kind = next(k for k in kinds if k is not type(None))
-            values[f.name] = self.get(f.name, kind, optional)
+            if is_dataclass(kind):
+                present = self.get(f.name, dict, optional) is not None
+                values[f.name] = self.part(f.name).build(kind) if present else None
+            else:
+                values[f.name] = self.get(f.name, kind, optional)
         self.done()
         return cls(**values)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.arithmetic import current as current_arithmetic
 from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text
 from harness.plan.jobs import UnitKey
@@ -98,7 +99,7 @@ def config_differences(stored: dict, requested: dict) -> list[str]:
 
 
 def environment() -> Environment:
-    """Where a result was produced: versions, git commit, host."""
+    """Where a result was produced: versions, git commit, host, CPU arithmetic."""
     import numpy
     import timm
     import torch
@@ -118,6 +119,7 @@ def environment() -> Environment:
         torch=torch.__version__, timm=timm.__version__, numpy=numpy.__version__,
         lifeiqa=lifeiqa.__version__, host=socket.gethostname(), platform=platform.platform(),
         cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        arithmetic=current_arithmetic(),
     )
 
 

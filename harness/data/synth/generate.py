@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from harness.arithmetic import current as current_arithmetic
 from harness.data.synth import distortions as D
 from harness.data.synth.content import CATALOGUES, content_groups
 from harness.data.synth.labels import (
@@ -300,9 +301,17 @@ WRITERS: dict[str, Callable[[SynthConfig, Path], dict]] = {
 }
 
 
+def _made_with(config: SynthConfig) -> dict:
+    """What a dataset's manifest must record to be reused: its configuration, its size's
+    definition and the CPU kernels that computed it (other kernels change single pixels, and
+    through the crops seeded by image content every feature: harness/arithmetic.py)."""
+    return {"config": asdict(config), "size": asdict(SIZES[config.size]),
+            "arithmetic": current_arithmetic().kernels}
+
+
 def _matches(manifest: dict | None, config: SynthConfig) -> bool:
-    """Whether a manifest records a dataset made with ``config`` and its size's definition."""
-    made = json.loads(json.dumps({"config": asdict(config), "size": asdict(SIZES[config.size])}))
+    """Whether a manifest records a dataset made as :func:`_made_with` says."""
+    made = json.loads(json.dumps(_made_with(config)))
     return bool(manifest) and all(manifest.get(key) == value for key, value in made.items())
 
 
@@ -337,8 +346,8 @@ def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
     start = time.perf_counter()
     try:
         details = WRITERS[like](config, staging)
-        manifest = {"config": asdict(config), "size": asdict(SIZES[size]),
-                    "seconds": round(time.perf_counter() - start, 1), "details": details}
+        manifest = {**_made_with(config), "seconds": round(time.perf_counter() - start, 1),
+                    "details": details}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         if out.exists():
             shutil.rmtree(out)
