@@ -40,11 +40,12 @@ golden: $(STAMP)
 mutation-check: $(STAMP)
 	$(BIN)/python scripts/gate.py mutations --report .golden-runs/mutations.json
 
-# --rerun-noise: the rms difference of Life-IQA's units between two machines' cold runs of the
-# gate (python scripts/gate.py power, 2026-12-04), applied to every cell: markers a rerun on
-# other hardware could flip are shown hollow
+# --noise-boards: the demo's 203 units as two hosts gave them before the arithmetic was pinned
+# (commit 768b136, AVX-512 and AVX2-only: leaderboards/noise/README.md); every verdict is
+# re-tested under each cell's sd measured between them (zero where they agree to the bit)
 leaderboards: $(STAMP)
-	$(BIN)/lifeiqa-bench demo --leaderboard-out leaderboards/synthetic --rerun-noise 0.0047
+	$(BIN)/lifeiqa-bench demo --leaderboard-out leaderboards/synthetic \
+		--noise-boards leaderboards/noise/avx512-native.json leaderboards/noise/avx2-native.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .golden-runs

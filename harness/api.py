@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.device import resolve_device
-from harness.errors import NoResultsError, unknown_name
+from harness.errors import InvalidOptionError, NoResultsError, unknown_name
 from harness.plan.jobs import Job, UnitKey, dataset_folder
 from harness.plan.options import ExecutorOptions, RunOptions, RunPlan, plan_run
 from harness.reporting.leaderboard import (
     PublishedValue,
+    board_noise,
     load_published_values,
     resolve_reference,
     write_results_leaderboard,
@@ -294,21 +295,28 @@ def load_results(suite: str, runs: str | Path = "runs") -> Results:
 def leaderboard(results: Results, out: str | Path, published: str | Path | None = "default",
                 reference: str | None = None, title: str | None = None,
                 rerun: Results | None = None, rerun_noise: float | None = None,
-                sections: Sequence[Section] = (), html: str | Path | None = None) -> Path:
+                sections: Sequence[Section] = (), html: str | Path | None = None,
+                noise_boards: tuple[str | Path, str | Path] | None = None) -> Path:
     """Write ``out/leaderboard.md``, its figures and ``out/leaderboard.json`` (the numbers
     behind it, raw and Holm-adjusted p-values included) for ``results``; returns the markdown.
     ``sections``: parts before the tables; ``html``: a folder for the page ``index.html``, made
     from that ``leaderboard.json`` (links to each unit's files are relative to the page).
     ``published``: a published-scores YAML shown beside the reproductions, ``"default"`` for
-    ``leaderboards/published.yaml``, None to leave them out. Markers are re-tested under rerun
-    noise (a fragile one is hollow, △/▽) measured from ``rerun`` (the same suite run again)
-    and, for cells it lacks, the stated sd ``rerun_noise``; with neither, the notes say the
-    markers were not re-tested."""
+    ``leaderboards/published.yaml``, None to leave them out. Verdicts are re-tested under rerun
+    noise (a fragile marker is hollow, △/▽; a fragile unmarked comparison ◇) measured per cell
+    from ``rerun`` (the same suite run again) or from ``noise_boards`` (two leaderboard.json
+    files of the same units, made under different arithmetic) and, for cells they lack, the
+    stated sd ``rerun_noise``; with none, the notes say the verdicts were not re-tested."""
     values: list[PublishedValue] = [] if published is None else \
         load_published_values(None if published == "default" else published)
-    source = f"a rerun in {rerun.runs / rerun.suite}" if rerun is not None else ""
-    noise = rerun_noise_of(list(results.units), list(rerun.units) if rerun else None,
-                           rerun_noise, source)
+    if rerun is not None and noise_boards is not None:
+        raise InvalidOptionError("--rerun and --noise-boards: give one source of rerun noise")
+    if noise_boards is not None:
+        noise = board_noise(*noise_boards, default=rerun_noise)
+    else:
+        source = f"a rerun in {rerun.runs / rerun.suite}" if rerun is not None else ""
+        noise = rerun_noise_of(list(results.units), list(rerun.units) if rerun else None,
+                               rerun_noise, source)
     return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
                                      title or f"Leaderboard: {results.suite}",
                                      results.unit_failures, noise, sections, html)

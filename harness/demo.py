@@ -172,17 +172,20 @@ def resolution_section(results: Results) -> Section:
 
 
 def demo_leaderboard(runs: str = "runs", out: str | Path | None = None,
-                     rerun: str | Path | None = None, rerun_noise: float | None = None) -> Path:
+                     rerun: str | Path | None = None, rerun_noise: float | None = None,
+                     noise_boards: tuple[str | Path, str | Path] | None = None) -> Path:
     """The leaderboard of everything under ``runs/demo`` (markdown, ``leaderboard.json`` and the
     page ``index.html`` beside them); with ``rerun`` (the runs folder of another demo run:
     another clone, machine or thread count) or a stated ``rerun_noise`` (the sd of a unit's
-    SRCC and PLCC between runs), every marker is re-tested under that noise, and a fragile one
-    is hollow."""
+    SRCC and PLCC between runs) or ``noise_boards`` (two leaderboard.json files of the same
+    units made under different arithmetic), every verdict is re-tested under that noise, and a
+    fragile one is drawn so."""
     out = Path(out) if out else Path(runs) / "demo" / "leaderboard"
     results = load_results("demo", runs)
     again = load_results("demo", rerun) if rerun else None
     return leaderboard(results, out, title=TITLE, rerun=again, rerun_noise=rerun_noise,
-                       sections=[resolution_section(results)], html=out)
+                       sections=[resolution_section(results)], html=out,
+                       noise_boards=noise_boards)
 
 
 @dataclass(frozen=True)
@@ -202,10 +205,11 @@ class DemoOutcome:
 def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
              leaderboard_out: str | Path | None = None, progress: bool = False,
              workers: int | None = None, rerun: str | Path | None = None,
-             rerun_noise: float | None = None, splits: int | None = None) -> DemoOutcome:
+             rerun_noise: float | None = None, splits: int | None = None,
+             noise_boards: tuple[str | Path, str | Path] | None = None) -> DemoOutcome:
     """Run the demo's steps (each on at most ``splits`` splits, where given) and write its
-    leaderboard (markers re-tested under the noise of ``rerun``, another demo run's runs folder,
-    or the stated sd ``rerun_noise``, where given)."""
+    leaderboard (verdicts re-tested under the noise of ``rerun``, another demo run's runs
+    folder, of ``noise_boards`` or the stated sd ``rerun_noise``, where given)."""
     start = time.perf_counter()
     steps = demo_steps(runs, seed, smoke, workers, splits)
     timings = [(f"data {name}", seconds) for name, seconds in demo_data(steps)]
@@ -222,6 +226,6 @@ def run_demo(runs: str = "runs", seed: int = 0, smoke: bool = False,
                 for options, step in zip(steps, results, strict=True)
                 if step.done and not step.skipped]
     began = time.perf_counter()
-    board = demo_leaderboard(runs, leaderboard_out, rerun, rerun_noise)
+    board = demo_leaderboard(runs, leaderboard_out, rerun, rerun_noise, noise_boards)
     timings.append(("leaderboard", time.perf_counter() - began))
     return DemoOutcome(tuple(results), board, time.perf_counter() - start, tuple(timings))

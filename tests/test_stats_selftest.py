@@ -46,7 +46,7 @@ def test_the_ci_sized_self_test_passes_and_says_so(capsys):
     assert cli.main(["selftest", "stats", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out
-    assert out.count("  PASS  ") == 10 and "PASS: all 10 figures within their bounds" in out
+    assert out.count("  PASS  ") == 17 and "PASS: all 17 figures within their bounds" in out
     for text in ("n= 3 (the range), stated 75.0%", "n=10 (x(2) to x(9)), stated 97.9%",
                  "10 splits: 0.000", "gain 0.02, sd 0.01, 10 splits, family of one", HOLM_AHEAD):
         assert text in out
@@ -121,4 +121,73 @@ def test_a_failing_figure_makes_the_command_exit_1(monkeypatch, capsys):
     assert cli.main(["selftest", "stats", "--quick"]) == 1
     out = capsys.readouterr().out
     assert f"  FAIL  {HOLM_AHEAD}: 0.000" in out
-    assert "FAIL: 1 of 10 figures outside their bounds" in out
+    assert "FAIL: 1 of 17 figures outside their bounds" in out
+
+
+# --- faults the figures of issue 35 catch ---------------------------------------------------------
+
+NULL_ALONE = "share of null tables marked (family of one)"
+LOSS = "power to mark a real loss ▼ (loss 0.02)"
+PLCC_EXACT = "largest |cell PLCC median - median of its units' PLCC|"
+PLCC_POWER = "power to mark ▲ in PLCC a gain of 0.02 in PLCC only"
+PERTURBED = "|stability, both cells perturbed - reference fixed, model sd x sqrt(2)|"
+DRAWN = "verdicts drawn wrong of clear ▲, marginal △, near-alpha ◇, none"
+
+
+def test_a_one_sided_test_in_the_observed_direction_fails_the_null_figure(monkeypatch):
+    original = metrics.signed_rank_p
+    monkeypatch.setattr(metrics, "signed_rank_p", lambda d: original(d) / 2)
+    figures, _ = selftest.direction_figures(0, QUICK_SIZE)
+    assert failed(figures) == {NULL_ALONE}
+
+
+@pytest.mark.parametrize("alternative", ["greater", "less"])
+def test_a_one_sided_test_in_a_fixed_direction_fails_a_power_figure(monkeypatch, alternative):
+    def one_sided(a, b) -> float:
+        d = np.subtract(a, b)
+        return 1.0 if not np.any(d) else float(stats.wilcoxon(d, alternative=alternative).pvalue)
+
+    monkeypatch.setattr(metrics, "paired_wilcoxon", one_sided)
+    direction, _ = selftest.direction_figures(0, QUICK_SIZE)
+    gain, _ = selftest.power_figures(0, replace(QUICK_SIZE, power_grid=False))
+    lost = failed(direction) | failed(gain)
+    assert lost == ({LOSS} if alternative == "greater" else
+                    {"gain 0.02, sd 0.01, 10 splits, family of one"})
+
+
+def test_a_re_test_that_leaves_the_reference_alone_fails_the_re_test_figure(monkeypatch):
+    from harness.results import stability
+
+    original = stability._perturbed
+
+    def reference_fixed(cell, metric, sd, rng):
+        return cell if cell.model_ref.variant == "full" else original(cell, metric, sd, rng)
+
+    monkeypatch.setattr(stability, "_perturbed", reference_fixed)
+    figures, _ = selftest.retest_figures(0, QUICK_SIZE)
+    assert PERTURBED in failed(figures)
+
+
+def test_a_stability_threshold_applied_the_wrong_way_fails_the_drawing_figure(monkeypatch):
+    from harness.results import aggregate
+
+    monkeypatch.setattr(aggregate.Comparison, "fragile", property(
+        lambda self: self.stability is not None and self.stability >= aggregate.STABLE))
+    figures, _ = selftest.retest_figures(0, QUICK_SIZE)
+    assert failed(figures) == {DRAWN}
+
+
+def test_plcc_aggregated_or_compared_as_srcc_fails_the_plcc_figures(monkeypatch):
+    from harness.results import aggregate
+
+    as_srcc = aggregate.paired_values
+    monkeypatch.setattr(aggregate, "paired_values", lambda cell, ref, metric="srcc":
+                        as_srcc(cell, ref, "srcc"))
+    figures, _ = selftest.plcc_figures(0, QUICK_SIZE)
+    assert failed(figures) == {PLCC_POWER}
+    monkeypatch.undo()
+    original = selftest.aggregate
+    monkeypatch.setattr(selftest, "aggregate", lambda results: [
+        replace(c, plcc=c.srcc, per_unit_plcc=dict(c.per_unit_srcc)) for c in original(results)])
+    figures, _ = selftest.plcc_figures(0, QUICK_SIZE)
+    assert failed(figures) == {PLCC_EXACT, PLCC_POWER}

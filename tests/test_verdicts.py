@@ -119,11 +119,36 @@ def test_a_marginal_marker_is_fragile_and_a_clear_one_is_not():
     assert tested[comparison_key(marginal)].marker == "△"  # hollow: a rerun may lose it
     assert tested[comparison_key(clear)].marker == "▼"
     note = stability_note(noise, list(tested.values()), "srcc")
-    assert "△/▽: a SRCC marker kept in fewer than 95% of 200 re-tests" in note
-    assert "1 of 2 marker(s) here" in note
+    assert "△/▽/◇: a SRCC verdict given again in fewer than 95% of 2000 re-tests" in note
+    assert "here 1 of 2 marker(s) and 0 of 0 unmarked comparison(s)" in note
     assert "not re-tested under rerun noise" in stability_note(None, [], "srcc")
     # no noise at all (zero-shot metrics, say): every re-test is the table itself
     assert set(stability(block, "lifeiqa_x", "srcc", RerunNoise({}, 0.0, "none")).values()) == {1.0}
+
+
+EDGE = [0.012, 0.015, 0.009, 0.011, -0.012, 0.013, 0.010, -0.009, 0.014, 0.008]  # p = 0.064
+
+
+def test_an_unmarked_comparison_near_alpha_is_fragile_too():
+    """Fragile in the other direction: a "not distinguishable" that re-tests often mark."""
+    from harness.results.stability import RerunNoise, stability, stability_note, with_stability
+
+    reference = cell("full", REFERENCE, "ffffff000000")
+    edge = cell("no_moe", [r + d for r, d in zip(REFERENCE, EDGE, strict=True)], "aaaaaa111111")
+    same = cell("cnniqa", [v + 0.0005 * (-1) ** k for k, v in enumerate(REFERENCE)], "cccccc333333")
+    for block, expected in (([reference, edge], "◇"), ([reference, same], "")):
+        plain = compare_block(block, "lifeiqa_x")
+        assert plain[0].marker == "" and plain[0].verdict == 0
+        shares = stability(block, "lifeiqa_x", "srcc", RerunNoise({}, 0.006, "a stated sd"))
+        [tested] = with_stability(plain, shares)
+        assert tested.marker == expected, (tested.stability, expected)
+        assert (tested.stability < 0.95) == bool(expected)
+    note = stability_note(RerunNoise({}, 0.006, "a stated sd"), [tested], "srcc")
+    assert "here 0 of 0 marker(s) and 0 of 1 unmarked comparison(s)" in note
+    (verdict,) = verdict_note("lifeiqa_x", [reference, edge], with_stability(
+        compare_block([reference, edge], "lifeiqa_x"), stability(
+            [reference, edge], "lifeiqa_x", "srcc", RerunNoise({}, 0.006, "a stated sd"))), "srcc")
+    assert "Not distinguishable from lifeiqa_x (Holm-adjusted): 1 (lifeiqa_x+no_moe (fragile))" in verdict
 
 
 def test_rerun_noise_is_measured_per_cell_from_the_units_of_a_rerun():
@@ -175,10 +200,10 @@ def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_nois
     cells = document["blocks"][0]["cells"]
     assert all(set(c["per_unit"]) == set(c["units"]) for c in cells)
     text = (board / "leaderboard.md").read_text()
-    assert "△/▽: a SRCC marker kept in fewer than 95% of 200 re-tests" in text
+    assert "△/▽/◇: a SRCC verdict given again in fewer than 95% of 2000 re-tests" in text
     plain = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out",
                   str(tmp_path / "plain"))
-    assert "markers were not re-tested under rerun noise" in plain.stdout
+    assert "verdicts were not re-tested under rerun noise" in plain.stdout
     assert json.loads((tmp_path / "plain" / "leaderboard.json").read_text())["rerun_noise"] is None
 
 

@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerun-noise", type=float, metavar="SD",
                         help="the sd of a unit's SRCC and PLCC between runs, stated (where no "
                              "--rerun measured it): markers are re-tested under it")
+    parser.add_argument("--noise-boards", nargs=2, metavar=("A.json", "B.json"),
+                        help="two leaderboard.json files of the same units made under different "
+                             "arithmetic (harness/arithmetic.py): every verdict is re-tested "
+                             "under the noise measured per cell between them")
     parser.add_argument("--splits", type=int, metavar="N",
                         help="at most N splits in each step (default: the comparison's 10, "
                              "the ablation's and routing's 5): a smaller demo with less "
@@ -44,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     outcome = run_demo(args.runs, args.seed, args.smoke, args.leaderboard_out, progress=True,
                        workers=args.workers, rerun=args.rerun, rerun_noise=args.rerun_noise,
-                       splits=args.splits)
+                       splits=args.splits,
+                       noise_boards=tuple(args.noise_boards) if args.noise_boards else None)
     for results in outcome.steps:
         print(f"\n{results.suite}: {results.done} run, {results.skipped} already done, "
               f"{len(results.failed)} failed")

@@ -32,13 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "leaderboard.json, self-contained (opens from disk, no network); "
                              "its links to each unit's result.json are relative to DIR")
     noise = parser.add_argument_group(
-        "rerun noise", "re-test every marker with each unit perturbed by its rerun noise; one "
-                       "kept in under 95%% of the re-tests is shown hollow (△/▽: fragile)")
+        "rerun noise", "re-test every verdict with each unit perturbed by its rerun noise; one "
+                       "given again in under 95%% of the re-tests is fragile (△/▽ hollow "
+                       "markers; ◇ where a rerun may add a marker)")
     noise.add_argument("--rerun", metavar="RUNS/SUITE",
                        help="the same suite run again (another clone, machine or thread count): "
                             "each cell's rerun sd is measured from the differences of its units")
     noise.add_argument("--rerun-noise", type=float, metavar="SD",
                        help="the rerun sd of a unit's SRCC and PLCC where no rerun measured it")
+    noise.add_argument("--noise-boards", nargs=2, metavar=("A.json", "B.json"),
+                       help="two leaderboard.json files of the same units made under different "
+                            "arithmetic: each cell's rerun sd is measured between them")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.rerun)
         rerun = api.load_results(folder.name, folder.parent)
     path = api.leaderboard(api.load_results(args.suite, args.runs), out, published,
-                           args.reference, args.title, rerun, args.rerun_noise, html=args.html)
+                           args.reference, args.title, rerun, args.rerun_noise, html=args.html,
+                           noise_boards=tuple(args.noise_boards) if args.noise_boards else None)
     print(path.read_text())
     page = f", page {Path(args.html) / 'index.html'}" if args.html else ""
     print(f"written to {path} (figures in {path.parent / 'figures'}, p-values in "

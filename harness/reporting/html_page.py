@@ -105,7 +105,8 @@ def _comparison_title(comparison: dict | None) -> str:
     if comparison["p_raw"] is None:  # a run of one split or seed: nothing to test
         return versus + ", not tested (the Wilcoxon test needs 2 pairs or more)"
     stability = comparison.get("stability")
-    kept = "" if stability is None else f"; kept in {stability:.0%} of re-tests under rerun noise"
+    kept = "" if stability is None else \
+        f"; this verdict given again in {stability:.0%} of re-tests under rerun noise"
     return (f"{versus}, Wilcoxon p = {comparison['p_raw']:.3g}, Holm-adjusted p = "
             f"{comparison['p_holm']:.3g} (family of {comparison['family_size']}){kept}")
 
@@ -282,11 +283,13 @@ def provenance_section(data: dict, runs_link: str | None) -> str:
         items += [f"{_e(m['machine'])}: {m['unit_minutes']:.1f} min of unit wall time"
                   for m in facts["machines"]]
         items.append("protocols: " + ", ".join(_e(p) for p in facts["protocols"]))
+        items += [f"CPU arithmetic {_e(a['arithmetic'])}: {a['units']} units"
+                  for a in facts["arithmetic"]]
     noise = data["rerun_noise"]
-    items.append("markers not re-tested under rerun noise" if noise is None else
-                 f"markers re-tested {noise['draws']} times under rerun noise from "
-                 f"{_e(noise['source'])}; kept in under {noise['stable_share']:.0%}: hollow "
-                 f"(△/▽, fragile)")
+    items.append("verdicts not re-tested under rerun noise" if noise is None else
+                 f"verdicts re-tested {noise['draws']} times under rerun noise from "
+                 f"{_e(noise['source'])}; given again in under {noise['stable_share']:.0%}: "
+                 f"fragile, a hollow marker (△/▽) or ◇ where a rerun may add one")
     items.append(f"made from leaderboard.json, format version {data['format_version']}"
                  + (f"; unit links relative to the runs folder at <code>{_e(runs_link)}</code>"
                     if runs_link else "; no runs folder linked"))

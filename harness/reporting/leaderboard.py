@@ -23,13 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import NoResultsError, unknown_name
+from harness.errors import InvalidOptionError, NoResultsError, unknown_name
 from harness.fileio import atomic_write_text
 from harness.plan.models import ModelRef
 from harness.plan.registry import list_models
 from harness.reporting import plots
 from harness.reporting.analyses import analyses_document, block_analyses
-from harness.reporting.leaderboard_format import FORMAT_VERSION
+from harness.reporting.leaderboard_format import FORMAT_VERSION, read_leaderboard_document
 from harness.reporting.published import SELECTION_NAMES
 from harness.reporting.views import Figure, Section, Table
 from harness.results.aggregate import (
@@ -63,6 +63,7 @@ from harness.results.stability import (
     DRAWS,
     RerunNoise,
     measure_noise,
+    rerun_sd,
     stability,
     stability_note,
     with_stability,
@@ -250,12 +251,14 @@ def footer(results: list[UnitResult]) -> str:
              for m in facts["machines"]]
     caution = ("; the units come from more than one code version, so a difference between rows "
                "may be a difference in code" if len(facts["code_versions"]) > 1 else "")
+    kernels = "; ".join(f"{a['arithmetic']} ({a['units']} unit{'s' * (a['units'] != 1)})"
+                        for a in facts["arithmetic"])
     plugins = Counter((r.model.name, r.plugin.label) for r in results if r.plugin)
     made = "".join(f"\n- {model}: plug-in {label} ({count} unit{'s' * (count != 1)})"
                    for (model, label), count in sorted(plugins.items()))
     return ("Hardware and wall time (sum over units; units run one after another unless an "
             "executor ran them in parallel):\n\n" + "\n".join(lines)
-            + f"\n\n{len(results)} units; code: {code}{caution}."
+            + f"\n\n{len(results)} units; code: {code}{caution}; CPU arithmetic: {kernels}."
             + (f"\n\nModels from plug-ins (their code is not this repository's):\n{made}"
                if made else ""))
 
@@ -420,6 +423,12 @@ def render(results: list[UnitResult], out_dir: Path | None, published: list[Publ
     return "\n".join(parts) + "\n"
 
 
+def arithmetic_label(result: UnitResult) -> str:
+    """The unit's CPU arithmetic in one line (harness/arithmetic.py)."""
+    found = result.environment.arithmetic
+    return found.label if found else "not recorded (written before result schema version 5)"
+
+
 def provenance(results: list[UnitResult]) -> dict:
     """Where the units ran and from which code: the footer's facts as data."""
     machines: dict[str, float] = defaultdict(float)
@@ -432,6 +441,8 @@ def provenance(results: list[UnitResult]) -> dict:
                               sorted(Counter(r.environment.code_version for r in results).items())],
             "machines": [{"machine": machine, "unit_minutes": round(seconds / 60, 3)}
                          for machine, seconds in machines.items()],
+            "arithmetic": [{"arithmetic": label, "units": count} for label, count in sorted(
+                Counter(arithmetic_label(r) for r in results).items())],
             "protocols": sorted({f"{r.protocol.name} v{r.protocol.version}" for r in results})}
 
 
@@ -533,6 +544,29 @@ def rerun_noise(results: list[UnitResult], rerun: list[UnitResult] | None = None
     if sd is not None:
         return RerunNoise({}, sd, source or f"a stated sd of {sd:g}")
     return None
+
+
+def board_noise(first: str | Path, second: str | Path, default: float | None = None) -> RerunNoise:
+    """The rerun sd of each cell two leaderboards hold for the same units (same model, column,
+    config and split files), each made under other arithmetic: the noise measured between them
+    (:func:`~harness.results.stability.rerun_sd`; zero for a cell they give to the bit)."""
+    def per_unit(path: str | Path) -> dict[tuple[str, str, str], dict]:
+        return {(c["model"], c["column"], c["config_hash"]): c["per_unit"] or {}
+                for block in read_leaderboard_document(path)["blocks"] for c in block["cells"]}
+
+    a, b = per_unit(first), per_unit(second)
+    by_cell: dict[tuple[str, str, str], dict[str, float]] = {}
+    for key in sorted(a.keys() & b.keys()):
+        shared = [u for u in sorted(a[key]) if u in b[key]
+                  and a[key][u]["split_sha256_16"] == b[key][u]["split_sha256_16"]]
+        if shared:
+            by_cell[key] = {m: rerun_sd((a[key][u][m] for u in shared),
+                                        (b[key][u][m] for u in shared)) for m in METRICS}
+    if not by_cell:
+        raise InvalidOptionError(f"--noise-boards {first} {second}: the two leaderboards share "
+                                 f"no cell with units on the same split files")
+    return RerunNoise(by_cell, default, f"the same units on two boards made under different "
+                                        f"arithmetic, {Path(first).name} and {Path(second).name}")
 
 
 def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: str | Path,

@@ -27,6 +27,10 @@ Version history:
    ``not_zero_shot`` and ``per_distortion``, and each unit its ``folder`` under the runs
    folder. A migrated version-2 file has none of the text (empty lists, null provenance and
    folders), and rows and expected units computed from its cells.
+4. ``provenance.arithmetic``: the CPU arithmetic the units computed with (harness/arithmetic.py)
+   and their counts; every tested comparison's ``stability`` (the share of re-tests that give
+   its verdict again, marked or not) and the marker ``◇`` for a fragile unmarked verdict. A
+   migrated version-3 file has an empty list there, and its unmarked comparisons no stability.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from harness.plan.models import variant_kind
 from harness.results.aggregate import Gap, expected_units, row_label
 from harness.results.schema import document_version
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SCHEMA_FILE = "leaderboard.schema.json"
 
 
@@ -187,6 +191,15 @@ def _v2_to_v3(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
     return document
 
 
+def _v3_to_v4(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """Version 3 -> 4: the units' arithmetic was not recorded (an empty list)."""
+    document = copy.deepcopy(data)
+    if isinstance(document.get("provenance"), dict):
+        document["provenance"].setdefault("arithmetic", [])
+    document["format_version"] = 4
+    return document
+
+
 # MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], str | Path], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}

@@ -37,9 +37,11 @@ SELECTION_LABELS = {"last": "last epoch", "val": "validation-selected",
                     "authors": "authors' rule, test-oracle (best test-SRCC epoch; PLCC the running "
                                "maximum at SRCC improvements)"}
 ALPHA = 0.05
-# a marker kept in at least this share of re-tests under rerun noise is solid, else hollow
+# a verdict (a marker, or none) given again in at least this share of re-tests under rerun
+# noise is settled, else fragile: hollow markers, and ◇ where a rerun may add one
 # (harness/results/stability.py)
 STABLE = 0.95
+FRAGILE_UNMARKED = "◇"
 PLCC_KIND = "raw Pearson, no logistic fit"  # Scores.plcc; plcc_logistic is not tabulated
 SHORT_MARK = "‡"  # an interval that is the range of too few units to reach 95 %
 
@@ -181,7 +183,8 @@ class Comparison:
     family_size: int
     config_hash: str = ""  # the compared cell's
     reference_config_hash: str = ""  # the reference cell's
-    # the share of re-tests under rerun noise that keep the marker (None: not assessed)
+    # the share of re-tests under rerun noise that give this verdict again, marked or not
+    # (None: not assessed)
     stability: float | None = None
 
     @property
@@ -190,15 +193,27 @@ class Comparison:
         return (self.model, self.column, self.config_hash)
 
     @property
-    def marker(self) -> str:
-        """``▲``/``▼`` when the Holm-adjusted p is under ALPHA (the sign of the median
-        difference says which), else ``""``."""
+    def verdict(self) -> int:
+        """+1 better, -1 worse (the Holm-adjusted p under ALPHA; the sign of the median
+        difference says which), 0 not distinguishable."""
         if self.p_holm is None or not self.p_holm < ALPHA or not self.median_difference:
-            return ""
-        better = self.median_difference > 0
-        if self.stability is not None and self.stability < STABLE:  # fragile: a rerun may lose it
-            return "△" if better else "▽"
-        return "▲" if better else "▼"
+            return 0
+        return 1 if self.median_difference > 0 else -1
+
+    @property
+    def fragile(self) -> bool:
+        """Re-tested, and given again in fewer than STABLE of the re-tests."""
+        return self.stability is not None and self.stability < STABLE
+
+    @property
+    def marker(self) -> str:
+        """``▲``/``▼`` for a verdict of better/worse, hollow (``△``/``▽``) when it is fragile;
+        ``◇`` for a fragile "not distinguishable" (a rerun may mark it); else ``""``."""
+        if not self.verdict:
+            return FRAGILE_UNMARKED if self.fragile else ""
+        if self.fragile:
+            return "△" if self.verdict > 0 else "▽"
+        return "▲" if self.verdict > 0 else "▼"
 
     def to_json_dict(self) -> dict:
         return {"model": self.model, "column": self.column, "config_hash": self.config_hash,
@@ -434,8 +449,9 @@ def verdict_note(reference: str | None, block: list[Cell], comparisons: list[Com
         groups: dict[str, list[str]] = {"better than": [], "worse than": [],
                                         "not distinguishable from": []}
         for c in tested:
-            groups[{"▲": "better than", "▼": "worse than"}.get(
-                c.marker, "not distinguishable from")].append(labels[c.key])
+            groups[{1: "better than", -1: "worse than"}.get(
+                c.verdict, "not distinguishable from")].append(
+                labels[c.key] + (" (fragile)" if c.fragile else ""))
         text = (f"{metric.upper()} on {column}: {reference} has the "
                 f"{'highest median' if not above else f'median ranked {len(above) + 1} of {len(medians)}'}"
                 f" ({medians[mine]:.3f}).")

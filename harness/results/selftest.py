@@ -30,19 +30,42 @@ The figures, each with its bound (:class:`Figure`):
   plus a margin; and never leave a comparison unmarked whose raw p is at most that of a marked
   one (the markers follow the p-values, as a step-down procedure's do).
 
+* **two-sidedness**: alone (a family of one) under the null, 10 splits, the share of tables
+  marked must be at most :data:`ALPHA` plus a margin over :data:`DIRECTION_TRIALS` tables (a
+  one-sided test in the observed direction, its p halved, marks about 0.084); a real loss of
+  0.02 must be marked ``▼`` as often as the power figure's gain ``▲`` (a test one-sided towards
+  gains never marks it; one towards losses fails the gain's power figure).
+* **PLCC on its own**: simulated PLCC is not a copy of SRCC (:data:`PLCC_OFFSET` above it, or
+  drawn apart); a cell's PLCC median must be its units' PLCC median exactly, a model better in
+  PLCC only must be marked ``▲`` in PLCC (power) and in SRCC at most :data:`ALPHA` of the time.
+  PLCC compared or aggregated as SRCC fails these.
+* **re-tests under rerun noise** (:mod:`harness.results.stability`): the reference's units are
+  perturbed like every other cell's, so a verdict's stability with both cells at sd ``s`` equals
+  (within two binomial margins) its stability with the reference fixed and the model at
+  ``s * sqrt(2)`` (a re-test that leaves the reference alone halves the noise of the
+  differences and fails it); and the threshold draws four verdicts right: a clear marker solid,
+  a marginal one hollow, an unmarked comparison near alpha ``◇``, a clear "no difference" plain
+  (a threshold applied the wrong way fails it).
+
+The permutation test of the routing analysis is not here: it lives in the engine
+(``harness/engine/analyses.py``), which this layer may not import; tests/test_analyses.py checks
+its exactness.
+
 Bounds and false failures: a simulated figure is a binomial count, so each stochastic bound is
 the stated figure widened by the binomial quantile that a correct harness crosses with
-probability at most :data:`FALSE_FAILURE` (two-sided for the coverage, split evenly); the two
-other bounds (Holm never marks fewer than Bonferroni, markers follow the p-values) hold
-exactly. With eight stochastic bounds a correct harness fails a run with probability under
-1e-3 over random seeds (a seeded run is deterministic: it passes or fails every time). The
+probability at most :data:`FALSE_FAILURE` (two-sided for the coverage, split evenly); the
+exact bounds (Holm never marks fewer than Bonferroni, markers follow the p-values, PLCC
+summarised as itself, verdicts drawn right) hold without a margin. With thirteen stochastic
+bounds a correct harness fails a run with probability under 2e-3 over random seeds (a
+seeded run is deterministic: it passes or fails every time). The
 floors sit well below what the design gives (power 1.00 in 500 trials, Holm ahead in 44 % of
 the tables), so the margins decide nothing about a correct harness and everything about a broken
 one: Holm replaced by Bonferroni marks exactly what Bonferroni marks (Holm ahead in no table);
 an off-by-one order statistic (``[x(j+1), x(n-j)]``) covers 0 % at n = 3 and 89 % at n = 10
 where 75 % and 97.9 % are stated; an uncorrected p < 0.05 marks nearly every null table; a
 non-monotone Holm (no running maximum) breaks the markers' order in about 7 % of the mixed
-tables (tests/test_stats_selftest.py injects each).
+tables; and the faults named under each figure above (tests/test_stats_selftest.py injects
+each).
 
 Sizes: :data:`DEFAULT_SIZE` (about two minutes on one core) also prints, without bounds, the
 power for gains of 0.01 and 0.02 with paired sd 0.01 and 0.02 over 10 and 20 splits, alone and
@@ -73,12 +96,16 @@ from harness.plan.registry import list_models
 from harness.results import metrics
 from harness.results.aggregate import (
     ALPHA,
+    FRAGILE_UNMARKED,
+    Cell,
     Comparison,
     aggregate,
     compare_block,
+    comparison_key,
     smallest_adjusted_p,
 )
 from harness.results.schema import Environment, ProtocolRef, Seeds, SplitInfo, UnitResult
+from harness.results.stability import DRAWS, RerunNoise, stability, with_stability
 from lifeiqa.config import ABLATIONS
 
 MODELS, DATASETS = 15, 7  # the comparison table the issue names: 98 comparisons
@@ -92,6 +119,12 @@ SPLIT_SD = 0.02  # the split effect every model shares (pairing removes it)
 Z_SD = 0.1  # per-split scatter of a cell's SRCC on Fisher's z scale (coverage cells)
 POWER_TABLE = [(gain, sd) for gain in (0.01, 0.02) for sd in (0.01, 0.02)]
 REFERENCE_PRESET = "lifeiqa_tiny"
+PLCC_OFFSET = 0.03  # simulated PLCC sits above SRCC, so a PLCC read as SRCC is seen
+DIRECTION_TRIALS = 3000  # family-of-one null trials: a halved p's ~0.084 misses 0.05 + margin
+RETEST_SD = 0.006  # the rerun sd of the re-test figures (the gate's largest rerun difference)
+# paired differences of 10 splits: p = 0.037 (marked, near alpha), p = 0.064 (unmarked, near it)
+MARGINAL = (0.012, 0.015, 0.009, 0.011, -0.010, 0.013, 0.010, -0.009, 0.014, 0.008)
+EDGE = (0.012, 0.015, 0.009, 0.011, -0.012, 0.013, 0.010, -0.009, 0.014, 0.008)
 _ENVIRONMENT = Environment(None, None, "-", "-", "-", "-", "-", "simulated", "-", None)
 
 
@@ -210,9 +243,12 @@ def model_refs(count: int = MODELS) -> list[ModelRef]:
     return [ModelRef(REFERENCE_PRESET, v) for v in variants[:count]]
 
 
-def _units(suite: str, scores: np.ndarray, datasets: list[str], refs: list[ModelRef]) -> list[UnitResult]:
+def _units(suite: str, scores: np.ndarray, datasets: list[str], refs: list[ModelRef],
+           plcc: np.ndarray | None = None) -> list[UnitResult]:
     """One unit result per model, dataset and split of ``scores`` (datasets x models x splits,
-    the test SRCC; PLCC set equal), paired on per-dataset split files."""
+    the test SRCC) and ``plcc`` (the same shape; default: the SRCC plus :data:`PLCC_OFFSET`,
+    never a copy of it), paired on per-dataset split files."""
+    plcc = scores + PLCC_OFFSET if plcc is None else plcc
     out = []
     for d, dataset in enumerate(datasets):
         for m, ref in enumerate(refs):
@@ -220,14 +256,14 @@ def _units(suite: str, scores: np.ndarray, datasets: list[str], refs: list[Model
                          "preset": ref.preset, "variant": ref.variant, "train_dataset": dataset,
                          "test_dataset": dataset, "train_fraction": 1.0, "test_fraction": 0.2,
                          "validation_fraction": 0.0, "selection": "last", "breakdown": "none"}
-            for k, value in enumerate(scores[d, m]):
+            for k, (value, linear) in enumerate(zip(scores[d, m], plcc[d, m], strict=True)):
                 unit = f"split_{k:02d}"
-                value = float(value)
+                value, linear = float(value), float(linear)
                 out.append(UnitResult(
                     suite=suite, protocol=ProtocolRef("selftest", "1"), preset=ref.preset,
                     variant=ref.variant, train_dataset=dataset, test_dataset=dataset, unit=unit,
                     selection="last", selected_epoch=None, selection_note="simulated",
-                    metrics=metrics.Scores(value, value, value, value, 0.0, 100),
+                    metrics=metrics.Scores(value, linear, linear, value, 0.0, 100),
                     per_distortion={},
                     split=SplitInfo(f"{suite}/splits/{dataset}/{unit}.json", f"{d:08x}{k:08x}",
                                     400, 100, 0),
@@ -238,19 +274,27 @@ def _units(suite: str, scores: np.ndarray, datasets: list[str], refs: list[Model
     return out
 
 
+def _scores(rng: np.random.Generator, splits: int, gains: np.ndarray, sd: float) -> np.ndarray:
+    """Per-split scores (datasets x models x splits): a true value per dataset plus each
+    model's gain (``gains``, datasets x models), a split effect shared by every model and
+    per-model noise of sd ``sd / sqrt(2)`` (paired differences: sd ``sd``)."""
+    shape = (gains.shape[0], gains.shape[1], splits)
+    truth = rng.uniform(0.80, 0.95, (gains.shape[0], 1, 1)) + gains[:, :, None]
+    split_effect = rng.normal(scale=SPLIT_SD, size=(gains.shape[0], 1, splits))
+    return truth + split_effect + rng.normal(scale=sd / math.sqrt(2), size=shape)
+
+
 def _compare_table(rng: np.random.Generator, splits: int, gains: np.ndarray, sd: float,
-                   refs: list[ModelRef]) -> list[Comparison]:
-    """A simulated table through aggregate and compare_block. ``gains`` (datasets x models) is
-    each model's true gain over the reference (model 0) per dataset; per-split scores are a
-    true SRCC per dataset, a split effect shared by every model and per-model noise of sd
-    ``sd / sqrt(2)`` (paired differences: sd ``sd``)."""
+                   refs: list[ModelRef], metric: str = "srcc",
+                   plcc_gains: np.ndarray | None = None) -> list[Comparison]:
+    """A simulated table through aggregate and compare_block, in ``metric``. ``gains``
+    (datasets x models) is each model's true SRCC gain over the reference (model 0) per
+    dataset, ``plcc_gains`` its PLCC gain (default: the same); see :func:`_scores`."""
     datasets = [f"sim-{d}" for d in range(gains.shape[0])]
-    shape = (len(datasets), len(refs), splits)
-    truth = rng.uniform(0.80, 0.95, (len(datasets), 1, 1)) + gains[:, :, None]
-    split_effect = rng.normal(scale=SPLIT_SD, size=(len(datasets), 1, splits))
-    scores = truth + split_effect + rng.normal(scale=sd / math.sqrt(2), size=shape)
-    cells = aggregate(_units("selftest", scores, datasets, refs))
-    return compare_block(cells, refs[0].name)
+    scores = _scores(rng, splits, gains, sd)
+    plcc = None if plcc_gains is None else _scores(rng, splits, plcc_gains, sd)
+    return compare_block(aggregate(_units("selftest", scores, datasets, refs, plcc)),
+                         refs[0].name, metric)
 
 
 def _marked(comparisons: Iterable[Comparison], refs: list[ModelRef], gains: np.ndarray
@@ -417,12 +461,112 @@ def holm_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]
     return figures, notes
 
 
+def direction_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]]:
+    """The test is two-sided: alone under the null it marks at most ALPHA of the tables (a
+    one-sided test in the observed direction, p halved, marks about 0.084), and a real loss is
+    marked ▼ as often as a gain ▲ (a one-sided test for gains never marks it)."""
+    rng = np.random.default_rng([seed, 5])
+    refs = model_refs(2)
+    group = "Two-sided: each direction alone (2 models x 1 dataset, 10 splits, sd 0.01)"
+    marked = sum(bool(_compare_table(rng, 10, np.zeros((1, 2)), 0.01, refs)[0].marker)
+                 for _ in range(DIRECTION_TRIALS))
+    loss = np.array([[0.0, -0.02]])
+    worse = sum(_compare_table(rng, 10, loss, 0.01, refs)[0].marker == "▼"
+                for _ in range(size.power_trials))
+    figures = [
+        Figure(group, "share of null tables marked (family of one)", marked / DIRECTION_TRIALS,
+               high=_at_most(DIRECTION_TRIALS, ALPHA),
+               bound=f"{ALPHA} with a binomial margin over {DIRECTION_TRIALS} tables"),
+        Figure(group, "power to mark a real loss ▼ (loss 0.02)", worse / size.power_trials,
+               low=_at_least(size.power_trials, POWER_FLOOR),
+               bound=f"{POWER_FLOOR} with a binomial margin over {size.power_trials} trials"),
+    ]
+    return figures, []
+
+
+def plcc_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]]:
+    """PLCC is a metric of its own: a cell's PLCC summary is of the units' PLCC (exact), and a
+    model better only in PLCC is marked in PLCC (power) and not in SRCC (false alarm)."""
+    rng = np.random.default_rng([seed, 6])
+    refs = model_refs(2)
+    scores, plcc = _scores(rng, 10, np.zeros((1, 2)), 0.01), _scores(rng, 10, np.zeros((1, 2)), 0.01)
+    cells = aggregate(_units("selftest", scores, ["sim-0"], refs, plcc))
+    deviation = max(abs(c.plcc.median - float(np.median(plcc[0, m])))
+                    for m, c in enumerate(sorted(cells, key=lambda c: c.model != refs[0].name)))
+    gain = np.array([[0.0, 0.02]])
+    in_plcc = in_srcc = 0
+    for _ in range(size.power_trials):
+        in_plcc += _compare_table(rng, 10, np.zeros((1, 2)), 0.01, refs, "plcc",
+                                  plcc_gains=gain)[0].marker == "▲"
+        in_srcc += bool(_compare_table(rng, 10, np.zeros((1, 2)), 0.01, refs, "srcc",
+                                       plcc_gains=gain)[0].marker)
+    group = "PLCC on its own (2 models x 1 dataset, 10 splits, sd 0.01)"
+    t = size.power_trials
+    figures = [
+        Figure(group, "largest |cell PLCC median - median of its units' PLCC|", deviation,
+               high=0.0, bound="exact: the cell summarises its units' PLCC", exact=True),
+        Figure(group, "power to mark ▲ in PLCC a gain of 0.02 in PLCC only", in_plcc / t,
+               low=_at_least(t, POWER_FLOOR),
+               bound=f"{POWER_FLOOR} with a binomial margin over {t} trials"),
+        Figure(group, "share marked in SRCC, where only PLCC differs", in_srcc / t,
+               high=_at_most(t, ALPHA), bound=f"{ALPHA} with a binomial margin over {t} trials"),
+    ]
+    return figures, []
+
+
+def _pair(differences: Iterable[float], refs: list[ModelRef], seed: int) -> list[Cell]:
+    """A reference and a model whose per-split SRCC differ by ``differences``."""
+    base = 0.8 + np.random.default_rng([seed, 7]).normal(scale=SPLIT_SD, size=10)
+    scores = np.stack([base, base + np.asarray(list(differences))])[None]
+    return aggregate(_units("selftest", scores, ["sim-0"], refs))
+
+
+def retest_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]]:
+    """The re-tests under rerun noise (harness/results/stability.py): every cell, the
+    reference's included, is perturbed (the paired differences' noise is the same whether both
+    cells get sd s or the reference none and the model s * sqrt(2)), and the stability
+    threshold draws each verdict right: a clear marker solid, a marginal one hollow, an unmarked
+    comparison near alpha ◇ and a clear "no difference" plain."""
+    refs = model_refs(2)
+    block = _pair(MARGINAL, refs, seed)
+    both = stability(block, refs[0].name, "srcc", RerunNoise({}, RETEST_SD, "both cells"),
+                     seed=seed)
+    keys = [comparison_key(c) for c in block]
+    one = RerunNoise({k: {"srcc": 0.0 if c.model == refs[0].name else RETEST_SD * math.sqrt(2),
+                          "plcc": 0.0} for k, c in zip(keys, block, strict=True)}, None, "one")
+    alone = stability(block, refs[0].name, "srcc", one, seed=seed + 1)
+    [share_both], [share_alone] = both.values(), alone.values()
+    margin = 3.9 * math.sqrt(0.5 / DRAWS)  # two shares of DRAWS re-tests each, two-sided 1e-4
+    expected = {"clear": "▲", "marginal": "△", "edge": FRAGILE_UNMARKED, "none": ""}
+    shown = {}
+    for name, differences in (("clear", [0.2] * 10), ("marginal", MARGINAL), ("edge", EDGE),
+                              ("none", [0.0005 * (-1) ** k for k in range(10)])):
+        pair = _pair(differences, refs, seed)
+        [comparison] = with_stability(compare_block(pair, refs[0].name), stability(
+            pair, refs[0].name, "srcc", RerunNoise({}, RETEST_SD, "stated"), seed=seed))
+        shown[name] = comparison.marker
+    wrong = [name for name in expected if shown[name] != expected[name]]
+    group = (f"Re-tests under rerun noise ({DRAWS} draws, sd {RETEST_SD}; 2 models x 1 dataset, "
+             f"10 splits)")
+    figures = [
+        Figure(group, "|stability, both cells perturbed - reference fixed, model sd x sqrt(2)|",
+               abs(share_both - share_alone), high=margin,
+               bound=f"equal in law: {margin:.3f}, two binomial shares' margin"),
+        Figure(group, "verdicts drawn wrong of clear ▲, marginal △, near-alpha ◇, none",
+               float(len(wrong)), high=0.0, bound="exact for this seed", exact=True),
+    ]
+    notes = [f"stabilities: {share_both:.3f} and {share_alone:.3f}; drawn "
+             + ", ".join(f"{name} {shown[name] or 'plain'}" for name in expected)]
+    return figures, notes
+
+
 def run_stats_selftest(seed: int = 0, size: SelfTestSize = DEFAULT_SIZE) -> StatsSelfTest:
     """Every figure, seeded (each group draws from its own stream, so a group run alone gives
     the figures it gives here)."""
     figures = coverage_figures(seed, size)
     notes: dict[str, tuple[str, ...]] = {}
-    for make in (null_figures, power_figures, holm_figures):
+    for make in (null_figures, power_figures, holm_figures, direction_figures, plcc_figures,
+                 retest_figures):
         found, extra = make(seed, size)
         figures += found
         if extra:

@@ -1,18 +1,25 @@
-"""How far a ▲/▼ survives a rerun: markers re-tested under the units' measured rerun noise.
+"""How far a verdict survives a rerun: every comparison re-tested under the units' rerun noise.
 
-A rerun of the same code does not give every unit to the bit on another machine or thread
-count (a cold feature cache rounds differently, and training amplifies it), and a marker whose
-Holm-adjusted p sits near alpha can flip. So each unit value of every cell of a table, the
-reference's included, is perturbed by independent normal noise of its cell's rerun sd, the
-table's comparisons are made again exactly as the leaderboard makes them
+A rerun of the same code does not give every unit to the bit under other arithmetic (another
+instruction set, architecture, thread count or library version: harness/arithmetic.py), since
+training amplifies rounding, and a verdict whose Holm-adjusted p sits near alpha can flip either
+way: a marker can go, and a "not distinguishable" can gain one. So each unit value of every cell
+of a table, the reference's included, is perturbed by independent normal noise of its cell's
+rerun sd, the table's comparisons are made again exactly as the leaderboard makes them
 (:func:`~harness.results.aggregate.compare_block`: the paired signed-rank test and Holm's
-adjustment), and a marker's **stability** is the share of such re-tests that give it again. A
-marker kept in fewer than :data:`STABLE` of them is fragile: tables show it hollow (△/▽),
-never as a plain ▲/▼.
+adjustment), and a comparison's **stability** is the share of such re-tests that give its
+verdict (better, worse, or neither) again. A verdict given again in fewer than :data:`STABLE` of
+them is fragile: a marker is drawn hollow (△/▽), an unmarked comparison gets ◇.
 
-The noise: from a rerun of the same units (another run of the suite: each unit's difference
-between the runs carries both runs' noise, so a cell's sd is the root mean square of its
-differences over sqrt(2)), or one stated sd for every cell (``--rerun-noise``).
+:data:`DRAWS` re-tests put a stability within about +-0.01 of its limit near :data:`STABLE`
+(the binomial 95 % half-width there is 1.96 * sqrt(0.95 * 0.05 / 2000) = 0.0096), so the line
+between settled and fragile does not move with the seed; 200 re-tests moved it by +-0.04.
+
+The noise is one quantity everywhere, the sd of one unit's value between runs under different
+arithmetic: measured per cell from a second run of the same units (each unit's difference
+carries both runs' noise, so the sd is the root mean square of the differences over sqrt(2)), or
+one stated sd for every cell (``--rerun-noise``), zero for a cell whose units the two runs gave
+to the bit.
 """
 
 from __future__ import annotations
@@ -24,9 +31,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.results.aggregate import STABLE, Cell, Comparison, compare_block, comparison_key
+from harness.results.aggregate import (
+    FRAGILE_UNMARKED,
+    STABLE,
+    Cell,
+    Comparison,
+    compare_block,
+    comparison_key,
+)
 
-DRAWS = 200  # re-tests per table and metric (a stability of 0.95 is then within about +-0.03)
+DRAWS = 2000  # re-tests per table and metric (see the module doc)
 METRICS = ("srcc", "plcc")
 
 CellKey = tuple[str, str, str]  # (model, column, config hash): comparison_key
@@ -46,10 +60,16 @@ class RerunNoise:
         return measured[metric] if measured is not None else self.default
 
 
+def rerun_sd(first: Iterable[float], second: Iterable[float]) -> float:
+    """The sd of one unit's value between runs, from the same units' values in two runs:
+    ``sqrt(mean(difference^2) / 2)`` (each difference carries both runs' noise)."""
+    differences = np.subtract(list(first), list(second))
+    return math.sqrt(float(np.mean(differences ** 2)) / 2)
+
+
 def measure_noise(cells: Iterable[Cell], rerun: Iterable[Cell], source: str,
                   default: float | None = None) -> RerunNoise:
-    """The rerun sd of each cell that both runs have (over the units both have):
-    ``sqrt(mean(difference^2) / 2)`` per metric."""
+    """The rerun sd of each cell that both runs have (over the units both have)."""
     again = {(c.block, comparison_key(c)): c for c in rerun}
     by_cell: dict[CellKey, dict[str, float]] = {}
     for cell in cells:
@@ -58,9 +78,8 @@ def measure_noise(cells: Iterable[Cell], rerun: Iterable[Cell], source: str,
         if not shared:
             continue
         by_cell[comparison_key(cell)] = {
-            metric: math.sqrt(np.mean([(getattr(cell, f"per_unit_{metric}")[u]
-                                        - getattr(other, f"per_unit_{metric}")[u]) ** 2
-                                       for u in shared]) / 2)
+            metric: rerun_sd((getattr(cell, f"per_unit_{metric}")[u] for u in shared),
+                             (getattr(other, f"per_unit_{metric}")[u] for u in shared))
             for metric in METRICS}
     return RerunNoise(by_cell, default, source)
 
@@ -76,39 +95,44 @@ def _perturbed(cell: Cell, metric: str, sd: float | None, rng: np.random.Generat
 
 def stability(block: list[Cell], reference: str | None, metric: str, noise: RerunNoise,
               draws: int = DRAWS, seed: int = 0) -> dict[CellKey, float]:
-    """Each marked comparison's share of ``draws`` re-tests, under ``noise``, that give its
-    marker again (seeded: the same table gives the same shares)."""
-    marked = {c.key: c.marker for c in compare_block(block, reference, metric) if c.marker}
-    if not marked:
+    """Each tested comparison's share of ``draws`` re-tests, under ``noise``, that give its
+    verdict again, marked or not (seeded: the same table gives the same shares)."""
+    verdicts = {c.key: c.verdict for c in compare_block(block, reference, metric)
+                if c.p_raw is not None}
+    if not verdicts:
         return {}
     rng = np.random.default_rng(seed)
     sds = [noise.sd(cell, metric) for cell in block]
     if not any(sds):  # no noise: every re-test is the table itself
-        return dict.fromkeys(marked, 1.0)
-    kept = dict.fromkeys(marked, 0)
+        return dict.fromkeys(verdicts, 1.0)
+    kept = dict.fromkeys(verdicts, 0)
     for _ in range(draws):
         again = [_perturbed(cell, metric, sd, rng) for cell, sd in zip(block, sds, strict=True)]
         for comparison in compare_block(again, reference, metric):
-            if comparison.key in kept and comparison.marker == marked[comparison.key]:
+            if comparison.key in kept and comparison.verdict == verdicts[comparison.key]:
                 kept[comparison.key] += 1
     return {key: count / draws for key, count in kept.items()}
 
 
 def with_stability(comparisons: list[Comparison], shares: Mapping[CellKey, float]) -> list[Comparison]:
-    """The comparisons with their markers' stability (None where unmarked or unassessed)."""
+    """The comparisons with their verdicts' stability (None where untested or unassessed)."""
     return [dataclasses.replace(c, stability=shares.get(c.key)) for c in comparisons]
 
 
 def stability_note(noise: RerunNoise | None, comparisons: list[Comparison], metric: str) -> str:
-    """What a hollow marker means, how the noise was measured, and how many markers it hit."""
+    """What hollow markers and ◇ mean, how the noise was measured, and how many verdicts are
+    fragile in each direction."""
     if noise is None:
-        return (f"{metric.upper()} markers were not re-tested under rerun noise (no rerun of "
+        return (f"{metric.upper()} verdicts were not re-tested under rerun noise (no rerun of "
                 f"these units and no --rerun-noise given): one near p = 0.05 may flip on a rerun")
-    marked = [c for c in comparisons if c.stability is not None]
-    fragile = [c for c in marked if c.stability < STABLE]
+    assessed = [c for c in comparisons if c.stability is not None]
+    lost = sum(1 for c in assessed if c.fragile and c.verdict)
+    gained = sum(1 for c in assessed if c.fragile and not c.verdict)
     measured = "" if not noise.by_cell else f"; {len(noise.by_cell)} cell(s) measured" + (
         f", others sd {noise.default:g}" if noise.default is not None else "")
-    return (f"△/▽: a {metric.upper()} marker kept in fewer than {STABLE:.0%} of {DRAWS} "
-            f"re-tests with every unit perturbed by its cell's rerun noise ({noise.source}"
-            f"{measured}): fragile, a rerun may lose it; {len(fragile)} of {len(marked)} "
-            f"marker(s) here")
+    return (f"△/▽/{FRAGILE_UNMARKED}: a {metric.upper()} verdict given again in fewer than "
+            f"{STABLE:.0%} of {DRAWS} re-tests with every unit perturbed by its cell's rerun "
+            f"noise ({noise.source}{measured}) is fragile: a rerun under other arithmetic may "
+            f"lose a hollow marker (△/▽) or mark a {FRAGILE_UNMARKED}; here {lost} of "
+            f"{sum(1 for c in assessed if c.verdict)} marker(s) and {gained} of "
+            f"{sum(1 for c in assessed if not c.verdict)} unmarked comparison(s)")
