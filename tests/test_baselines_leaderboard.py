@@ -85,9 +85,11 @@ def test_stage_extractor_reuses_the_life_iqa_backbone_weights():
         stages = extractor.wrap(stored)
         penultimate, deepest = model.backbone((crops - model.input_mean) / model.input_std)
         features = model.forward_features(crops)
-    # the one pass also holds what Life-IQA's decoder reads, equal to the model's own
-    assert torch.equal(stored["pooled"], features.pooled) and torch.equal(stored["deepest"],
-                                                                           features.deepest)
+    # the one pass also holds what Life-IQA's decoder reads, the model's own up to rounding: the
+    # pass runs its own channels-last copy of the body, whose kernels round apart from the
+    # model's by ~1e-7 under AVX2 (bit-equal under AVX-512; the tests run pinned to AVX2)
+    assert torch.allclose(stored["pooled"], features.pooled, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(stored["deepest"], features.deepest, rtol=1e-5, atol=1e-6)
     assert sorted(stages) == ["s16", "s32", "s4", "s8"]
     assert torch.allclose(stages["s16"], penultimate.mean((2, 3)), atol=1e-5)
     assert torch.allclose(stages["s32"], deepest.mean((2, 3)), atol=1e-5)

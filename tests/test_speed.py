@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -302,3 +303,20 @@ def test_protocol_scaling_runs_a_command_cold_and_counts_its_units(tmp_path):
     assert "| width of that median's interval " in board and "no interval from one split" in board
     page = (run / "runs" / "demo" / "leaderboard" / "index.html").read_text()
     assert "not tested (the Wilcoxon test needs 2 pairs or more)" in page
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="the pinned profile is x86-64's")
+def test_arithmetic_cost_runs_each_profile_cold_and_says_what_ran(tmp_path):
+    """Section 9 at the tiny sizes: ``demo --smoke --splits 1`` once pinned, once native; each
+    row carries the arithmetic its units recorded, and native is the ratios' base."""
+    from harness.speed.arithmetic import arithmetic_cost
+
+    sizes = SIZES[("cpu", True)]
+    bench = Bench(CPU, sizes, Recipe(name="speed"), 0, tmp_path, [], DecodedImageCache(tmp_path / "d"))
+    pinned, native = arithmetic_cost(bench).rows
+    assert (pinned["profile"], native["profile"]) == ("x86-avx2", "native")
+    assert pinned["arithmetic"].startswith("x86-avx2 (torch AVX2")
+    assert native["arithmetic"].startswith("native (torch ")
+    assert native["wall_vs_native"] == 1.0 and pinned["wall_vs_native"] > 0
+    assert pinned["runs"] == native["runs"] == 1 and pinned["unit_s_summed_median"] > 0

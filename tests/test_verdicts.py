@@ -201,6 +201,20 @@ def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_nois
     assert all(set(c["per_unit"]) == set(c["units"]) for c in cells)
     text = (board / "leaderboard.md").read_text()
     assert "△/▽/◇: a SRCC verdict given again in fewer than 95% of 2000 re-tests" in text
+    # the same noise from two boards of these units (here one board twice: zero everywhere)
+    both = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out",
+                 str(tmp_path / "boards"), "--noise-boards", str(board / "leaderboard.json"),
+                 str(board / "leaderboard.json"))
+    assert both.returncode == 0, both.stderr
+    from_boards = json.loads((tmp_path / "boards" / "leaderboard.json").read_text())["rerun_noise"]
+    assert from_boards["source"].startswith("the same units on two boards") and \
+        len(from_boards["cells"]) == 3 and all(c["srcc"] == 0.0 for c in from_boards["cells"])
+    twice = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out",
+                  str(tmp_path / "x"), "--rerun", str(tmp_path / "again" / "comparison"),
+                  "--noise-boards", str(board / "leaderboard.json"), str(board / "leaderboard.json"))
+    assert twice.returncode == 2 and twice.stderr.strip().splitlines() == [
+        "lifeiqa-bench leaderboard: error: --rerun and --noise-boards: give one source of rerun "
+        "noise"]
     plain = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out",
                   str(tmp_path / "plain"))
     assert "verdicts were not re-tested under rerun noise" in plain.stdout
@@ -228,3 +242,34 @@ def test_a_unit_that_failed_for_every_model_still_counts_in_its_column():
     assert expected_units(block, missing) == {"synth": 10}
     assert "n=9/10" in cell_text(block[1], "srcc", expected_units(block, missing)["synth"], None)
     assert expected_units(block) == {"synth": 9}  # without the failures: looks complete
+
+
+def test_the_noise_between_the_two_hosts_boards_is_zero_where_they_agree_and_per_cell_elsewhere(
+        tmp_path):
+    """leaderboards/noise/: the demo's units on an AVX-512 and an AVX2-only host, unpinned."""
+    from pathlib import Path
+
+    from harness.errors import InvalidOptionError
+    from harness.reporting.leaderboard import board_noise
+
+    folder = Path(__file__).resolve().parent.parent / "leaderboards" / "noise"
+    noise = board_noise(folder / "avx512-native.json", folder / "avx2-native.json")
+    by_model: dict[str, list[float]] = {}
+    for (model, _, _), sds in noise.by_cell.items():
+        by_model.setdefault(model, []).append(sds["srcc"])
+    assert by_model["piqe"] == [0.0]  # computed without the backbone: the same on both hosts
+    assert 0.015 < max(by_model["lifeiqa_effnet_lite0_small"]) < 0.03  # trained: ~0.02
+    assert 0 < max(by_model["probe_stage2"]) < 0.005  # closed form: small, not zero
+    same = board_noise(folder / "avx2-native.json", folder / "avx2-native.json")
+    assert set(same.by_cell) == set(noise.by_cell)
+    assert all(sds == {"srcc": 0.0, "plcc": 0.0} for sds in same.by_cell.values())
+    import json
+
+    other = json.loads((folder / "avx2-native.json").read_text())
+    for block in other["blocks"]:
+        for cell in block["cells"]:
+            for unit in (cell["per_unit"] or {}).values():
+                unit["split_sha256_16"] = "0" * 16  # other split files: nothing to pair
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(InvalidOptionError, match="share no cell with units on the same split"):
+        board_noise(folder / "avx2-native.json", tmp_path / "other.json")

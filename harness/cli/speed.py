@@ -27,7 +27,8 @@ def section_numbers(text: str) -> tuple[int, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sections", type=section_numbers,
                         help="comma-separated sections to run (default: 1-7; 8 runs the gate and "
-                             "the demo at several split counts, ~15 min on 2 cores)")
+                             "the demo at several split counts, ~15 min on 2 cores; 9 the gate "
+                             "cold under the pinned and the native arithmetic, ~6 min)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--tiny", action="store_true",
                         help="tiny sizes and iterations: a quick check, figures not meaningful")

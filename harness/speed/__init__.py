@@ -1,6 +1,6 @@
 """The speed benchmark: how fast the harness runs its protocols, measured side by side.
 
-Eight sections, each a ratio or a rate from one run on one device, the compared variants timed
+Nine sections, each a ratio or a rate from one run on one device, the compared variants timed
 in alternation (warmup first, then the median of several repeats, synchronising the device):
 
 1. decoder overhead (:mod:`.decoder`): Life-IQA forward and forward+backward over its bare
@@ -22,6 +22,8 @@ in alternation (warmup first, then the median of several repeats, synchronising 
 8. protocol scaling (:mod:`.scaling`): the gate's suite and the demo run cold from the command
    line at several split counts, their wall times and what is fixed and what each split adds
    (not run by default: it takes whole protocol runs).
+9. arithmetic cost (:mod:`.arithmetic`): the gate's suite run cold under the pinned CPU
+   arithmetic and under each library's own choice, alternating (not run by default either).
 
 Everything is generated in a temporary folder (images from :mod:`harness.data.synth.content`, cold
 caches), random-initialised or offline weights only: no network. ``run_speed(SpeedOptions(...))``
@@ -45,6 +47,7 @@ from harness.device import resolve_device
 from harness.engine.batching import default_workers
 from harness.errors import InvalidOptionError
 from harness.plan.recipes import Recipe
+from harness.speed.arithmetic import arithmetic_cost
 from harness.speed.cache import feature_cache
 from harness.speed.datapath import data_path
 from harness.speed.decoder import decoder_overhead
@@ -66,7 +69,8 @@ PRECISIONS = ("bf16", "fp16", "fp32")
 RUNNERS: dict[str, Callable[[Bench], Table]] = {
     "decoder_overhead": decoder_overhead, "data_path": data_path, "feature_cache": feature_cache,
     "inference": inference, "training": training, "decoder_training": decoder_training,
-    "unit_batching": unit_batching, "protocol_scaling": protocol_scaling}
+    "unit_batching": unit_batching, "protocol_scaling": protocol_scaling,
+    "arithmetic_cost": arithmetic_cost}
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from harness.speed.sizes import Sizes
 
 SECTIONS: dict[int, str] = {1: "decoder_overhead", 2: "data_path", 3: "feature_cache",
                             4: "inference", 5: "training", 6: "decoder_training",
-                            7: "unit_batching", 8: "protocol_scaling"}
-# what runs without a choice of sections: section 8 runs whole protocols (~15 min on 2 cores)
+                            7: "unit_batching", 8: "protocol_scaling", 9: "arithmetic_cost"}
+# what runs without a choice of sections: sections 8 and 9 run whole protocols (~15 and ~6 min
+# on 2 cores)
 DEFAULT_SECTIONS = (1, 2, 3, 4, 5, 6, 7)
 TITLES: dict[str, str] = {
     "decoder_overhead": "1. Decoder overhead: Life-IQA over its bare backbone",
@@ -23,6 +24,7 @@ TITLES: dict[str, str] = {
     "decoder_training": "6. Decoder training on cached features: each change, side by side",
     "unit_batching": "7. Units per loop: decoder steps one unit at a time vs several batched",
     "protocol_scaling": "8. Protocol cost against the number of splits: the gate and the demo, cold",
+    "arithmetic_cost": "9. The pinned arithmetic's cost: the gate's suite cold, pinned vs native",
 }
 
 Row = dict[str, object]  # column -> a number, text, a yes/no or None (no value)

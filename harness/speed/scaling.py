@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.results.schema import UnitResult
 from harness.results.store import read_result
 from harness.speed.report import Table
 from harness.speed.sizes import Bench
@@ -27,11 +28,14 @@ from harness.speed.sizes import Bench
 _THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
-def _run_cold(arguments: tuple[str, ...], splits: int, folder: Path) -> tuple[float, list[float]]:
+def run_cold(arguments: tuple[str, ...], splits: int, folder: Path,
+             environment: dict[str, str] | None = None) -> tuple[float, list[UnitResult]]:
     """Wall seconds of ``lifeiqa-bench ARGUMENTS --splits N`` in a fresh process with an empty
-    cache and results store, and the wall seconds of each unit it stored."""
+    cache and results store (and ``environment``, where given, in place of this process's),
+    and the units it stored."""
     runs = folder / "runs"
-    env = {key: value for key, value in os.environ.items() if key not in _THREAD_SETTINGS}
+    env = {key: value for key, value in (environment or os.environ).items()
+           if key not in _THREAD_SETTINGS}
     env["LIFEIQA_CACHE"] = str(folder / "cache")
     command = [sys.executable, "-m", "harness.cli", *arguments, "--splits", str(splits),
                "--runs", str(runs)]
@@ -41,7 +45,7 @@ def _run_cold(arguments: tuple[str, ...], splits: int, folder: Path) -> tuple[fl
     if done.returncode != 0:
         raise RuntimeError(f"`lifeiqa-bench {' '.join(command[3:])}` exited with "
                            f"{done.returncode}: {(done.stdout + done.stderr)[-2000:]}")
-    return seconds, [read_result(path).wall_seconds for path in sorted(runs.rglob("result.json"))]
+    return seconds, [read_result(path) for path in sorted(runs.rglob("result.json"))]
 
 
 def protocol_scaling(bench: Bench) -> Table:
@@ -49,7 +53,9 @@ def protocol_scaling(bench: Bench) -> Table:
     for label, arguments, counts in bench.sizes.scaling:
         walls = []
         for splits in counts:
-            seconds, units = _run_cold(arguments, splits, bench.folder / f"scaling-{label}-{splits}")
+            seconds, results = run_cold(arguments, splits,
+                                        bench.folder / f"scaling-{label}-{splits}")
+            units = [r.wall_seconds for r in results]
             walls.append(seconds)
             rows.append({"command": f"lifeiqa-bench {' '.join(arguments)}", "splits": splits,
                          "wall_s": seconds, "units": len(units), "unit_s_summed": sum(units),

@@ -53,6 +53,9 @@ class Sizes:
     scaling: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
         ("gate", ("run", "--protocol", "ci-golden", "--synth-size", "gate"), (2, 5, 10)),
         ("demo", ("demo",), (1, 3)))
+    # section 9: (the lifeiqa-bench command without --splits and --runs, splits, runs per profile)
+    arithmetic: tuple[tuple[str, ...], int, int] = (
+        ("run", "--protocol", "ci-golden", "--synth-size", "gate"), 2, 2)
 
     @property
     def image_count(self) -> int:
@@ -84,6 +87,7 @@ _TINY = dict(  # seconds, for tests: the smallest models and a handful of images
     train_presets=("lifeiqa_tiny",), train_batch=4, train_images=4, train_crops=2, train_epochs=2,
     splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),), unit_counts=(1, 2),
     scaling=(("demo", ("demo", "--smoke"), (1,)),),
+    arithmetic=(("demo", "--smoke"), 1, 1),
 )
 SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
     ("cpu", False): _CPU,
