@@ -190,7 +190,7 @@ def test_training_flops_count_depthwise_convolutions_once():
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
-    ("sections", (9,), "unknown section(s) 9"),
+    ("sections", (10,), "unknown section(s) 10"),
     ("sections", (0, 2), "unknown section(s) 0"),
     ("sections", (), "empty"),
     ("sections", "1,3", "expected a sequence of section numbers"),
