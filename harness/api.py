@@ -42,6 +42,7 @@ from harness.reporting.leaderboard import rerun_noise as rerun_noise_of
 from harness.reporting.views import Section
 from harness.results.aggregate import Cell, aggregate, cell_key, markdown_tables
 from harness.results.schema import UnitResult
+from harness.results.stability import RerunNoise, seed_noise, split_reruns
 from harness.results.store import (
     PREDICTION_COLUMNS,
     PREDICTIONS,
@@ -122,6 +123,13 @@ class Results:
     failed: tuple[FailedUnit, ...] = ()
     unit_failures: tuple[UnitFailure, ...] = ()
     reused_other_code: tuple[UnitResult, ...] = ()  # units already done, made by other code
+    # the noise reruns (in no table): each cell's rerun noise is measured from them
+    # (harness/results/stability.py)
+    noise_reruns: tuple[UnitResult, ...] = ()
+
+    def seed_noise(self) -> RerunNoise | None:
+        """Each cell's rerun sd measured from this run's noise reruns (None: it has none)."""
+        return seed_noise(self.units, self.noise_reruns)
 
     def table(self) -> pandas.DataFrame:
         """One row per unit, typed columns (see :meth:`UnitResult.row`)."""
@@ -254,14 +262,15 @@ def _results(run: RunPlan, outcome: RunSummary | None) -> Results:
     """A run's units as stored after its execution, with what became of each."""
     store = ResultsStore(run.options.runs)
     loaded = {job.key: store.load(job.key) for job in run.jobs}
-    units = tuple(u for u in loaded.values() if u is not None)
+    units, noise_reruns = split_reruns(u for u in loaded.values() if u is not None)
     failures = tuple(f for f in store.failures(run.suite)
                      if UnitKey(f.suite, f.model, dataset_folder(f.config["train_dataset"],
                                                                  f.config["test_dataset"]),
                                 f.unit) in loaded)
     runs = Path(run.options.runs)
     if outcome is None:  # a torchrun rank other than 0: rank 0 reports for the launch
-        return Results(run.suite, runs, units, unit_failures=failures)
+        return Results(run.suite, runs, tuple(units), unit_failures=failures,
+                       noise_reruns=tuple(noise_reruns))
     reused: tuple[UnitResult, ...] = ()
     if outcome.skipped:
         current = environment()
@@ -269,9 +278,9 @@ def _results(run: RunPlan, outcome: RunSummary | None) -> Results:
                        if unit is not None and not unit.environment.same_code(current))
     if reused:
         log.warning("note: %s", reuse_note(reused, len(outcome.skipped)))
-    return Results(run.suite, runs, units, len(outcome.done), len(outcome.skipped),
+    return Results(run.suite, runs, tuple(units), len(outcome.done), len(outcome.skipped),
                    tuple(FailedUnit(job, message) for job, message in outcome.failed), failures,
-                   reused)
+                   reused, tuple(noise_reruns))
 
 
 def reuse_note(reused: Sequence[UnitResult], skipped: int) -> str:
@@ -286,10 +295,11 @@ def reuse_note(reused: Sequence[UnitResult], skipped: int) -> str:
 def load_results(suite: str, runs: str | Path = "runs") -> Results:
     """Every complete unit under ``runs/suite`` (nested suites included)."""
     store = ResultsStore(runs)
-    units = tuple(store.results(suite))
+    units, noise_reruns = split_reruns(store.results(suite))
     if not units:
         raise NoResultsError(f"no results under {Path(runs) / suite}")
-    return Results(suite, Path(runs), units, unit_failures=tuple(store.failures(suite)))
+    return Results(suite, Path(runs), tuple(units), unit_failures=tuple(store.failures(suite)),
+                   noise_reruns=tuple(noise_reruns))
 
 
 def leaderboard(results: Results, out: str | Path, published: str | Path | None = "default",
@@ -305,7 +315,8 @@ def leaderboard(results: Results, out: str | Path, published: str | Path | None 
     ``leaderboards/published.yaml``, None to leave them out. Verdicts are re-tested under rerun
     noise (a fragile marker is hollow, △/▽; a fragile unmarked comparison ◇) measured per cell
     from ``rerun`` (the same suite run again) or from ``noise_boards`` (two leaderboard.json
-    files of the same units, made under different arithmetic) and, for cells they lack, the
+    files of the same units, made under different arithmetic), for the cells they lack from the
+    run's own noise reruns (:meth:`Results.seed_noise`) and, for cells nothing measured, the
     stated sd ``rerun_noise``; with none, the notes say the verdicts were not re-tested."""
     values: list[PublishedValue] = [] if published is None else \
         load_published_values(None if published == "default" else published)
@@ -317,6 +328,8 @@ def leaderboard(results: Results, out: str | Path, published: str | Path | None 
         source = f"a rerun in {rerun.runs / rerun.suite}" if rerun is not None else ""
         noise = rerun_noise_of(list(results.units), list(rerun.units) if rerun else None,
                                rerun_noise, source)
+    in_run = results.seed_noise()
+    noise = in_run if noise is None else noise.filled_from(in_run)
     return write_results_leaderboard(list(results.units), results.runs, out, values, reference,
                                      title or f"Leaderboard: {results.suite}",
                                      results.unit_failures, noise, sections, html)

@@ -55,6 +55,12 @@ STEPS: tuple[tuple[str, dict], ...] = (
     ("routing", {"datasets": ("synth-kadid10k",), "splits": 5}),
     ("cross-dataset", {"seeds": 1}),
 )
+# Units of each seeded cell of the split steps rerun under another seed and draw of training
+# crops: the board re-tests every verdict under each cell's noise measured from them
+# (harness/results/stability.py). Three paired differences give each cell's sd with 3 degrees of
+# freedom (good to about +-40 %) for about a quarter more time; the cross-dataset step's one
+# seed per pair makes no comparisons to re-test.
+NOISE_UNITS = 3
 # What a benchmark on this data would need to separate models, and the data it is measured on:
 # (label, step, column, statistic, target)
 KADID, TRANSFER = "synth-kadid10k", "synth-kadid10k -> synth-tid2013"
@@ -88,9 +94,11 @@ def demo_steps(runs: str = "runs", seed: int = 0, smoke: bool = False,
     steps = []
     for protocol, extra in STEPS:
         chosen = {"recipe": RECIPE, **extra, **(SMOKE if smoke else {}), **executor}
-        declared = load_protocol(protocol) if splits is not None else None
-        if declared is not None and declared.kind == "splits":
-            chosen["splits"] = min(splits, chosen.get("splits", declared.splits))
+        declared = load_protocol(protocol)
+        if declared.kind == "splits":
+            chosen.setdefault("noise_units", 1 if smoke else NOISE_UNITS)
+            if splits is not None:
+                chosen["splits"] = min(splits, chosen.get("splits", declared.splits))
         steps.append(run_options(protocol, suite=f"demo/{protocol}", runs=runs, seed=seed,
                                  **chosen))
     return steps

@@ -34,8 +34,13 @@ def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
     assert page.count('<section class="block"') == board.count("(protocol v")
     assert "How well this data separates models" in page and "index.html" in result.stdout
     # 2 splits: comparison 13 rows, shallow-stage ablation 4, separability 4, routing 2; then
-    # 3 cross-dataset pairs
-    assert len(list(runs.rglob("result.json"))) == (13 + 4 + 4 + 2) * 2 + 3
+    # 3 cross-dataset pairs; and a noise rerun of one unit of each seeded cell of the split
+    # steps (all but PIQE's), each cell's sd in the board's noise tables
+    reruns = sorted(p.parent.relative_to(runs) for p in runs.rglob("*-rerun/result.json"))
+    assert len(reruns) == 12 + 4 + 4 + 2 and all(p.name == "split_00-rerun" for p in reruns)
+    assert len(list(runs.rglob("result.json"))) == (13 + 4 + 4 + 2) * 2 + 3 + len(reruns)
+    assert board.count("**Rerun noise**") == 5 and "| 1 seed rerun in the run" in board
+    assert "| training-free: exact" in board
     # where the time went, stage by stage
     timing = next(line for line in result.stdout.splitlines() if line.startswith("Demo wall time"))
     for stage in ("data synth-kadid10k", "data synth-tid2013", "data synth-koniq10k",
@@ -56,3 +61,12 @@ def test_demo_splits_caps_every_step_that_has_splits():
                                 "routing": 3, "cross-dataset": None}
     assert splits(splits=7) == {"comparison": 7, "ablation": 5, "feature-separability": 7,
                                 "routing": 5, "cross-dataset": None}
+
+
+def test_the_demo_reruns_units_of_each_split_step_for_their_noise():
+    from harness.demo import NOISE_UNITS, demo_steps
+
+    assert {step.protocol: step.noise_units for step in demo_steps()} == {
+        "comparison": NOISE_UNITS, "ablation": NOISE_UNITS, "feature-separability": NOISE_UNITS,
+        "routing": NOISE_UNITS, "cross-dataset": None}  # one seed per pair: nothing to re-test
+    assert {step.noise_units for step in demo_steps(smoke=True)} == {1, None}

@@ -183,7 +183,7 @@ def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_nois
 
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "3",
                 "--models", "full,probe_stage3,piqe", "--model", "lifeiqa_tiny", "--set",
-                "epochs=1", "--runs", str(tmp_path / "runs"))
+                "epochs=1", "--runs", str(tmp_path / "runs"), "--noise-units", "2")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     shutil.copytree(tmp_path / "runs", tmp_path / "again")  # a rerun that reproduced every bit
     board = tmp_path / "board"
@@ -215,10 +215,44 @@ def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_nois
     assert twice.returncode == 2 and twice.stderr.strip().splitlines() == [
         "lifeiqa-bench leaderboard: error: --rerun and --noise-boards: give one source of rerun "
         "noise"]
+    # without a rerun, the run's own noise reruns measure each cell (PIQE's, training-free, is
+    # exact); every rerun repeats its unit on its split file under another seed and crops
+    from harness.api import load_results
+    from harness.plan.jobs import NOISE_SEED_OFFSET
+    from harness.results.stability import rerun_sd
+
+    results = load_results("comparison", tmp_path / "runs")
+    assert len(results.units) == 9 and all(c.n == 3 for c in results.cells())
+    primary = {(u.model.name, u.unit): u for u in results.units}
+    assert sorted((r.model.name, r.unit) for r in results.noise_reruns) == [
+        (model, f"split_0{k}-rerun") for model in ("lifeiqa_tiny", "probe_stage3") for k in (0, 1)]
+    for rerun in results.noise_reruns:
+        first = primary[(rerun.model.name, rerun.rerun_of)]
+        assert rerun.config_hash == first.config_hash and rerun.split == first.split
+        assert rerun.seeds.training == first.seeds.training + NOISE_SEED_OFFSET
     plain = bench("leaderboard", "comparison", "--runs", str(tmp_path / "runs"), "--out",
                   str(tmp_path / "plain"))
-    assert "verdicts were not re-tested under rerun noise" in plain.stdout
-    assert json.loads((tmp_path / "plain" / "leaderboard.json").read_text())["rerun_noise"] is None
+    assert plain.returncode == 0, plain.stderr
+    measured = {c["model"]: c for c in read_leaderboard_document(
+        tmp_path / "plain" / "leaderboard.json")["rerun_noise"]["cells"]}
+    assert measured["piqe"]["source"] == "training-free: exact" and measured["piqe"]["srcc"] == 0
+    for model in ("lifeiqa_tiny", "probe_stage3"):
+        pairs = [(primary[(model, r.rerun_of)], r) for r in results.noise_reruns
+                 if r.model.name == model]
+        assert measured[model]["source"] == "2 seed reruns in the run"
+        assert measured[model]["srcc"] == pytest.approx(rerun_sd(
+            (a.metrics.srcc for a, _ in pairs), (b.metrics.srcc for _, b in pairs)))
+    # the closed-form probe moves too: its rerun's training crops are another draw
+    assert measured["probe_stage3"]["srcc"] > 0
+    assert "| probe_stage3 | synth-kadid10k | " in plain.stdout and "**Rerun noise**" in plain.stdout
+    # with no reruns at all, the notes say the verdicts were not re-tested
+    shutil.copytree(tmp_path / "runs", tmp_path / "bare",
+                    ignore=shutil.ignore_patterns("*-rerun"))
+    bare = bench("leaderboard", "comparison", "--runs", str(tmp_path / "bare"), "--out",
+                 str(tmp_path / "bare-board"))
+    assert "verdicts were not re-tested under rerun noise" in bare.stdout
+    assert json.loads((tmp_path / "bare-board" / "leaderboard.json").read_text())[
+        "rerun_noise"] is None
 
 
 def test_a_unit_that_failed_for_every_model_still_counts_in_its_column():

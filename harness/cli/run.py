@@ -72,6 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "test) per unit; recorded, marked in every table, refused by check")
     parser.add_argument("--seeds", type=int, help="number of seeds for cross-dataset")
     parser.add_argument("--seed", type=int, default=0, help="base training seed")
+    parser.add_argument("--noise-units", type=int, metavar="N",
+                        help="rerun the first N units of each seeded cell under another seed and "
+                             "draw of training crops, to measure each cell's rerun noise for the "
+                             "leaderboard's fragile markers (default: the protocol's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--dry-run", action="store_true", help="print the job plan and stop")
     parser.add_argument("--force", action="store_true", help="rerun units that have results")
@@ -177,7 +181,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         limit=args.limit,
         include=tuple(args.include),
         synthetic=args.synthetic, synth_size=args.synth_size, suite=args.suite, runs=args.runs,
-        splits=args.splits, seeds=args.seeds, seed=args.seed, device=args.device,
+        splits=args.splits, seeds=args.seeds, noise_units=args.noise_units, seed=args.seed,
+        device=args.device,
         force=args.force, exclude_bad=args.exclude_bad, save_checkpoints=args.save_checkpoints,
         executor=executor)
 

@@ -28,23 +28,35 @@ from lifeiqa.inference import crop_offsets
 @dataclass(frozen=True)
 class CropPlan:
     """Which crops of an image are used: ``train`` random positions (every other one flipped)
-    seeded by the image's content hash, and a uniform ``test`` grid."""
+    seeded by the image's content hash and the ``draw``, and a uniform ``test`` grid. Draw 0 is
+    every table unit's; a noise rerun (:attr:`harness.plan.jobs.Job.crop_draw`) draws its
+    training crops afresh, as a one-pixel change of the data would move them elsewhere."""
 
     train_crops: int
     test_crops: int
     crop_size: int
     resize_policy: str
     hflip: bool = True
+    draw: int = 0
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        fields = asdict(self)
+        if not self.draw:  # the key every draw-0 entry has always had: caches stay valid
+            del fields["draw"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+    def part_key(self, part: str) -> str:
+        """The key of ``part``'s crops: the test grid does not depend on the draw, so every
+        draw reads one copy of it."""
+        return CropPlan(**{**asdict(self), "draw": 0}).key() if part == "test" else self.key()
 
 
 Box = tuple[int, int, bool]  # top, left, horizontal flip
 
 
 def train_boxes(height: int, width: int, plan: CropPlan, image_digest: str) -> list[Box]:
-    rng = np.random.default_rng(int(image_digest[:16], 16))
+    content = int(image_digest[:16], 16)
+    rng = np.random.default_rng((content, plan.draw) if plan.draw else content)
     crop = plan.crop_size
     tops = rng.integers(0, max(height - crop, 0) + 1, size=plan.train_crops)
     lefts = rng.integers(0, max(width - crop, 0) + 1, size=plan.train_crops)
@@ -178,13 +190,12 @@ class FeatureCache:
         self.plan = plan
         self.images = images
         self.device = torch.device(device)
-        self.folder = Path(root) / self.extractor.key / plan.key()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(root) / self.extractor.key
         model.to(self.device)
         self.rebuilt: list[str] = []
 
     def _path(self, digest: str, part: str) -> Path:
-        return self.folder / part / digest[:2] / f"{digest}.safetensors"
+        return self.folder / self.plan.part_key(part) / part / digest[:2] / f"{digest}.safetensors"
 
     def _expected(self, part: str) -> int:
         return self.plan.train_crops if part == "train" else self.plan.test_crops

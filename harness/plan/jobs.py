@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from harness.plan.models import ModelRef, canonical_args
@@ -52,6 +52,16 @@ class Job:
     # at most this many images of each part (train, validation, test): a quick look, which
     # tables mark and checks refuse; None: every image
     limit: int | None = None
+    # set on a noise rerun: the table unit it runs again under another training seed and a new
+    # draw of training crops; its difference from that unit measures the cell's rerun noise
+    # (harness/results/stability.py) and it is in no table
+    rerun_of: str | None = None
+
+    @property
+    def crop_draw(self) -> int:
+        """Which draw of training crops the cached-feature families use (a noise rerun's
+        differs from its unit's: :class:`harness.engine.features.CropPlan`)."""
+        return 0 if self.rerun_of is None else 1
 
     @property
     def dataset_label(self) -> str:
@@ -69,7 +79,8 @@ class Job:
         data: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if (item.name, value) in (("analysis", "none"), ("data_versions", ()), ("limit", None)):
+            if (item.name, value) in (("analysis", "none"), ("data_versions", ()), ("limit", None),
+                                      ("rerun_of", None)):
                 continue  # jobs without one keep the config they always had (stored units resume)
             if item.name == "data_versions":
                 data[item.name] = dict(value)
@@ -104,10 +115,34 @@ class Job:
         return data
 
 
+# A noise rerun's training seed: its unit's plus this, far from any unit's own seed
+NOISE_SEED_OFFSET = 1_000_000
+NOISE_SUFFIX = "-rerun"
+
+
+def noise_reruns(jobs: list[Job], count: int) -> list[Job]:
+    """A noise rerun of each of the first ``count`` units of every cell whose score depends on
+    a seed (all but the training-free metrics, which rerun to the bit), right after its unit."""
+    out: list[Job] = []
+    taken: dict[tuple, int] = {}
+    for job in jobs:
+        out.append(job)
+        cell = (job.model, job.train_dataset, job.test_dataset, job.train_fraction)
+        if job.model.kind == "zero_shot" or taken.get(cell, 0) >= count:
+            continue
+        taken[cell] = taken.get(cell, 0) + 1
+        out.append(replace(job, unit=job.unit + NOISE_SUFFIX, seed=job.seed + NOISE_SEED_OFFSET,
+                           rerun_of=job.unit))
+    return out
+
+
 def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str, Recipe],
               synthetic: bool, selection: str = "last", seed: int = 0,
-              splits: int | None = None, seeds: int | None = None) -> list[Job]:
-    """Expand ``protocol``. ``recipe_for`` maps a training dataset name to its recipe."""
+              splits: int | None = None, seeds: int | None = None,
+              noise_units: int | None = None) -> list[Job]:
+    """Expand ``protocol``. ``recipe_for`` maps a training dataset name to its recipe;
+    ``noise_units`` (default: the protocol's) units of each seeded cell are rerun for its noise
+    (:func:`noise_reruns`)."""
     jobs: list[Job] = []
     for train, test in protocol.targets(synthetic):
         for row in (*protocol.variants, *protocol.baselines):
@@ -131,4 +166,4 @@ def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str,
                 for s in range(seeds or protocol.seeds):
                     jobs.append(Job(**common, unit=f"seed_{s:02d}", split_seed=None, seed=seed + s,
                                     train_fraction=1.0))
-    return jobs
+    return noise_reruns(jobs, protocol.noise_units if noise_units is None else noise_units)

@@ -150,6 +150,7 @@ class RunOptions:
     runs: str = "runs"
     splits: int | None = None
     seeds: int | None = None
+    noise_units: int | None = None  # default: the protocol's
     seed: int = 0
     device: str = "auto"
     force: bool = False
@@ -184,6 +185,7 @@ class RunOptions:
         _require_int("splits", self.splits, 1)
         _require_int("limit", self.limit, 1)
         _require_int("seeds", self.seeds, 1)
+        _require_int("noise_units", self.noise_units, 0)
         _require_int("seed", self.seed, 0)
         if not isinstance(self.executor, ExecutorOptions):
             raise InvalidOptionError(f"executor {self.executor!r}: expected ExecutorOptions")
@@ -383,7 +385,8 @@ def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
     preset = presets.pop()
     check_preset(preset)  # a recipe's default preset, checked like a given one
     jobs = plan_jobs(protocol, options.suite or protocol.name, preset, recipes, synthetic,
-                     options.selection, options.seed, options.splits, options.seeds)
+                     options.selection, options.seed, options.splits, options.seeds,
+                     options.noise_units)
     digests = {declared.name: declared.csv_sha256() for declared in sources.declared}
     jobs = [dataclasses.replace(job, limit=options.limit, data_versions=tuple(
         (name, digests[name]) for name in dict.fromkeys((job.train_dataset, job.test_dataset))

@@ -35,6 +35,9 @@ class Protocol:
     description: str = ""
     splits: int = 10
     seeds: int = 3
+    # units of each seeded cell run again under another seed and draw of training crops: their
+    # differences measure the cell's rerun noise (harness/results/stability.py)
+    noise_units: int = 0
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     datasets: tuple[str, ...] = ()
@@ -107,6 +110,14 @@ def parse_protocol(data: dict, source: str) -> Protocol:
         if kind in LIFEIQA_KINDS:
             _fail(source, f"baseline {name!r} is a Life-IQA variant: list it under variants "
                           f"(baselines are registry models: lifeiqa-bench list models)")
+    for key, least in (("splits", 1), ("seeds", 1), ("noise_units", 0)):
+        value = data.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            _fail(source, f"{key}: {value!r}: expected a whole number >= {least}")
+    for key in ("test_fraction", "validation_fraction"):
+        value = data.get(key, 0.2)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            _fail(source, f"{key}: {value!r}: expected a number in (0, 1)")
     for fraction in data.get("train_fractions", [1.0]):
         if not 0 < float(fraction) <= 1:
             _fail(source, f"train fraction {fraction}: expected a value in (0, 1]")

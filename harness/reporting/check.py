@@ -87,6 +87,7 @@ from harness.reporting.published import (
 )
 from harness.results.aggregate import Cell, aggregate, cell_key
 from harness.results.schema import UnitResult
+from harness.results.stability import split_reruns
 from harness.results.store import ResultsStore
 
 DEFAULT_TOLERANCE = 0.01
@@ -142,7 +143,8 @@ def load_suite(results_dir: str | Path) -> tuple[list[UnitResult], str]:
     if not path.is_dir():
         raise DataNotFoundError(f"{path}: no such results folder (expected RUNS/SUITE, e.g. "
                                 f"runs/splits)")
-    results = ResultsStore(path.parent).results(path.name)
+    # the noise reruns are in no table, so no check or golden file counts them
+    results, _ = split_reruns(ResultsStore(path.parent).results(path.name))
     if not results:
         raise DataNotFoundError(f"{path}: no result.json under this folder (has the suite run?)")
     limited = sorted({r.config["limit"] for r in results if r.config.get("limit") is not None})

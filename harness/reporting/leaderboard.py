@@ -20,10 +20,10 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import InvalidOptionError, NoResultsError, unknown_name
+from harness.errors import InvalidOptionError, unknown_name
 from harness.fileio import atomic_write_text
 from harness.plan.models import ModelRef
 from harness.plan.registry import list_models
@@ -68,7 +68,7 @@ from harness.results.stability import (
     stability_note,
     with_stability,
 )
-from harness.results.store import ResultsStore, UnitFailure
+from harness.results.store import UnitFailure
 
 
 @dataclass(frozen=True)
@@ -272,6 +272,7 @@ class BoardBlock:
     cells: list[Cell]
     comparisons: dict[str, list[Comparison]]
     missing: list[Gap]
+    failed_reruns: list[UnitFailure] = field(default_factory=list)  # noise reruns, in no table
 
 
 def board_blocks(cells: list[Cell], reference: str | None,
@@ -288,8 +289,28 @@ def board_blocks(cells: list[Cell], reference: str | None,
             if noise is not None:
                 found = with_stability(found, stability(block, reference, metric, noise))
             comparisons[metric] = found
-        out.append(BoardBlock(key, block, comparisons, gaps(block, failures)))
+        reruns = [f for f in failures if f.rerun_of is not None
+                  and (f.protocol, f.protocol_version, f.selection, f.suite) == key]
+        out.append(BoardBlock(key, block, comparisons, gaps(block, failures), reruns))
     return out
+
+
+def noise_table(board: BoardBlock, noise: RerunNoise | None, reference: str | None) -> list[Table]:
+    """The rerun sd each cell's verdicts were re-tested under, and where it came from."""
+    if noise is None or reference is None:
+        return []
+    rows = []
+    for cell in sorted(board.cells, key=lambda c: (c.column, c.model, c.config_hash)):
+        sds = [noise.sd(cell, metric) for metric in METRICS]
+        rows.append([cell.model, cell.column,
+                     *("-" if sd is None else f"{sd:.4f}" for sd in sds),
+                     noise.source_of(comparison_key(cell))])
+    failed = [f"{f.model} {f.unit} ({f.kind}: {f.message})" for f in board.failed_reruns]
+    return [Table("Rerun noise", ["model", "column", "sd SRCC", "sd PLCC", "measured from"], rows,
+                  [f"Noise reruns that failed (their cells' sd uses the others): "
+                   f"{'; '.join(failed)}."] if failed else [],
+                  "(the sd of one unit's value between runs each verdict was re-tested under)")]
+
 
 
 def _orphan_failures(cells: list[Cell], failures: list[UnitFailure]) -> list[UnitFailure]:
@@ -354,7 +375,7 @@ def block_view(board: BoardBlock, results: list[UnitResult], published: list[Pub
     view = BlockView(board, shown, notes, [], [])
     analysis_tables, analysis_figures = block_analyses(mine, out_dir, view.slug)
     tables = [*per_distortion_tables(block, reference), *cross_dataset_tables(block, reference),
-              *analysis_tables]
+              *analysis_tables, *noise_table(board, noise, reference)]
     figures = list(analysis_figures)
     if out_dir is not None:
         order = [m.name for m in model_order(cell_models(block), reference)]
@@ -514,25 +535,13 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
             "rerun_noise": None if noise is None else {
                 "source": noise.source, "default_sd": noise.default, "stable_share": STABLE,
                 "draws": DRAWS,
-                "cells": [{"model": model, "column": column, "config_hash": config, **sds}
+                "cells": [{"model": model, "column": column, "config_hash": config, **sds,
+                           "source": noise.source_of((model, column, config))}
                           for (model, column, config), sds in sorted(noise.by_cell.items())]},
             "blocks": out,
             "failed_without_table": [{"model": f.model, "dataset": f.dataset_label,
                                       "suite": f.suite, "unit": f.unit, "kind": f.kind,
                                       "message": f.message} for f in orphans]}
-
-
-def write_leaderboard(suite: str, runs: str | Path, out: str | Path,
-                      published: list[PublishedValue] = (), reference: str | None = None,
-                      title: str | None = None, noise: RerunNoise | None = None) -> Path:
-    """The leaderboard of every complete unit under ``runs/suite``."""
-    store = ResultsStore(runs)
-    results = store.results(suite)
-    if not results:
-        raise NoResultsError(f"no results under {Path(runs) / suite}")
-    return write_results_leaderboard(results, runs, out, published, reference,
-                                     title or f"Leaderboard: {suite}", store.failures(suite),
-                                     noise)
 
 
 def rerun_noise(results: list[UnitResult], rerun: list[UnitResult] | None = None,

@@ -31,6 +31,9 @@ Version history:
    and their counts; every tested comparison's ``stability`` (the share of re-tests that give
    its verdict again, marked or not) and the marker ``◇`` for a fragile unmarked verdict. A
    migrated version-3 file has an empty list there, and its unmarked comparisons no stability.
+5. Each ``rerun_noise.cells`` entry adds ``source``: where that cell's sd came from (seed
+   reruns in the run, a training-free metric's exact zero, a rerun, two boards). A migrated
+   version-4 file gives every cell the document's ``rerun_noise.source``.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from harness.plan.models import variant_kind
 from harness.results.aggregate import Gap, expected_units, row_label
 from harness.results.schema import document_version
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 SCHEMA_FILE = "leaderboard.schema.json"
 
 
@@ -200,6 +203,18 @@ def _v3_to_v4(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
     return document
 
 
+def _v4_to_v5(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """Version 4 -> 5: every cell's noise came from the one source the document names."""
+    document = copy.deepcopy(data)
+    noise = document.get("rerun_noise")
+    if isinstance(noise, dict):
+        for cell in noise.get("cells") or []:
+            if isinstance(cell, dict):
+                cell.setdefault("source", noise.get("source", ""))
+    document["format_version"] = 5
+    return document
+
+
 # MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], str | Path], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}

@@ -339,7 +339,7 @@ def gaps(block: list[Cell], failures: Iterable[UnitFailure] = ()) -> list[Gap]:
     units recorded as failed (also of models with no cell at all), by model, column and unit."""
     failed = {(f.model, column_label(f.dataset_label, f.train_fraction), f.config_hash, f.unit): f
               for f in failures if (f.protocol, f.protocol_version, f.selection, f.suite)
-              == block[0].block}
+              == block[0].block and f.rerun_of is None}  # a noise rerun is in no table
     expected: dict[str, set[str]] = defaultdict(set)
     for cell in block:
         expected[cell.column] |= set(cell.units)

@@ -49,9 +49,10 @@ from harness.results.metrics import Scores
 SCHEMA_VERSION = 5
 SCHEMA_FILE = "result.schema.json"  # the JSON Schema of SCHEMA_VERSION, a package file
 
-# The fields of a job's config that only say which replicate a unit is (its split or seed); the
-# rest is the condition the unit measures, and units are aggregated only within one condition.
-REPLICATE_FIELDS = ("unit", "split_seed", "seed")
+# The fields of a job's config that only say which replicate a unit is (its split or seed, or the
+# unit a noise rerun repeats); the rest is the condition the unit measures, and units are
+# aggregated only within one condition.
+REPLICATE_FIELDS = ("unit", "split_seed", "seed", "rerun_of")
 
 _DAMAGED = "the file is damaged or was edited by hand: delete its unit folder and rerun the unit"
 
@@ -128,6 +129,12 @@ class StoredCondition:
     def config_hash(self) -> str:
         """The hash of the unit's condition: its config without the replicate fields."""
         return config_hash(self.config)
+
+    @property
+    def rerun_of(self) -> str | None:
+        """The table unit this one reruns for its cell's noise (None: a table unit)."""
+        value = self.config.get("rerun_of")
+        return None if value is None else str(value)
 
 
 @dataclass(frozen=True, kw_only=True)

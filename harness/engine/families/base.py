@@ -43,11 +43,13 @@ class EngineContext:
     images: DecodedImageCache
     cache_root: Path
 
-    def feature_cache(self, model: LifeIQA, recipe: Recipe, extractor=None) -> FeatureCache:
-        """The frozen-backbone feature cache for ``model`` on ``recipe``'s crops; ``extractor``
-        says what is stored (Life-IQA's decoder inputs by default)."""
+    def feature_cache(self, model: LifeIQA, recipe: Recipe, extractor=None,
+                      draw: int = 0) -> FeatureCache:
+        """The frozen-backbone feature cache for ``model`` on ``recipe``'s crops (training
+        crops of ``draw``: :attr:`harness.plan.jobs.Job.crop_draw`); ``extractor`` says what is
+        stored (Life-IQA's decoder inputs by default)."""
         plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
-                        recipe.resize_policy, recipe.hflip)
+                        recipe.resize_policy, recipe.hflip, draw)
         return FeatureCache(self.cache_root / "features", model, plan, self.images, self.device,
                             extractor)
 

@@ -65,7 +65,8 @@ class FeatureHeadFamily:
             raise InvalidOptionError(f"{model_label(job.model)} trains on cached frozen "
                                      f"features: recipe mode 'frozen', not {recipe.mode!r}")
         # the preset's Life-IQA, for its backbone: the cache is the one its frozen units use
-        features = context.feature_cache(build_model(job.model, job.seed), recipe)
+        features = context.feature_cache(build_model(job.model, job.seed), recipe,
+                                         draw=job.crop_draw)
         train = features.get_all(parts.train, "train")
         test = features.get_all(parts.test, "test")
         val = features.get_all(parts.val, "test")

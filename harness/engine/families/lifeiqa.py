@@ -48,7 +48,7 @@ class LifeIQAFamily:
         if recorder is not None:
             on_epoch = recorder.on_epoch(on_epoch)
         if recipe.mode == "frozen":
-            features = context.feature_cache(model, recipe)
+            features = context.feature_cache(model, recipe, draw=job.crop_draw)
             test_features = features.get_all(parts.test, "test")
             outcome = train_frozen(model, recipe, features.get_all(parts.train, "train"),
                                    parts.train_y, test_features,

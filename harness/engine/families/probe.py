@@ -112,7 +112,7 @@ class ProbeFamily:
         recipe = job.recipe
         stride = job.model.spec.settings["stride"]
         model = build_model(job.model, job.seed)
-        features = context.feature_cache(model, recipe, StageExtractor(model))
+        features = context.feature_cache(model, recipe, StageExtractor(model), job.crop_draw)
         x_train = stage_matrix(features.get_all(parts.train, "train"), stride)
         weights, alpha, gcv = fit_ridge(x_train, np.repeat(parts.train_y, recipe.train_crops))
         x_test = stage_matrix(features.get_all(parts.test, "test"), stride)
