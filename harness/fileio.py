@@ -1,12 +1,54 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files on disk: atomic writes (a reader sees the old file or the new one, never half of one),
+and names from users that become folders without leaving the folder they are put in."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from harness.errors import InvalidOptionError
+
+# A suite is chosen by its user and names folders they will type: checked, not encoded.
+SUITE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,63}")
+# What a folder name made from a model, dataset or unit name keeps as it is (every name the
+# registry and the protocols give); anything else is %-encoded (its UTF-8 bytes): a separator,
+# '%' itself, control characters and non-ASCII (which file systems normalise differently).
+_KEPT = re.compile(r"[A-Za-z0-9 !#$&'()*+,\-.:;=?@\[\]^_`{|}~\"<>]")
+FOLDER_NAME_BYTES = 128  # longer names keep a prefix and a hash of the whole (file systems: 255)
+
+
+def check_suite(name: str, what: str = "--suite") -> str:
+    """``name`` if it is a suite name: folders under the runs folder, parts of letters, digits
+    and ``._+-`` joined by ``/`` (``demo/comparison``); else InvalidOptionError naming ``what``."""
+    if not isinstance(name, str) or not all(SUITE_PART.fullmatch(p) for p in name.split("/")):
+        raise InvalidOptionError(
+            f"{what} {name!r}: a suite names folders under the runs folder: parts of letters, "
+            f"digits, '_', '.', '+' or '-' (at most 64 each, not starting with '.', '+' or '-') "
+            f"joined by '/', e.g. demo/comparison")
+    return name
+
+
+def folder_name(name: str) -> str:
+    """``name`` (a model with its arguments, a dataset, a unit) as one folder name that stays in
+    the folder it is put in: every character :data:`_KEPT` does not keep is %-encoded, a leading
+    '.' too (no '.', '..' or hidden folder), and a name over :data:`FOLDER_NAME_BYTES` keeps its
+    start and a hash of the whole. Names the harness has always written are unchanged, and two
+    names never share a folder."""
+    if not name:
+        raise ValueError("an empty name has no folder")
+    encoded = "".join(c if _KEPT.fullmatch(c) else "".join(f"%{b:02X}" for b in c.encode())
+                      for c in name)
+    if encoded.startswith("."):
+        encoded = "%2E" + encoded[1:]
+    if len(encoded) > FOLDER_NAME_BYTES:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        encoded = f"{encoded[:FOLDER_NAME_BYTES - 17]}~{digest}"
+    return encoded
 
 # Errors that mean "no room", and what to tell the user about each.
 _NO_ROOM = {

@@ -1,5 +1,5 @@
-"""Noise reruns: which units a plan reruns for its cells' noise, how a rerun differs from its
-unit (seed and training crops, nothing else), and protocol fields checked when read. The runs
+"""Noise reruns: which units a plan reruns for its cells' noise, and how a rerun differs from its
+unit (seed and training crops, nothing else). The runs
 themselves and the board's per-cell noise are tested end to end in tests/test_verdicts.py."""
 
 from __future__ import annotations
@@ -8,13 +8,9 @@ import hashlib
 import json
 from dataclasses import asdict
 
-import pytest
-
 from harness.api import plan_options, run_options
 from harness.engine import features
-from harness.errors import InvalidOptionError
 from harness.plan.jobs import NOISE_SEED_OFFSET
-from harness.plan.protocols import parse_protocol
 from harness.results.schema import config_hash
 
 
@@ -52,16 +48,3 @@ def test_a_rerun_draws_other_training_crops_and_reads_the_same_test_grid():
     assert boxes != features.train_boxes(300, 400, again, digest)
     assert boxes == features.train_boxes(300, 400, features.CropPlan(4, 3, 64, "native"), digest)
     assert features.test_boxes(300, 400, plan) == features.test_boxes(300, 400, again)
-
-
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("splits", 0, "a whole number >= 1"), ("splits", -3, "a whole number >= 1"),
-    ("splits", "two", "a whole number >= 1"), ("seeds", 1.5, "a whole number >= 1"),
-    ("noise_units", -1, "a whole number >= 0"), ("noise_units", True, "a whole number >= 0"),
-    ("test_fraction", 1.5, "a number in (0, 1)"), ("validation_fraction", "x", "a number in (0, 1)"),
-])
-def test_protocol_counts_and_fractions_are_checked_when_read(key, value, expected):
-    data = {"name": "x", "version": 1, "kind": "splits", key: value}
-    with pytest.raises(InvalidOptionError) as caught:
-        parse_protocol(data, "mine.yaml")
-    assert str(caught.value) == f"protocol mine.yaml: {key}: {value!r}: expected {expected}"

@@ -376,7 +376,7 @@ def _run_slurm_plan(plan: RunPlan) -> RunSummary:
         return summary
     prepare_data(todo, plan.sources)
     gpus = 1 if slurm.slurm_gpus_per_job is None else slurm.slurm_gpus_per_job
-    logs = store.root / plan.suite / "slurm"
+    logs = store.suite_dir(plan.suite) / "slurm"
     executor = submitit.AutoExecutor(folder=logs / "%j", cluster=slurm.slurm_cluster)
     executor.update_parameters(
         name=f"lifeiqa-{plan.suite.replace('/', '-')}",

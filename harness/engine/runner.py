@@ -29,6 +29,7 @@ from harness.engine.families import EngineContext, EpochCallback, Trained, famil
 from harness.engine.parts import JobParts, LoadedDataset
 from harness.engine.train import NonFiniteLossError
 from harness.errors import HarnessError, ResultsError
+from harness.fileio import folder_name
 from harness.plan.jobs import Job
 from harness.plan.protocols import PROTOCOL_DIR
 from harness.plan.recipes import Recipe
@@ -81,7 +82,7 @@ class JobRunner:
         if frozen.is_file() and read_split(frozen) == planned:
             path = frozen
         else:
-            path = self.store.root / job.suite / "splits" / dataset.name / name
+            path = self.store.suite_dir(job.suite) / "splits" / folder_name(dataset.name) / name
             if not path.is_file() or read_split(path) != planned:
                 write_split(planned, path)
         split = subsample_train(planned, job.train_fraction) if job.train_fraction < 1 else planned

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from harness.fileio import check_suite, folder_name
 from harness.plan.models import ModelRef, canonical_args
 from harness.plan.protocols import Protocol
 from harness.plan.recipes import Recipe
@@ -25,6 +26,13 @@ class UnitKey:
 
     def parts(self) -> tuple[str, ...]:
         return (self.suite, self.model, self.dataset, self.unit)
+
+    def folder_parts(self) -> tuple[str, ...]:
+        """The unit's folder under the runs folder, one name per level: the suite's folders
+        (a checked name), then the model, dataset and unit, each encoded so that no name leaves
+        its level (:func:`harness.fileio.folder_name`; the true names are in the unit's
+        config)."""
+        return (*check_suite(self.suite).split("/"), *map(folder_name, self.parts()[1:]))
 
 
 @dataclass(frozen=True)

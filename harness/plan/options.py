@@ -25,6 +25,7 @@ from harness.data.sources import SYNTH_PREFIX, DataSources
 from harness.data.synth.generate import SIZES, WRITERS
 from harness.device import resolve_device
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
+from harness.fileio import check_suite
 from harness.plan.jobs import Job, plan_jobs
 from harness.plan.models import ModelRef, format_args, parse_row
 from harness.plan.protocols import Protocol, load_protocol
@@ -249,6 +250,23 @@ class RunPlan:
         return self.jobs[0].suite
 
 
+def _check_dataset_names(protocol: Protocol, options: RunOptions) -> None:
+    """Every dataset the protocol names is one the harness knows (registered, declared by the
+    protocol or the run, or a synthetic twin), checked before any work: a typo is named with a
+    suggestion, never planned and failed unit by unit or skipped as "no data"."""
+    real = [*list_datasets(), *(d.name for d in protocol.define_datasets),
+            *options.define_datasets]
+    synthetic = [SYNTH_PREFIX + name for name in WRITERS]
+    for field_name, known in (("datasets", real), ("pairs", real),
+                              ("synthetic_datasets", synthetic), ("synthetic_pairs", synthetic)):
+        value = getattr(protocol, field_name)
+        for name in (n for entry in value for n in ((entry,) if isinstance(entry, str) else entry)):
+            if name not in known:
+                raise unknown_name("dataset", name, known,
+                                   f"(in protocol {protocol.source or protocol.name}: "
+                                   f"{field_name})")
+
+
 def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> tuple[Protocol, list[str]]:
     """Keep the targets whose datasets were chosen or, for real data, are present."""
     synthetic = options.uses_synthetic_data
@@ -367,6 +385,7 @@ def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
     default recipe when none is named. Raises InvalidOptionError before any work."""
     protocol = load_protocol(options.protocol)
     options = _with_declared(options, protocol)
+    _check_dataset_names(protocol, options)
     sources = options.sources()
     protocol, notes = _restrict(protocol, options, sources)
     # --models picks among the protocol's own rows; --add-models rows are kept whatever it picks
@@ -384,7 +403,10 @@ def plan_run(options: RunOptions, on_cpu: bool) -> RunPlan:
                                  f"datasets to run" + (f" ({'; '.join(notes)})" if notes else ""))
     preset = presets.pop()
     check_preset(preset)  # a recipe's default preset, checked like a given one
-    jobs = plan_jobs(protocol, options.suite or protocol.name, preset, recipes, synthetic,
+    suite = check_suite(options.suite, "--suite") if options.suite else \
+        check_suite(protocol.name, f"protocol {protocol.source or protocol.name}: name (the "
+                                   f"default suite; or pass --suite)")
+    jobs = plan_jobs(protocol, suite, preset, recipes, synthetic,
                      options.selection, options.seed, options.splits, options.seeds,
                      options.noise_units)
     digests = {declared.name: declared.csv_sha256() for declared in sources.declared}

@@ -82,22 +82,71 @@ def _row(source: str, role: str, row: object) -> tuple[str, str]:
     return model.variant + format_args(model.args), model.kind
 
 
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_count(least: int):
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _is_fraction(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1
+
+
+def _is_list(item):
+    return lambda value: isinstance(value, list) and all(item(v) for v in value)
+
+
+def _is_pair(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_text(v) for v in value)
+
+
+def _is_row(value: object) -> bool:
+    return _is_text(value) or isinstance(value, dict)
+
+
+# Each key a protocol file may have: what its value must be, and how an error says so. Checked
+# when the file is read, so a wrong value is named by file and key, never met later as a crash
+# or a silently different plan (a string where a list belongs would be read letter by letter).
+FIELD_RULES = {
+    "name": (_is_text, "a non-empty string"),
+    "version": (lambda v: isinstance(v, str | int | float) and not isinstance(v, bool),
+                "a version such as 1.0"),
+    "kind": (lambda v: v in KINDS, f"one of {list(KINDS)}"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "splits": (_is_count(1), "a whole number >= 1"),
+    "seeds": (_is_count(1), "a whole number >= 1"),
+    "noise_units": (_is_count(0), "a whole number >= 0"),
+    "test_fraction": (_is_fraction, "a number in (0, 1)"),
+    "validation_fraction": (lambda v: v == 0 or _is_fraction(v), "a number in [0, 1)"),
+    "datasets": (_is_list(_is_text), "a list of dataset names"),
+    "synthetic_datasets": (_is_list(_is_text), "a list of dataset names"),
+    "pairs": (_is_list(_is_pair), "a list of [source, target] dataset names"),
+    "synthetic_pairs": (_is_list(_is_pair), "a list of [source, target] dataset names"),
+    "variants": (_is_list(_is_row), "a list of model rows"),
+    "baselines": (_is_list(_is_row), "a list of model rows"),
+    "train_fractions": (_is_list(lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+                                 and 0 < v <= 1), "a list of numbers in (0, 1]"),
+    "breakdown": (lambda v: v in BREAKDOWNS, f"one of {list(BREAKDOWNS)}"),
+    "analysis": (lambda v: v in ANALYSES, f"one of {list(ANALYSES)}"),
+    "define_datasets": (lambda v: isinstance(v, dict), "a mapping of dataset name -> declaration"),
+}
+
+
 def parse_protocol(data: dict, source: str) -> Protocol:
     if not isinstance(data, dict):
         _fail(source, "expected a YAML mapping")
     for key in ("name", "version", "kind"):
         if key not in data:
             _fail(source, f"missing required key {key!r}")
-    known = set(Protocol.__dataclass_fields__) - {"source", "extra"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(FIELD_RULES))
     if unknown:
-        _fail(source, f"unknown key(s) {unknown}; known: {sorted(known)}")
-    if data["kind"] not in KINDS:
-        _fail(source, f"kind {data['kind']!r}: expected one of {KINDS}")
-    if data.get("breakdown", "none") not in BREAKDOWNS:
-        _fail(source, f"breakdown {data['breakdown']!r}: expected one of {BREAKDOWNS}")
-    if data.get("analysis", "none") not in ANALYSES:
-        _fail(source, f"analysis {data['analysis']!r}: expected one of {ANALYSES}")
+        _fail(source, f"unknown key(s) {unknown}; known: {sorted(FIELD_RULES)}")
+    for key, value in data.items():
+        valid, expected = FIELD_RULES[key]
+        if not valid(value):
+            _fail(source, f"{key}: {value!r}: expected {expected}")
     # the rules a job's ModelRef applies, so a protocol that loads plans valid models
     rows = {}
     for key in ("variants", "baselines"):
@@ -110,21 +159,6 @@ def parse_protocol(data: dict, source: str) -> Protocol:
         if kind in LIFEIQA_KINDS:
             _fail(source, f"baseline {name!r} is a Life-IQA variant: list it under variants "
                           f"(baselines are registry models: lifeiqa-bench list models)")
-    for key, least in (("splits", 1), ("seeds", 1), ("noise_units", 0)):
-        value = data.get(key, least)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            _fail(source, f"{key}: {value!r}: expected a whole number >= {least}")
-    for key in ("test_fraction", "validation_fraction"):
-        value = data.get(key, 0.2)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            _fail(source, f"{key}: {value!r}: expected a number in (0, 1)")
-    for fraction in data.get("train_fractions", [1.0]):
-        if not 0 < float(fraction) <= 1:
-            _fail(source, f"train fraction {fraction}: expected a value in (0, 1]")
-    for key in ("pairs", "synthetic_pairs"):
-        for pair in data.get(key, []):
-            if not (isinstance(pair, list | tuple) and len(pair) == 2):
-                _fail(source, f"{key}: each entry must be [source, target], found {pair!r}")
     values = dict(data)
     values["version"] = str(values["version"])
     for key in ("datasets", "synthetic_datasets"):

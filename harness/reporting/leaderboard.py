@@ -491,7 +491,7 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                 "mean": s.mean, "std": s.std}
 
     plugins = {r.model.name: r.plugin.to_dict() for r in results if r.plugin}
-    folders = {(*cell_key(r), r.unit): "/".join(r.key.parts()) for r in results}
+    folders = {(*cell_key(r), r.unit): "/".join(r.key.folder_parts()) for r in results}
     out = []
     for view in views:
         board = view.board

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.arithmetic import current as current_arithmetic
 from harness.errors import ResultSchemaError, ResultsError
-from harness.fileio import atomic_write_text
+from harness.fileio import atomic_write_text, check_suite
 from harness.plan.jobs import UnitKey
 from harness.results.schema import Environment, StoredCondition, UnitResult
 
@@ -127,8 +127,12 @@ class ResultsStore:
     def __init__(self, root: str | Path = "runs") -> None:
         self.root = Path(root)
 
+    def suite_dir(self, suite: str) -> Path:
+        """The suite's folder (a suite name is checked: it never leaves the runs folder)."""
+        return self.root.joinpath(*check_suite(suite).split("/"))
+
     def unit_dir(self, key: UnitKey) -> Path:
-        return self.root.joinpath(*key.parts())
+        return self.root.joinpath(*key.folder_parts())
 
     def load(self, key: UnitKey) -> UnitResult | None:
         """The unit's result; None if it has none (it is not complete)."""
@@ -189,7 +193,7 @@ class ResultsStore:
     def failures(self, suite: str) -> list[UnitFailure]:
         """Every unit of a suite (nested suites included) whose last run failed and that has no
         result, sorted by path."""
-        base = self.root / suite
+        base = self.suite_dir(suite)
         if not base.exists():
             return []
         out = []
@@ -223,7 +227,7 @@ class ResultsStore:
     def results(self, suite: str) -> list[UnitResult]:
         """Every complete result of a suite (``suite`` may be a parent folder of suites, as
         ``demo`` is of ``demo/splits``), sorted by path."""
-        base = self.root / suite
+        base = self.suite_dir(suite)
         return [read_result(p) for p in sorted(base.rglob(RESULT))] if base.exists() else []
 
 
