@@ -79,6 +79,13 @@ class ExecutionError(HarnessError):
     """Jobs could not be run where they were sent (an executor, device or process failure)."""
 
 
+class RunInterruptedError(HarnessError):
+    """The user stopped a run (Ctrl-C): the message says what finished, what was cut short and
+    how to resume. The exit status is a shell's for SIGINT."""
+
+    exit_code = 130
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> UnknownNameError:
     """``UnknownNameError`` for ``name`` naming the close registered names and all of them."""
     known = sorted(known)

@@ -7,8 +7,10 @@ import errno
 import hashlib
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import InvalidOptionError
@@ -84,11 +86,18 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
             os.unlink(tmp)
 
 
-def _explained(err: OSError, path: Path) -> OSError:
-    """``err`` with a message that names the file being written (the OS often does not)."""
+def reason_of(err: OSError) -> str:
+    """Why a write failed, in words: the system's reason, and for a full disk or quota what
+    that means."""
     reason = err.strerror or str(err)
     hint = _NO_ROOM.get(err.errno)  # type: ignore[arg-type]
-    text = f"cannot write {path}: {reason}" + (f" ({hint}); nothing was replaced" if hint else "")
+    return f"{reason} ({hint})" if hint else reason
+
+
+def _explained(err: OSError, path: Path) -> OSError:
+    """``err`` with a message that names the file being written (the OS often does not)."""
+    hint = _NO_ROOM.get(err.errno)  # type: ignore[arg-type]
+    text = f"cannot write {path}: {reason_of(err)}" + ("; nothing was replaced" if hint else "")
     return OSError(err.errno, text) if err.errno is not None else OSError(text)
 
 
@@ -98,3 +107,31 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out`` to write into; when the block ends without an error, each
+    file in it replaces its namesake under ``out`` (renames: no space needed, none half-done),
+    and on an error ``out`` is untouched. For outputs of many files (a leaderboard with its
+    figures and page) that must be written whole or not at all. A path relative to the staging
+    folder is the same relative to ``out``, since both sit in one parent."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as err:
+        raise _explained(err, out) from err
+    try:
+        yield staging
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = out / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    except OSError as err:
+        # named by ``out``: the file that failed was in the staging folder, now gone
+        plain = OSError(err.errno, os.strerror(err.errno)) if err.errno else err
+        raise OSError(err.errno, f"cannot write {out}: {reason_of(plain)}; what was there is "
+                                 f"as it was") from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -72,3 +72,16 @@ def test_concurrent_writers_agree(landscape, tmp_path):
     assert len(set(sums)) == 1
     leftovers = [p for p in root.rglob("*.tmp")]
     assert leftovers == []
+
+
+def test_an_image_too_large_for_a_native_entry_is_refused_by_name_and_fits_when_resized(tmp_path):
+    from harness.data.cache import MAX_NATIVE_PIXELS, ImageReadError
+
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (7000, 6000), (90, 120, 30)).save(path)
+    assert MAX_NATIVE_PIXELS < 7000 * 6000
+    cache = DecodedImageCache(tmp_path / "cache")
+    with pytest.raises(ImageReadError, match=rf"^{path}: 7000x6000 \(42 MP\) is over the 40 MP"):
+        cache.get(path)
+    assert not list((tmp_path / "cache" / "entries").rglob("*.npy"))  # nothing stored
+    assert cache.get(path, "fit:1024x768").shape == (768, 896, 3)

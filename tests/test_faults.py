@@ -194,12 +194,15 @@ def test_two_runs_on_one_store_run_each_unit_exactly_once(bench, reference, tmp_
     both = [ours, subprocess.CompletedProcess(other.args, other.returncode, out, err)]
     done = sorted(u for r in both for u in re.findall(r"kadid10k (split_\d\d): SRCC", r.stdout))
     assert done == UNITS, both
-    busy = [line for r in both for line in r.stderr.splitlines() if line.startswith("FAILED")]
+    busy = [line for r in both for line in (r.stdout + r.stderr).splitlines()
+            if "this run waits for it" in line]
     assert busy, "neither run met a unit the other held: the runs did not overlap"
-    for line in busy:  # the only failure allowed: a unit the other process holds, said plainly
-        assert re.search(r"is being run by process \d+ on \S+ .*left to that process", line), line
-    for run in both:
-        assert run.returncode == (1 if "FAILED" in run.stderr else 0), run.stdout + run.stderr
+    for line in busy:  # a unit the other process holds is said plainly, and waited for
+        assert re.search(r"is being run by process \d+ on \S+ .*; this run waits for it after "
+                         r"the others", line), line
+    for run in both:  # deferring to another process is no failure
+        assert run.returncode == 0 and "FAILED" not in run.stdout + run.stderr, \
+            run.stdout + run.stderr
     assert_same_metrics(results(runs), reference.results)
     assert not list(runs.rglob(LOCK)) and not temporary_files(runs)
 
@@ -333,6 +336,84 @@ def test_full_disk_during_a_run_is_named_and_spares_earlier_results(bench, refer
     kept = out / "runs" / UNIT_DIR / UNITS[0] / "result.json"
     assert kept.read_bytes() == first.read_bytes()
     assert sorted(results(out / "runs")) == [UNITS[0]] and not temporary_files(out)
+
+
+# --- one line for each fault ------------------------------------------------------------------
+
+
+def _interrupt(bench: Bench, runs: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Ctrl-C as a terminal sends it (SIGINT to the whole process group, workers included) once
+    the run is inside a unit."""
+    process = subprocess.Popen([SCRIPT, *bench.argv(runs), *extra], env=bench.env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    _wait_for_a_lock(runs, process)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@pytest.mark.parametrize("executor", [[], ["--executor", "pool", "--workers", "2"]],
+                         ids=["local", "pool"])
+def test_ctrl_c_says_what_finished_and_how_to_resume_then_the_rerun_completes(
+        bench, reference, tmp_path, executor):
+    runs = tmp_path / "runs"
+    stopped = _interrupt(bench, runs, *executor)
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+    said = [line for line in stopped.stderr.splitlines() if "interrupted" in line]
+    assert len(said) == 1 and said[0].startswith("lifeiqa-bench run: error: interrupted (Ctrl-C): ")
+    assert "finished" in said[0] and "run the same command again to resume" in said[0]
+    resumed = bench.run(runs)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert_same_metrics(results(runs), reference.results)
+    assert not list(runs.rglob(LOCK)) and not temporary_files(runs)
+
+
+def test_a_pool_that_cannot_write_its_queue_says_where_in_one_line(bench, reference, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(reference.runs, runs)  # its split files are there: the queue is the write
+    for unit in UNITS:
+        shutil.rmtree(runs / UNIT_DIR / unit)
+    process = subprocess.run([SCRIPT, *bench.argv(runs), "--executor", "pool", "--workers", "2"],
+                             env=bench.env(), capture_output=True, text=True, timeout=300,
+                             preexec_fn=_file_limit(64))
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert "Traceback" not in process.stderr and process.stderr.strip().splitlines()[-1] \
+        .startswith(f"lifeiqa-bench run: error: cannot start the pool's job queue in {runs}/splits/")
+    assert "(in the runs folder" in process.stderr
+    assert not list(runs.rglob("jobs.json"))  # no empty queue left behind
+
+
+def test_a_damaged_unit_is_named_by_every_reader_and_run_again_by_run(bench, reference, tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(reference.runs, runs)
+    predictions = runs / UNIT_DIR / UNITS[0] / "predictions.csv"
+    rows = predictions.read_text().splitlines(keepends=True)
+    kept = (len(rows) - 1) // 2
+    predictions.write_text("".join(rows[:1 + kept]))  # half of its rows
+    board = tmp_path / "board"
+    for argv in (["summarize", "splits"], ["leaderboard", "splits", "--out", str(board)],
+                 ["check", str(runs / "splits"), "--write-golden", str(tmp_path / "g.yaml")]):
+        read = subprocess.run([SCRIPT, *argv, "--runs", str(runs)] if argv[0] != "check" else
+                              [SCRIPT, *argv], env=bench.env(), capture_output=True, text=True,
+                              timeout=300)
+        assert read.returncode == 1 and len(read.stderr.strip().splitlines()) == 1, read.stderr
+        assert f"{predictions}: {kept} rows, but the unit's result.json says it scored" in \
+            read.stderr
+        assert "and rerun the unit" in read.stderr
+    assert not board.exists() and not (tmp_path / "g.yaml").exists()  # nothing of part of a unit
+    split_file = runs / "splits" / "splits" / "kadid10k" / "split_01.json"
+    split_file.write_text("not json")
+    again = bench.run(runs)  # both units are run again, each saying why
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{kept} rows, but the unit's result.json" in again.stderr + again.stdout
+    assert "the split file was changed since it ran" in again.stderr + again.stdout
+    assert_same_metrics(results(runs), reference.results)
+    split_file.unlink()
+    gone = subprocess.run([SCRIPT, "summarize", "splits", "--runs", str(runs)], env=bench.env(),
+                          capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 1 and f"its split file {split_file} is missing" in gone.stderr
 
 
 # --- corrupt caches and images -------------------------------------------------------------------

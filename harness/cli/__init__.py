@@ -4,7 +4,9 @@ Each subcommand is a module here with ``NAME``, ``HELP`` (and optionally ``DESCR
 ``EPILOG``), ``add_arguments(parser)`` and ``run(args) -> int``. This package is the only place
 that parses arguments, prints for the user, or turns an error into an exit status: a
 :class:`~harness.errors.HarnessError` (or a model-library error) becomes one line on stderr and
-its exit status (2 for bad input, found before any work; 1 otherwise).
+its exit status (2 for bad input, found before any work; 130 for Ctrl-C, saying what finished
+and how to resume; 1 otherwise), and so does an OSError (a full disk, a read-only folder: its
+message names the path). A traceback is a bug.
 
 Before anything imports torch or numpy, :func:`main` pins the CPU arithmetic
 (:mod:`harness.arithmetic`: AVX2 kernels on x86-64 unless ``LIFEIQA_ARITHMETIC=native``), so a
@@ -72,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         return args.handler(args)
+    except KeyboardInterrupt:  # between units, or outside a run (data, a leaderboard)
+        print(f"lifeiqa-bench {args.command}: interrupted (Ctrl-C): every file is written whole "
+              f"or not at all, so what finished is kept; run the same command again to resume",
+              file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader went away (| head): nothing left to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (interpreter exit flushes it)
         return 0
@@ -79,3 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         code = getattr(err, "exit_code", 2)  # the model library's errors are all about input
         print(f"lifeiqa-bench {args.command}: error: {err}", file=sys.stderr)
         return code
+    except OSError as err:  # a full disk, a read-only folder: the message names the path
+        # the harness's own OSErrors carry their whole text as strerror ("[Errno 28]" aside);
+        # the system's name the file in str()
+        text = err.strerror if err.strerror and not err.filename else str(err)
+        print(f"lifeiqa-bench {args.command}: error: {text}", file=sys.stderr)
+        return 1

@@ -18,8 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     from harness.engine.worker import run_worker
+    from harness.errors import RunInterruptedError
 
-    return run_worker(args.folder, args.index, args.threads)
+    try:
+        return run_worker(args.folder, args.index, args.threads)
+    except (KeyboardInterrupt, RunInterruptedError) as err:
+        # Ctrl-C reaches every worker of the terminal's process group: the pool says once, for
+        # all of them, what finished and how to resume
+        return getattr(err, "exit_code", 130)
 
 
 if __name__ == "__main__":

@@ -53,11 +53,25 @@ def applies_exif(policy: str) -> bool:
     return POLICY.match(policy)["noexif"] is None
 
 
+# The largest image a ``native`` policy decodes and caches as it is: 40 megapixels, a 120 MB
+# entry (SPAQ's largest photographs are about 16 MP; a 12000 x 12000 file would cost 432 MB on
+# disk and in memory per read). Larger ones are refused, naming the policy that shrinks them.
+MAX_NATIVE_PIXELS = 40_000_000
+
+
 def decode_image(path: Path, policy: str = "native") -> np.ndarray:
     """H x W x 3 uint8 RGB, EXIF orientation applied (unless the policy says ``-noexif``),
-    resized per ``policy``."""
+    resized per ``policy``; an image over :data:`MAX_NATIVE_PIXELS` under ``native`` raises
+    ImageReadError naming it (before it is decoded)."""
     kind, width, height = parse_policy(policy)
     with Image.open(path) as image:
+        if kind == "native" and image.width * image.height > MAX_NATIVE_PIXELS:
+            raise ImageReadError(
+                f"{path}: {image.width}x{image.height} ({image.width * image.height / 1e6:.0f} "
+                f"MP) is over the {MAX_NATIVE_PIXELS / 1e6:.0f} MP a native-size cache entry may "
+                f"hold ({image.width * image.height * 3 / 1e6:.0f} MB decoded); run with a policy "
+                f"that resizes (--image-policy authors, or --set resize_policy=fit:1024x768) or "
+                f"downscale the file")
         image = (ImageOps.exif_transpose(image) if applies_exif(policy) else image).convert("RGB")
         if kind == "fit":
             long_side, short_side = max(width, height), min(width, height)
@@ -125,6 +139,8 @@ class DecodedImageCache:
             self.rebuilt.append(str(entry))
         try:
             decoded = decode_image(path, policy)
+        except ImageReadError:
+            raise
         except Exception as err:  # Pillow raises many types for damaged files
             raise ImageReadError(f"{path}: cannot decode the image ({type(err).__name__}: {err})") \
                 from err

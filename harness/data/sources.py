@@ -79,6 +79,14 @@ class DataSources:
         """Generate (or find in the cache) the synthetic datasets among ``names``, several at
         once (``processes``; default one per core: each generator runs on one); returns each
         one's name and the seconds it took. Real datasets are left to their loaders."""
+        try:
+            return self._synthesize_all(names, processes)
+        except OSError as err:  # the message names the set; this says where it lives
+            raise OSError(err.errno, f"{err.strerror or err} (in the data cache {cache_root()}; "
+                                     f"LIFEIQA_CACHE moves it)") from err
+
+    def _synthesize_all(self, names: Sequence[str],
+                        processes: int | None) -> list[tuple[str, float]]:
         from harness.data.synth.generate import is_synthesized
 
         names = sorted({name for name in names if name.startswith(SYNTH_PREFIX)})

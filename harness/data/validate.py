@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.data.records import Dataset, ImageRecord, Problem
 from harness.data.specs import DatasetSpec
+from harness.errors import DatasetError
 
 # Real labels can sit slightly outside a nominal range (LIVE's realigned DMOS, for example).
 SCORE_SLACK = 0.1
@@ -21,18 +22,19 @@ SCORE_SLACK = 0.1
 STATED_SCALE_LAYOUTS = ("csv", "hf")
 
 
-class DatasetValidationError(ValueError):
-    """A dataset with problems that the user has not excluded."""
+class DatasetValidationError(DatasetError):
+    """A dataset with problems that the user has not excluded: one line with the first (file
+    and row) and the command that lists them all (``report`` holds every one)."""
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
-        shown = "\n  ".join(str(p) for p in report.problems[:50])
-        more = f"\n  ... and {len(report.problems) - 50} more" if len(report.problems) > 50 else ""
+        count = len(report.problems)
+        others = f"; {count - 1} more: `lifeiqa-bench datasets check {report.root} --dataset " \
+                 f"{report.dataset}` lists them all" if count > 1 else ""
         super().__init__(
-            f"dataset {report.dataset} has {len(report.problems)} problem(s):\n  {shown}{more}\n"
-            f"Fix them, or exclude the affected images explicitly (--exclude-bad), which is "
-            f"recorded with the results."
-        )
+            f"dataset {report.dataset} has {count} problem(s): {report.problems[0]}{others}. Fix "
+            f"them, or exclude the affected images explicitly (--exclude-bad), which is recorded "
+            f"with the results")
 
 
 @dataclass

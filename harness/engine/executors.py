@@ -37,10 +37,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.data.declared import DatasetDeclaration
-from harness.data.sources import DataSources
+from harness.data.sources import SYNTH_PREFIX, DataSources
+from harness.data.validate import require_valid
 from harness.engine import distributed
 from harness.engine.runner import JobRunner, RunSummary
-from harness.errors import ExecutionError, InvalidOptionError
+from harness.errors import ExecutionError, InvalidOptionError, RunInterruptedError
+from harness.fileio import atomic_write_text
 from harness.logs import configure_logging
 from harness.plan.jobs import Job
 from harness.plan.options import RunOptions, RunPlan
@@ -98,9 +100,11 @@ def run_local(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSumma
 def _run_local_plan(plan: RunPlan, progress: bool) -> RunSummary | None:
     options, jobs = plan.options, list(plan.jobs)
     device = distributed.setup(options.device)
-    if distributed.active():  # rank 0 generates synthetic data before the others read it
-        if distributed.is_main():
-            prepare_data(jobs, plan.sources)
+    # the synthetic data first, before any unit: a set that cannot be made is one error, not
+    # a failure of each unit; under torchrun rank 0 makes it before the others read it
+    if distributed.is_main():
+        prepare_data(jobs, plan.sources)
+    if distributed.active():
         distributed.barrier()
     runner = JobRunner(ResultsStore(options.runs), plan.sources, device, options.exclude_bad,
                        options.save_checkpoints,
@@ -150,12 +154,16 @@ class PoolRun:
     def create(cls, parent: Path, jobs: list[Job], sources: DataSources, options: RunOptions,
                device: str, includes: tuple[str, ...] = ()) -> PoolRun:
         folder = Path(parent) / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        (folder / "taken").mkdir(parents=True)
         spec = {"runs": str(options.runs), "device": device, "force": options.force,
                 "exclude_bad": options.exclude_bad, "save_checkpoints": options.save_checkpoints,
                 "sources": _sources_to_dict(sources), "includes": list(includes),
                 "jobs": [job.to_dict() for job in jobs]}
-        (folder / cls.JOBS).write_text(json.dumps(spec, indent=1))
+        try:
+            (folder / "taken").mkdir(parents=True)
+            atomic_write_text(folder / cls.JOBS, json.dumps(spec, indent=1))
+        except OSError as err:
+            raise OSError(err.errno, f"cannot start the pool's job queue in {folder} (in the runs "
+                                     f"folder {options.runs}): {err.strerror or err}") from err
         return cls(folder)
 
     def runner(self) -> JobRunner:
@@ -292,7 +300,12 @@ def run_pool(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummar
             process.terminate()
         for process in workers:
             process.wait()
-        raise
+        finished = sum(store.load(job.key) is not None for job in todo)
+        raise RunInterruptedError(
+            f"interrupted (Ctrl-C): {finished} of the {len(todo)} unit(s) this run had to do "
+            f"finished and are kept; the {len(slots)} worker(s) stopped, and a unit they were "
+            f"running left no result; run the same command again to resume (finished units are "
+            f"skipped; worker logs in {pool.folder})") from None
     for stream in streams:
         stream.join()
     owner = {job.key: summary for (jobs, summary) in pending for job in jobs}
@@ -432,4 +445,19 @@ def execute(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummary
     if name != "local" and distributed.launched():
         raise InvalidOptionError(f"--executor {name} starts its own processes; under torchrun "
                                  f"use the default --executor local")
+    for plan in plans:
+        check_datasets(plan)
     return EXECUTORS[name](plans, progress)
+
+
+def check_datasets(plan: RunPlan) -> None:
+    """Validate every real dataset the plan's jobs read that is present, before any unit runs:
+    a bad row is one error naming its file and row now, not a failure of each unit later
+    (with ``--exclude-bad`` the units record what they left out). Synthetic sets are made
+    valid; a missing dataset stays the failure of its units."""
+    if plan.options.exclude_bad:
+        return
+    names = dict.fromkeys(n for job in plan.jobs for n in (job.train_dataset, job.test_dataset))
+    for name in names:
+        if not name.startswith(SYNTH_PREFIX) and plan.sources.has(name):
+            require_valid(plan.sources.load(name), plan.sources.spec(name))

@@ -19,7 +19,7 @@ import torch
 from harness.arithmetic import current as current_arithmetic
 from harness.data.cache import DecodedImageCache
 from harness.data.records import ImageRecord
-from harness.fileio import atomic_write
+from harness.fileio import atomic_write_bytes
 from lifeiqa import BackboneFeatures, LifeIQA
 from lifeiqa.backbone import stage_index
 from lifeiqa.inference import crop_offsets
@@ -250,10 +250,12 @@ class FeatureCache:
         return self.extractor.wrap(tensors)
 
     def _write(self, path: Path, tensors: dict[str, torch.Tensor]) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        metadata = {"blake2b": tensor_checksum(tensors)}
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+        # made in memory and written by atomic_write: a full disk is then an OSError naming
+        # the entry (safetensors' own writer raises its SafetensorError, naming nothing)
+        data = save(tensors, metadata={"blake2b": tensor_checksum(tensors)})
+        atomic_write_bytes(path, data)
 
     def get_all(self, records: Sequence[ImageRecord], part: str,
                 progress: Callable[[int], None] | None = None) -> list:

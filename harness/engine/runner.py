@@ -28,7 +28,7 @@ from harness.engine import distributed
 from harness.engine.families import EngineContext, EpochCallback, Trained, family_for
 from harness.engine.parts import JobParts, LoadedDataset
 from harness.engine.train import NonFiniteLossError
-from harness.errors import HarnessError, ResultsError
+from harness.errors import HarnessError, ResultsError, RunInterruptedError
 from harness.fileio import folder_name
 from harness.plan.jobs import Job
 from harness.plan.protocols import PROTOCOL_DIR
@@ -36,10 +36,11 @@ from harness.plan.recipes import Recipe
 from harness.plan.splits import Split, plan_split, read_split, subsample_train, write_split
 from harness.results import metrics
 from harness.results.schema import ProtocolRef, Seeds, SplitInfo, UnitResult
-from harness.results.store import ResultsStore, environment
+from harness.results.store import ResultsStore, UnitBusyError, environment
 from lifeiqa import LabelScale
 
 logger = logging.getLogger(__name__)
+BUSY_POLL_SECONDS = 2.0  # how often a run waiting for another process's unit looks again
 
 
 @dataclass
@@ -83,10 +84,19 @@ class JobRunner:
             path = frozen
         else:
             path = self.store.suite_dir(job.suite) / "splits" / folder_name(dataset.name) / name
-            if not path.is_file() or read_split(path) != planned:
+            if not path.is_file() or self._stored_split(path) != planned:
                 write_split(planned, path)
         split = subsample_train(planned, job.train_fraction) if job.train_fraction < 1 else planned
         return split, str(path)
+
+    def _stored_split(self, path: Path) -> Split | None:
+        """The split a file beside the results holds; None (rewritten by the caller, saying
+        so) when it is damaged: it is derived from the data and the seed, so nothing is lost."""
+        try:
+            return read_split(path)
+        except ValueError as err:
+            self.log(f"{err}; writing it again from the data and the split seed")
+            return None
 
     def parts(self, job: Job) -> JobParts:
         """The job's training, test and validation records (at most ``job.limit`` of each),
@@ -197,44 +207,78 @@ class JobRunner:
                       disable=not (progress and distributed.is_main())) as bars:
             suite = bars.add_task(f"suite {jobs[0].suite if jobs else ''}", total=len(jobs))
             epochs = bars.add_task("", total=None, visible=False)
-            for index, job in enumerate(jobs, start=1):
-                if not force and self.store.is_complete(job.key, job.config()):
-                    summary.skipped.append(job)
-                    bars.advance(suite)
-                    continue
-                if take is not None and not take(job):
-                    bars.advance(suite)
-                    continue
-                label = f"[{index}/{len(jobs)}] {job.model.name} {job.dataset_label} {job.unit}"
+
+            def attempt(job: Job, label: str) -> None:
+                """Run one unit (UnitBusyError: another process holds it)."""
                 bars.update(epochs, description=f"  {label} epoch", completed=0,
-                                total=job.recipe.epochs, visible=True)
+                            total=job.recipe.epochs, visible=True)
 
-                def on_epoch(entry: dict, task=epochs) -> None:
-                    bars.update(task, completed=entry["epoch"])
+                def on_epoch(entry: dict) -> None:
+                    bars.update(epochs, completed=entry["epoch"])
 
-                try:
-                    with distributed.claim(self.store, job.key):
-                        # another process may have finished it since the check above
-                        finished = not force and self.store.is_complete(job.key, job.config())
-                        result = None if finished else self.run(job, on_epoch)
-                    if result is None:
+                self._run_one(job, label, force, summary, on_epoch)
+                bars.advance(suite)
+
+            running: str | None = None  # the unit being run, for an interruption's message
+            index = 0
+            busy: list[tuple[Job, str]] = []
+            try:
+                for index, job in enumerate(jobs, start=1):
+                    if not force and self.store.is_complete(job.key, job.config()):
                         summary.skipped.append(job)
                         bars.advance(suite)
                         continue
-                    summary.done.append(job)
-                    self.log(f"{label}: SRCC {result.metrics.srcc:.4f} PLCC "
-                             f"{result.metrics.plcc:.4f} ({job.selection}, epoch "
-                             f"{result.selected_epoch}, {result.wall_seconds:.0f} s)")
-                except Exception as err:  # one unit's failure must not stop the suite
-                    message = f"{type(err).__name__}: {err}"
-                    summary.failed.append((job, message))
-                    self.record_failure(job, err, message)
-                    self.log(f"{label}: FAILED {message}\n  config: {job.config()}")
-                    if not isinstance(err, (HarnessError, RuntimeError, ValueError, OSError)):
-                        self.log(traceback.format_exc())
-                bars.advance(suite)
+                    if take is not None and not take(job):
+                        bars.advance(suite)
+                        continue
+                    running = f"[{index}/{len(jobs)}] {job.model.name} {job.dataset_label} {job.unit}"
+                    try:
+                        attempt(job, running)
+                    except UnitBusyError as err:
+                        busy.append((job, running))
+                        self.log(f"{running}: {err}; this run waits for it after the others")
+                    running = None
+                # units another live process was running: waited for, then skipped if it
+                # finished them, or run here if it ended without (a run that deferred to
+                # another has not failed)
+                for job, running in busy:
+                    while True:
+                        try:
+                            attempt(job, running)
+                            break
+                        except UnitBusyError:
+                            time.sleep(BUSY_POLL_SECONDS)
+                running = None
+            except KeyboardInterrupt:
+                raise RunInterruptedError(interrupted_message(
+                    len(summary.done), running, len(jobs) - index + len(busy))) from None
         return summary
 
+    def _run_one(self, job: Job, label: str, force: bool, summary: RunSummary,
+                 on_epoch: Callable[[dict], None]) -> None:
+        """Run ``job`` under its unit lock into ``summary`` (done, skipped when another process
+        finished it meanwhile, or failed: one unit's failure does not stop the others)."""
+        try:
+            with distributed.claim(self.store, job.key):
+                # another process may have finished it since it was last checked
+                finished = not force and self.store.is_complete(job.key, job.config())
+                result = None if finished else self.run(job, on_epoch)
+        except UnitBusyError:
+            raise
+        except Exception as err:
+            message = f"{type(err).__name__}: {err}"
+            summary.failed.append((job, message))
+            self.record_failure(job, err, message)
+            self.log(f"{label}: FAILED {message}\n  config: {job.config()}")
+            if not isinstance(err, (HarnessError, RuntimeError, ValueError, OSError)):
+                self.log(traceback.format_exc())
+            return
+        if result is None:
+            summary.skipped.append(job)
+            return
+        summary.done.append(job)
+        self.log(f"{label}: SRCC {result.metrics.srcc:.4f} PLCC {result.metrics.plcc:.4f} "
+                 f"({job.selection}, epoch {result.selected_epoch}, {result.wall_seconds:.0f} s)")
 
     def record_failure(self, job: Job, err: Exception, message: str) -> None:
         """Leave a failure record where the unit's result would be, so tables list the unit
@@ -276,3 +320,12 @@ def per_distortion_srcc(records: list[ImageRecord], predictions: np.ndarray, tar
     oriented = targets if higher_is_better else -targets
     return {name: metrics.srcc(predictions[idx], oriented[idx])
             for name, idx in sorted(by_type.items()) if len(idx) >= 2}
+
+
+def interrupted_message(finished: int, running: str | None, not_started: int) -> str:
+    """What a Ctrl-C left: units finished (kept), the one cut short (no result: a unit's files
+    are written whole or not at all), those not started, and how to resume."""
+    cut = f"; {running.split('] ', 1)[-1]} was cut short and left no result" if running else ""
+    return (f"interrupted (Ctrl-C): {finished} unit(s) finished in this run and are kept{cut}; "
+            f"{not_started} not started; run the same command again to resume (finished units "
+            f"are skipped)")

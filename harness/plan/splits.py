@@ -105,8 +105,12 @@ def write_split(split: Split, path: Path) -> None:
 
 
 def read_split(path: Path, units: list[str] | None = None) -> Split:
-    """Read a split file; with ``units``, check it was made for exactly those content groups."""
-    split = Split.from_json(Path(path).read_text())
+    """Read a split file; with ``units``, check it was made for exactly those content groups.
+    A file that is not a split raises ValueError naming it."""
+    try:
+        split = Split.from_json(Path(path).read_text())
+    except (ValueError, TypeError, AttributeError) as err:  # not JSON, or not a split's fields
+        raise ValueError(f"{path}: not a split file ({err})") from err
     if units is not None and split.units_hash != unit_list_hash(units):
         listed = set(split.train) | set(split.test) | set(split.validation)
         have = set(units)

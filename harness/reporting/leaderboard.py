@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InvalidOptionError, unknown_name
-from harness.fileio import atomic_write_text
+from harness.fileio import atomic_write_text, staged_folder
 from harness.plan.models import ModelRef
 from harness.plan.registry import list_models
 from harness.reporting import plots
@@ -590,19 +590,26 @@ def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: 
     before the blocks. With ``html``, also the page ``html/index.html``, made from the
     ``leaderboard.json`` just written (:mod:`harness.reporting.html_page`)."""
     failures, sections = list(failures), list(sections)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # the markers' re-tests under noise are the costly part: made once, for every file
-    reference, views = board_views(results, published, reference, failures, noise, out_dir,
-                                   Path(runs))
-    text = render(results, out_dir, published, title, reference, Path(runs), failures, noise,
-                  views, sections)
-    document = leaderboard_document(results, title, reference, failures, noise, views, sections)
-    atomic_write_text(out_dir / "leaderboard.json", json.dumps(document, indent=1))
-    path = out_dir / "leaderboard.md"
-    path.write_text(text)
-    if html is not None:
+    out = Path(out)
+    same_page = html is not None and Path(html).resolve() == out.resolve()
+    # every file is made in a staging folder and moved into ``out`` only when all are made: a
+    # unit found damaged on the way (a predictions file cut short) leaves the old board whole
+    with staged_folder(out) as staging:
+        # the markers' re-tests under noise are the costly part: made once, for every file
+        reference, views = board_views(results, published, reference, failures, noise, staging,
+                                       Path(runs))
+        text = render(results, staging, published, title, reference, Path(runs), failures,
+                      noise, views, sections)
+        document = leaderboard_document(results, title, reference, failures, noise, views,
+                                        sections)
+        atomic_write_text(staging / "leaderboard.json", json.dumps(document, indent=1))
+        atomic_write_text(staging / "leaderboard.md", text)
+        if same_page:
+            from harness.reporting.html_page import write_page
+
+            write_page(staging / "leaderboard.json", staging, runs)
+    if html is not None and not same_page:
         from harness.reporting.html_page import write_page
 
-        write_page(out_dir / "leaderboard.json", html, runs)
-    return path
+        write_page(out / "leaderboard.json", html, runs)
+    return out / "leaderboard.md"

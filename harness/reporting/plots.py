@@ -4,7 +4,6 @@ distortion routing, expert load per epoch, 2-D maps of stage features)."""
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 from harness.results import metrics
 from harness.results.aggregate import Cell, row_label
 from harness.results.schema import UnitResult
-from harness.results.store import PREDICTIONS, ResultsStore
+from harness.results.store import PREDICTIONS, ResultsStore, read_predictions
 
 
 def _pyplot():
@@ -54,13 +53,14 @@ def srcc_bars(block: list[Cell], order: list[str], path: Path) -> Path:
 
 
 def _predictions(result: UnitResult, runs_root: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The unit's predictions and labels, checked against its result (every test image it
+    scored, the columns it writes): a file cut short or damaged raises ResultSchemaError naming
+    it, never a scatter of part of the unit under the whole unit's SRCC."""
     path = ResultsStore(runs_root).unit_dir(result.key) / PREDICTIONS
     if not path.is_file():
         return None
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    return (np.array([float(r["prediction"]) for r in rows]),
-            np.array([float(r["score"]) for r in rows]))
+    table = read_predictions(path, result.metrics.n)
+    return table["prediction"].to_numpy(float), table["score"].to_numpy(float)
 
 
 def scatter(result: UnitResult, runs_root: Path, path: Path) -> Path | None:

@@ -14,8 +14,10 @@ Concurrent runners claim a unit with an exclusive lock (flock on ``.lock``) firs
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import logging
 import os
 import platform
 import socket
@@ -30,10 +32,13 @@ from harness.arithmetic import current as current_arithmetic
 from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text, check_suite
 from harness.plan.jobs import UnitKey
+from harness.plan.protocols import PROTOCOL_DIR
 from harness.results.schema import Environment, StoredCondition, UnitResult
 
 if TYPE_CHECKING:
     import pandas
+
+log = logging.getLogger(__name__)
 
 RESULT = "result.json"
 PREDICTIONS = "predictions.csv"
@@ -142,9 +147,14 @@ class ResultsStore:
             return None
 
     def is_complete(self, key: UnitKey, config: dict) -> bool:
-        """True if a result exists for exactly ``config``; raises if one exists for another."""
+        """True if a result exists for exactly ``config`` and its files agree with it (a unit
+        whose files do not is run again, saying why); raises if one exists for another."""
         stored = self.load(key)
         if stored is None:
+            return False
+        damage = self.damage(stored)
+        if damage is not None:
+            log.warning("%s; running the unit again", damage)
             return False
         differences = config_differences(stored.config, config)
         if differences:
@@ -226,9 +236,49 @@ class ResultsStore:
 
     def results(self, suite: str) -> list[UnitResult]:
         """Every complete result of a suite (``suite`` may be a parent folder of suites, as
-        ``demo`` is of ``demo/splits``), sorted by path."""
+        ``demo`` is of ``demo/splits``), sorted by path; a unit whose files disagree with its
+        result raises ResultSchemaError naming the file (:meth:`damage`), never a table of
+        part of it."""
         base = self.suite_dir(suite)
-        return [read_result(p) for p in sorted(base.rglob(RESULT))] if base.exists() else []
+        found = [read_result(p) for p in sorted(base.rglob(RESULT))] if base.exists() else []
+        for result in found:
+            damage = self.damage(result)
+            if damage is not None:
+                raise ResultSchemaError(f"{damage}: delete the unit's folder "
+                                        f"{self.unit_dir(result.key)} and rerun the unit")
+        return found
+
+    def split_file(self, result: UnitResult) -> Path | None:
+        """Where the unit's split file is now: the committed frozen ones in the repository, the
+        others under this runs folder (wherever it was when the unit ran); None for a unit on
+        whole datasets."""
+        if not result.split.sha256_16:
+            return None
+        name = result.split_name
+        if name.startswith("protocols/splits/"):
+            return PROTOCOL_DIR.parent / name
+        return self.root / name
+
+    def damage(self, result: UnitResult) -> str | None:
+        """Why the unit's files disagree with its ``result.json`` (None: they agree): its
+        predictions must be every test image it scored, with the columns it writes, and its
+        split file must be present with the hash the unit recorded."""
+        predictions = self.unit_dir(result.key) / PREDICTIONS
+        try:
+            read_predictions(predictions, result.metrics.n)
+        except ResultSchemaError as err:
+            return str(err).removesuffix("; delete its unit folder and rerun the unit")
+        split = self.split_file(result)
+        if split is None:
+            return None
+        if not split.is_file():
+            return (f"{predictions.parent}: its split file {split} is missing (the unit's test "
+                    f"images cannot be checked)")
+        digest = hashlib.sha256(split.read_bytes()).hexdigest()[:16]
+        if digest != result.split.sha256_16:
+            return (f"{split}: sha256 {digest}, but the unit in {predictions.parent} recorded "
+                    f"{result.split.sha256_16}: the split file was changed since it ran")
+        return None
 
 
 def read_result(path: Path) -> UnitResult:
@@ -296,9 +346,7 @@ def _lock(lock: Path, folder: Path) -> int:
             owner = os.read(descriptor, 200).decode(errors="replace").split()
             os.close(descriptor)
             who = f"process {owner[0]} on {owner[1]}" if len(owner) == 2 else "another process"
-            raise UnitBusyError(
-                f"{folder} is being run by {who} (unit lock {lock}); it is left to that process: "
-                f"rerun once it ends to pick up anything it did not finish") from None
+            raise UnitBusyError(f"{folder} is being run by {who} (unit lock {lock})") from None
         except BaseException:
             os.close(descriptor)
             raise

@@ -10,6 +10,7 @@ output with the same manifest is reused.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from harness.data.synth.labels import (
     to_native_scale,
 )
 from harness.data.synth.manifest import MANIFEST, read_manifest
+from harness.fileio import reason_of
 
 GENERATOR_VERSION = "2"  # 2: the KonIQ-like set also writes the release's official partition
 
@@ -341,9 +343,17 @@ def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
         return out
     if out.exists() and any(out.iterdir()) and not (existing or force):
         raise FileExistsError(f"{out} exists and is not a synthetic dataset; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphans(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as err:
+        raise _named(err, out) from err
     start = time.perf_counter()
+    # held while the set is made: a later run removes a staging folder only when no live
+    # process holds it (a kill -9 leaves one behind; the kernel drops the lock)
+    holder = os.open(staging, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
     try:
         details = WRITERS[like](config, staging)
         manifest = {**_made_with(config), "seconds": round(time.perf_counter() - start, 1),
@@ -352,7 +362,40 @@ def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
+    except OSError as err:
+        raise _named(err, out) from err
     finally:
+        os.close(holder)
         if staging.exists():
             shutil.rmtree(staging)
     return out
+
+
+def _named(err: OSError, out: Path) -> OSError:
+    """``err`` naming the synthetic set (the OS names a file inside the staging folder, or
+    nothing)."""
+    return OSError(err.errno, f"cannot write the synthetic dataset {out}: {reason_of(err)}; "
+                              f"nothing of it was kept")
+
+
+def remove_orphans(out: Path) -> list[Path]:
+    """Remove the staging folders of ``out`` that generations killed before they finished left
+    behind (one whose maker still runs holds its lock, and is kept); returns those removed."""
+    removed = []
+    for folder in out.parent.glob(f".{out.name}.*"):
+        if not folder.is_dir():
+            continue
+        try:
+            holder = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue  # gone meanwhile, or not a folder
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            os.close(holder)
+    return removed

@@ -1,0 +1,84 @@
+"""Faults met while making data or boards: each is one line naming the path and what to do,
+with its exit status, through the real command line; and nothing half-made is left behind."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.data.synth.generate import remove_orphans, synthesize
+
+SCRIPT = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
+
+
+def _file_limit(limit: int):
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def bench(*args: str, cwd: Path, file_limit: int | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=600, cwd=cwd,
+                          env={**os.environ, "LIFEIQA_CACHE": str(cwd / "cache"),
+                               "PYTHONDONTWRITEBYTECODE": "1"},
+                          preexec_fn=None if file_limit is None else _file_limit(file_limit))
+
+
+def test_synthetic_data_that_cannot_be_written_is_named_with_the_cache_in_one_line(tmp_path):
+    ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
+                "--models", "piqe", "--runs", "runs", cwd=tmp_path, file_limit=4096)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert "Traceback" not in ran.stderr and lines[-1].startswith(
+        f"lifeiqa-bench run: error: cannot write the synthetic dataset {tmp_path}/cache/synth/")
+    assert "File too large (the file is larger than the file system or the process's file-size " \
+           "limit (ulimit -f) allows); nothing of it was kept (in the data cache " \
+           f"{tmp_path}/cache; LIFEIQA_CACHE moves it)" in lines[-1]
+    assert not [p for p in (tmp_path / "cache" / "synth").iterdir() if p.name.startswith(".")]
+
+
+def test_a_generation_killed_midway_leaves_a_folder_the_next_one_removes(tmp_path):
+    out = tmp_path / "synth" / "kadid10k-tiny"
+    out.parent.mkdir(parents=True)
+    killed, running = out.parent / f".{out.name}.abc123", out.parent / f".{out.name}.live99"
+    killed.mkdir()
+    (killed / "half.png").write_bytes(b"x")
+    running.mkdir()
+    holder = os.open(running, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a generation still running in another process
+    try:
+        assert remove_orphans(out) == [killed]
+        assert not killed.exists() and running.is_dir()
+    finally:
+        os.close(holder)
+    synthesize("kadid10k", out, size="tiny")  # the next generation clears what is left
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
+def test_a_leaderboard_that_cannot_be_written_is_one_line_and_leaves_the_old_one(tmp_path):
+    made = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "2",
+                 "--models", "piqe", "--runs", "runs", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    board = tmp_path / "board"
+    first = bench("leaderboard", "comparison", "--runs", "runs", "--out", str(board),
+                  cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = {p.relative_to(board): p.read_bytes() for p in board.rglob("*") if p.is_file()}
+    assert {Path("leaderboard.md"), Path("leaderboard.json")} <= set(before)
+    failed = bench("leaderboard", "comparison", "--runs", "runs", "--out", str(board),
+                   "--title", "another", cwd=tmp_path, file_limit=1024)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.stderr.strip().splitlines() == [
+        line for line in failed.stderr.strip().splitlines() if line.startswith(
+            "lifeiqa-bench leaderboard: error: cannot write ")]
+    assert "File too large" in failed.stderr
+    after = {p.relative_to(board): p.read_bytes() for p in board.rglob("*") if p.is_file()}
+    assert after == before  # the old board, whole
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".board.")] == []
