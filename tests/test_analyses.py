@@ -320,7 +320,7 @@ def test_protocols_declare_their_analysis_and_unknown_ones_are_refused():
     assert load_protocol("routing").analysis == "routing"
     assert "no_balance_loss" in load_protocol("routing").baselines
     assert load_protocol("feature-separability").analysis == "separability"
-    with pytest.raises(InvalidOptionError, match="analysis 'routng'"):
+    with pytest.raises(InvalidOptionError, match="analysis: 'routng': expected one of"):
         parse_protocol({"name": "x", "version": 1, "kind": "splits", "analysis": "routng"}, "x")
 
 

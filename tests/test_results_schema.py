@@ -2,7 +2,9 @@
 ba55094's code) still load and aggregate as they did; the current schema round-trips; files of a
 newer schema or damaged files are refused with the file, the field and what to do."""
 
+import csv
 import json
+import shutil
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +18,13 @@ from harness.reporting.leaderboard import family, footer, model_order, render
 from harness.results.aggregate import aggregate, markdown_tables
 from harness.results.metrics import Scores
 from harness.results.schema import SCHEMA_VERSION, ProtocolRef, SplitInfo, UnitResult
-from harness.results.store import RESULT, ConfigMismatchError, ResultsStore, UnitBusyError
+from harness.results.store import (
+    PREDICTIONS,
+    RESULT,
+    ConfigMismatchError,
+    ResultsStore,
+    UnitBusyError,
+)
 
 V1 = Path(__file__).parent / "fixtures" / "results-v1"
 COMPARISON = "demo/comparison/{}/synth-kadid10k/split_00/result.json"
@@ -80,9 +88,11 @@ def test_v1_results_render_the_text_the_code_that_wrote_them_rendered(v1_results
 
 
 def test_current_schema_round_trips_through_the_store(v1_results, tmp_path):
-    store = ResultsStore(tmp_path)
-    predictions = [{"image_id": "a.png", "score": 1.5, "prediction": 0.25}]
+    shutil.copytree(V1, tmp_path, dirs_exist_ok=True)  # split files and predictions: a unit
+    store = ResultsStore(tmp_path)                     # is read only with files that agree
     for result in v1_results:
+        with (store.unit_dir(result.key) / PREDICTIONS).open() as handle:
+            predictions = list(csv.DictReader(handle))
         folder = store.write(result.key, result, predictions)
         written = json.loads((folder / RESULT).read_text())
         assert written["schema_version"] == SCHEMA_VERSION and written["model"] == result.model.name

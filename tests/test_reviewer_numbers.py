@@ -55,6 +55,24 @@ def unit(variant: str, k: int, srcc: float, *, dataset: str = "synth-kadid10k",
         device="cpu", world_size=1, environment=ENVIRONMENT, wall_seconds=1.0)
 
 
+def stored(store: ResultsStore, result: UnitResult) -> UnitResult:
+    """``result`` written to ``store`` with files that agree with it, as the runner leaves
+    them: a split file (one per suite, dataset and split, whatever the model) with the hash the
+    unit records, and a prediction for each of its ``metrics.n`` test images."""
+    import hashlib
+    import json
+
+    split = store.root / result.split_name
+    split.parent.mkdir(parents=True, exist_ok=True)
+    split.write_text(json.dumps({"stands_for": result.split_name}))
+    digest = hashlib.sha256(split.read_bytes()).hexdigest()[:16]
+    result = replace(result, split=replace(result.split, sha256_16=digest))
+    rows = [{"image_id": f"i{i}.png", "group": f"g{i}", "distortion": "", "level": "",
+             "score": i, "prediction": i} for i in range(result.metrics.n)]
+    store.write(result.key, result, rows)
+    return result
+
+
 def series(variant: str, values, **kwargs) -> list[UnitResult]:
     return [unit(variant, k, v, **kwargs) for k, v in enumerate(values)]
 
@@ -241,7 +259,7 @@ def test_every_cell_shows_n_and_missing_and_failed_units_are_named(tmp_path):
     store = ResultsStore(tmp_path)
     results = series("full", REFERENCE[:3]) + series("no_moe", [0.7, 0.71])
     for result in results:
-        store.write(result.key, result, [])
+        stored(store, result)
     failed = unit("cnniqa", 0, 0.0)
     store.write_failure(failed.key, failed.config, "diverged",
                         "NonFiniteLossError: non-finite training loss in epoch 2")
@@ -256,7 +274,7 @@ def test_every_cell_shows_n_and_missing_and_failed_units_are_named(tmp_path):
     assert "split_00 (diverged: NonFiniteLossError: non-finite training loss in epoch 2)" in board
     assert "split_01 (missing (no result))" in board
     assert "(diverged: NonFiniteLossError" in loaded.markdown()
-    store.write(failed.key, failed, [])  # a later success clears the record
+    stored(store, failed)  # a later success clears the record
     assert store.failures("s") == []
 
 
@@ -298,8 +316,7 @@ def _suite(root: Path, name: str, results: list[UnitResult]) -> Path:
     store = ResultsStore(root)
     for result in results:
         file = result.split.file.replace(f"/{result.suite}/splits/", f"/{name}/splits/")
-        result = replace(result, suite=name, split=replace(result.split, file=file))
-        store.write(result.key, result, [])
+        stored(store, replace(result, suite=name, split=replace(result.split, file=file)))
     return root / name
 
 
