@@ -240,6 +240,23 @@ def test_cli_bad_declarations_are_one_line_with_exit_status_2(dataset, tmp_path,
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_bad_row_refuses_the_run_before_any_unit_in_one_line(dataset, tmp_path, monkeypatch,
+                                                               capsys):
+    rows = dataset.read_text().splitlines()
+    rows[3] = rows[3].replace(rows[3].split(",")[1], "good", 1)  # line 4: not a number
+    dataset.write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--protocol", "splits", "--define-dataset", f"my_set={ONE_LINE}",
+                 "--splits", "2", "--runs", "runs", "--executor", "pool", "--workers", "2"])
+    printed = capsys.readouterr()
+    assert code == 2 and len(printed.err.strip().splitlines()) == 1, printed.err
+    assert printed.err.startswith("lifeiqa-bench run: error: dataset my_set has 1 problem(s): ")
+    assert "scores.csv:4: score 'good' is not a number" in printed.err
+    assert "--exclude-bad" in printed.err
+    assert not list((tmp_path / "runs").rglob("result.json"))  # no unit ran, none failed
+    assert not list((tmp_path / "runs").rglob("failure.json"))
+
+
 # --- datasets check / list --------------------------------------------------------------------
 
 

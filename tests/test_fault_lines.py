@@ -82,3 +82,18 @@ def test_a_leaderboard_that_cannot_be_written_is_one_line_and_leaves_the_old_one
     after = {p.relative_to(board): p.read_bytes() for p in board.rglob("*") if p.is_file()}
     assert after == before  # the old board, whole
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".board.")] == []
+
+
+def test_a_feature_cache_entry_that_cannot_be_written_is_named(tmp_path):
+    """The entry is made in memory and written whole: a full cache is an OSError naming the
+    entry (safetensors' own writer raised its error with no file named) and leaves no part."""
+    entry = tmp_path / "features" / "ab" / "ab12.safetensors"
+    code = ("import torch\nfrom pathlib import Path\nfrom harness.engine.features import "
+            "FeatureCache\ncache = FeatureCache.__new__(FeatureCache)  # only its writer\n"
+            f"cache._write(Path({str(entry)!r}), {{'pooled': torch.zeros(4096)}})\n")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                         preexec_fn=_file_limit(1024))
+    assert ran.returncode == 1
+    assert f"OSError: [Errno 27] cannot write {entry}: File too large" in ran.stderr
+    assert list(entry.parent.iterdir()) == []

@@ -173,7 +173,7 @@ def test_kill_at_a_random_point_then_rerun_matches_the_uninterrupted_run(bench, 
     where = f"(seed {seed}: killed {delay:.2f} s after the first unit started)"
 
     finished = results(runs)  # whatever is there parses: no partial result.json
-    assert all("metrics" in r for r in finished.values()), where
+    assert all(r.metrics.n > 0 for r in finished.values()), where
     stamps = {u: (runs / UNIT_DIR / u / "result.json").stat().st_mtime_ns for u in finished}
     resumed = bench.here(runs, cache)
     assert resumed.returncode == 0, where + resumed.stdout + resumed.stderr
@@ -443,6 +443,9 @@ def test_corrupt_cache_entries_are_rebuilt_and_results_match(bench, reference, t
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert table(rerun.stdout) == reference.table
     assert_same_metrics(results(tmp_path / "runs"), reference.results)
+    # each unit's result names the entries it rebuilt: together, every damaged one, once
+    recorded = [e for r in results(tmp_path / "runs").values() for e in r.rebuilt_cache_entries]
+    assert sorted(recorded) == sorted(str(p) for p in features + images)
     for path in images:  # rebuilt, and whole again
         assert file_digest(path, "blake2b") == path.with_suffix(CHECKSUM).read_text()
     from safetensors import safe_open

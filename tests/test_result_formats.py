@@ -159,7 +159,8 @@ def _cnniqa_document() -> dict:
     (lambda d: d.update(model_kind="baseline"), "$.model_kind: 'baseline' is not one of"),
     (lambda d: d.update(selected_epoch=True), "$.selected_epoch: True is not of type"),
     (lambda d: d.update(gpu="x"), "Additional properties are not allowed ('gpu' was unexpected)"),
-    (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "$.schema_version: 5 was expected"),
+    (lambda d: d.update(schema_version=SCHEMA_VERSION + 1),
+     f"$.schema_version: {SCHEMA_VERSION} was expected"),
 ])
 def test_a_result_that_does_not_fit_is_rejected_by_the_schema_and_the_reader(edit, error):
     document = _cnniqa_document()

@@ -131,6 +131,8 @@ class JobRunner:
 
     def run(self, job: Job, on_epoch=None) -> UnitResult:
         start = time.perf_counter()
+        self.context.feature_caches.clear()  # this unit counts the entries it rebuilds
+        rebuilt_before = len(self.context.rebuilt())
         data = self.parts(job)
         source, target, train, test, val = data.source, data.target, data.train, data.test, data.val
         recipe = job.recipe
@@ -170,6 +172,7 @@ class JobRunner:
             wall_seconds=round(time.perf_counter() - start, 2),
             analyses=trained.analyses, model_kind=job.model.kind,
             plugin=job.model.spec.plugin if job.model.from_registry else None,
+            rebuilt_cache_entries=tuple(self.context.rebuilt()[rebuilt_before:]),
         )
         predictions = [{"image_id": r.image_id, "group": r.group, "distortion": r.distortion or "",
                         "level": r.level if r.level is not None else "", "score": r.score,

@@ -23,6 +23,9 @@ Version history:
 5. ``environment.arithmetic``: the CPU arithmetic the unit computed with
    (:class:`harness.arithmetic.Arithmetic`: profile, what torch reported, each library's
    setting, threads, machine); null for units written before it was recorded.
+6. ``rebuilt_cache_entries``: the cache entries (decoded images, backbone features) the unit
+   found damaged and computed again (its numbers do not depend on them; a damaged disk shows
+   here); empty for units written before.
 
 ``result.schema.json`` beside this module is the JSON Schema (draft 2020-12) of the current
 version, for tools that read results without this package (:func:`result_json_schema`); the
@@ -46,7 +49,7 @@ from harness.plan.models import KINDS, ModelRef, canonical_args, variant_kind
 from harness.plugins import PluginInfo
 from harness.results.metrics import Scores
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_FILE = "result.schema.json"  # the JSON Schema of SCHEMA_VERSION, a package file
 
 # The fields of a job's config that only say which replicate a unit is (its split or seed, or the
@@ -169,6 +172,8 @@ class UnitResult(StoredCondition):
     analyses: dict[str, Any] = field(default_factory=dict)  # by analysis name; {} without one
     model_kind: str = ""  # "" when built: resolved from the registry (a stored one is kept)
     plugin: PluginInfo | None = None  # the plug-in that made the model; None: the harness's own
+    # cache entries found damaged and computed again while it ran
+    rebuilt_cache_entries: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -242,6 +247,7 @@ class UnitResult(StoredCondition):
             "environment": asdict(self.environment), "wall_seconds": self.wall_seconds,
             "analyses": self.analyses, "model_kind": self.model_kind,
             "plugin": self.plugin.to_dict() if self.plugin else None,
+            "rebuilt_cache_entries": list(self.rebuilt_cache_entries),
         }
 
     @classmethod
@@ -337,8 +343,13 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "environment": environment, "schema_version": 5}
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 -> 6: what older units rebuilt was not recorded."""
+    return {"rebuilt_cache_entries": [], **data, "schema_version": 6}
+
+
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 class _Fields:
@@ -449,6 +460,7 @@ def _read_current(document: _Fields) -> UnitResult:
         environment=document.part("environment").build(Environment),
         wall_seconds=document.get("wall_seconds", float),
         analyses=document.get("analyses", dict), model_kind=kind, plugin=plugin,
+        rebuilt_cache_entries=tuple(document.items("rebuilt_cache_entries", str)),
     )
     document.done()
     return result

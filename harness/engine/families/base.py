@@ -42,6 +42,13 @@ class EngineContext:
     device: torch.device
     images: DecodedImageCache
     cache_root: Path
+    # the feature caches lent out, whose rebuilt entries a unit's result records
+    feature_caches: list[FeatureCache] = field(default_factory=list)
+
+    def rebuilt(self) -> list[str]:
+        """Every cache entry found damaged and rebuilt by this process so far (decoded images,
+        then features), in the order found."""
+        return [*self.images.rebuilt, *(e for c in self.feature_caches for e in c.rebuilt)]
 
     def feature_cache(self, model: LifeIQA, recipe: Recipe, extractor=None,
                       draw: int = 0) -> FeatureCache:
@@ -50,8 +57,10 @@ class EngineContext:
         stored (Life-IQA's decoder inputs by default)."""
         plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
                         recipe.resize_policy, recipe.hflip, draw)
-        return FeatureCache(self.cache_root / "features", model, plan, self.images, self.device,
-                            extractor)
+        cache = FeatureCache(self.cache_root / "features", model, plan, self.images, self.device,
+                             extractor)
+        self.feature_caches.append(cache)
+        return cache
 
 
 @runtime_checkable
