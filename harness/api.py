@@ -225,7 +225,7 @@ def dry_run(protocol: str, **options: Any) -> RunPlan:
 
 
 def plan_options(options: RunOptions) -> RunPlan:
-    """:func:`plan` for options already built."""
+    """:func:`dry_run` for options already built."""
     return plan_run(options, on_cpu=resolve_device(options.device).type == "cpu")
 
 

@@ -82,6 +82,14 @@ def test_a_leaderboard_that_cannot_be_written_is_one_line_and_leaves_the_old_one
     after = {p.relative_to(board): p.read_bytes() for p in board.rglob("*") if p.is_file()}
     assert after == before  # the old board, whole
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".board.")] == []
+    tables = tmp_path / "tables.md"
+    summary = bench("summarize", "comparison", "--runs", "runs", "--out", str(tables),
+                    cwd=tmp_path, file_limit=256)
+    assert summary.returncode == 1 and summary.stderr.strip().splitlines() == [
+        f"lifeiqa-bench summarize: error: cannot write {tables}: File too large (the file is "
+        f"larger than the file system or the process's file-size limit (ulimit -f) allows); "
+        f"nothing was replaced"]
+    assert not tables.exists() and summary.stdout == ""
 
 
 def test_a_feature_cache_entry_that_cannot_be_written_is_named(tmp_path):

@@ -341,12 +341,19 @@ def test_full_disk_during_a_run_is_named_and_spares_earlier_results(bench, refer
 # --- one line for each fault ------------------------------------------------------------------
 
 
+def _sigint_default() -> None:
+    """SIGINT as a terminal leaves it: a shell that starts the tests in the background (``&``,
+    nohup) ignores SIGINT, every child inherits that, and Python then raises no
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(bench: Bench, runs: Path, *extra: str) -> subprocess.CompletedProcess:
     """Ctrl-C as a terminal sends it (SIGINT to the whole process group, workers included) once
     the run is inside a unit."""
     process = subprocess.Popen([SCRIPT, *bench.argv(runs), *extra], env=bench.env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_sigint_default)
     _wait_for_a_lock(runs, process)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=300)

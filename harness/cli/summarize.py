@@ -20,9 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import api
+    from harness.fileio import atomic_write_text
 
     text = api.load_results(args.suite, args.runs).markdown(args.reference)
+    if args.out:  # whole or not at all; a failure is one line naming the file
+        atomic_write_text(Path(args.out), text + "\n")
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
     return 0

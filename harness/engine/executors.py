@@ -5,9 +5,10 @@
 
 * ``local``: one job after another in this process. Under ``torchrun`` every rank trains each
   job data-parallel (:mod:`harness.engine.distributed`) and rank 0 reports.
-* ``pool``: worker processes (``python -m harness.engine.worker``; ``--gpus 0,1``: one per GPU, each
-  seeing only its GPU; ``--workers N``: N on CPU, with threads split so that workers x threads
-  <= cores) take jobs from a queue in ``<runs>/<suite>/pool/<run>/``. Several runs executed
+* ``pool``: worker processes (``python -m harness.cli.worker``, which runs
+  :mod:`harness.engine.worker`; ``--gpus 0,1``: one per GPU, each seeing only its GPU;
+  ``--workers N``: N on CPU, with threads split so that workers x threads <= cores) take jobs
+  from a queue in ``<runs>/<suite>/pool/<run>/``. Several runs executed
   together (:func:`harness.api.evaluate_all`, the demo's steps) share one queue and one set of
   workers, under the folder their suites share (``runs/demo/pool/``). A job is taken by
   creating its marker file exclusively, so no unit runs twice, ``--force`` included. Worker

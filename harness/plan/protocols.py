@@ -14,12 +14,13 @@ from pathlib import Path
 
 import yaml
 
+from harness.assets import asset_dir
 from harness.data.declared import DatasetDeclaration, declare_datasets
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
 from harness.plan.models import LIFEIQA_KINDS, ModelRef, canonical_args, format_args
 from lifeiqa.config import ABLATIONS
 
-PROTOCOL_DIR = Path(__file__).resolve().parents[2] / "protocols"
+PROTOCOL_DIR = asset_dir("protocols")  # the repository's, or the wheel's copy
 KINDS = ("splits", "cross-dataset")
 BREAKDOWNS = ("none", "distortion")
 # What a unit computes beyond its scores (harness/engine/analyses.py): nothing, the MoE's expert
@@ -179,7 +180,14 @@ def parse_protocol(data: dict, source: str) -> Protocol:
 
 
 def list_protocols(directory: Path = PROTOCOL_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+    """The protocols shipped in ``directory``; none there is an installation that lost its
+    data files, said as such (an empty list would read as "no protocols exist")."""
+    names = sorted(p.stem for p in directory.glob("*.yaml"))
+    if not names:
+        raise DataNotFoundError(f"no protocol files (*.yaml) in {directory}: this installation "
+                                f"lacks the protocols it ships with; reinstall lifeiqa (a "
+                                f"protocol of your own is given as a path to its YAML file)")
+    return names
 
 
 def load_protocol(name_or_path: str, directory: Path = PROTOCOL_DIR) -> Protocol:

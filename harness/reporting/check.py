@@ -144,7 +144,8 @@ def load_suite(results_dir: str | Path) -> tuple[list[UnitResult], str]:
         raise DataNotFoundError(f"{path}: no such results folder (expected RUNS/SUITE, e.g. "
                                 f"runs/splits)")
     # the noise reruns are in no table, so no check or golden file counts them
-    results, _ = split_reruns(ResultsStore(path.parent).results(path.name))
+    store, suite = ResultsStore.of_folder(path)
+    results, _ = split_reruns(store.results(suite))
     if not results:
         raise DataNotFoundError(f"{path}: no result.json under this folder (has the suite run?)")
     limited = sorted({r.config["limit"] for r in results if r.config.get("limit") is not None})

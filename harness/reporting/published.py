@@ -44,9 +44,10 @@ from typing import Any, NoReturn
 
 import yaml
 
+from harness.assets import asset_dir
 from harness.errors import InvalidOptionError
 
-LEADERBOARDS = Path(__file__).resolve().parents[2] / "leaderboards"
+LEADERBOARDS = asset_dir("leaderboards")  # the repository's, or the wheel's copy
 PUBLISHED_FILE = LEADERBOARDS / "published.yaml"
 PYIQA_FILE = LEADERBOARDS / "pyiqa" / "published.yaml"
 BUNDLED_FILES = (PUBLISHED_FILE, PYIQA_FILE)  # what ``lifeiqa-bench published`` lists by default

@@ -132,6 +132,21 @@ class ResultsStore:
     def __init__(self, root: str | Path = "runs") -> None:
         self.root = Path(root)
 
+    @classmethod
+    def of_folder(cls, folder: Path) -> tuple[ResultsStore, str]:
+        """The store and suite whose folder ``folder`` is: ``runs/demo`` (a parent of nested
+        suites) or a nested suite's own ``runs/reproduce-tiny/synth-csiq``. The suite a result
+        under it records says how far up the runs folder is (a unit's files are found from
+        there)."""
+        folder = Path(folder)
+        first = next(iter(sorted(folder.rglob(RESULT))), None)
+        recorded = read_result(first).suite.split("/") if first is not None else []
+        for depth in range(len(recorded), 0, -1):
+            if folder.parts[-depth:] == tuple(recorded[:depth]):
+                return cls(Path(*folder.parts[:-depth]) if len(folder.parts) > depth else
+                           Path(".")), "/".join(recorded[:depth])
+        return cls(folder.parent), folder.name
+
     def suite_dir(self, suite: str) -> Path:
         """The suite's folder (a suite name is checked: it never leaves the runs folder)."""
         return self.root.joinpath(*check_suite(suite).split("/"))
@@ -256,7 +271,7 @@ class ResultsStore:
             return None
         name = result.split_name
         if name.startswith("protocols/splits/"):
-            return PROTOCOL_DIR.parent / name
+            return PROTOCOL_DIR / name.removeprefix("protocols/")
         return self.root / name
 
     def damage(self, result: UnitResult) -> str | None:
