@@ -96,7 +96,9 @@ def demo_steps(runs: str = "runs", seed: int = 0, smoke: bool = False,
         chosen = {"recipe": RECIPE, **extra, **(SMOKE if smoke else {}), **executor}
         declared = load_protocol(protocol)
         if declared.kind == "splits":
-            chosen.setdefault("noise_units", 1 if smoke else NOISE_UNITS)
+            # the smoke run reruns one unit of the comparison's cells only: the path, for seconds
+            chosen.setdefault("noise_units", NOISE_UNITS if not smoke else
+                              int(protocol == "comparison"))
             if splits is not None:
                 chosen["splits"] = min(splits, chosen.get("splits", declared.splits))
         steps.append(run_options(protocol, suite=f"demo/{protocol}", runs=runs, seed=seed,

@@ -293,9 +293,9 @@ def test_protocol_scaling_runs_a_command_cold_and_counts_its_units(tmp_path):
     (row,) = protocol_scaling(bench).rows
     # one split: comparison 13 rows, shallow-stage ablation 4, separability 4, routing 2; then
     # the 3 cross-dataset pairs, one seed each; and a noise rerun of each seeded cell of the
-    # split steps (all but PIQE's: 12 + 4 + 4 + 2)
+    # comparison (all but PIQE's: 12)
     assert (row["command"], row["splits"], row["units"]) == ("lifeiqa-bench demo --smoke", 1,
-                                                             26 + 22)
+                                                             26 + 12)
     assert row["unit_s_summed"] > 0 and row["wall_s"] > 0
     assert row["fixed_s_fit"] is None  # one split count: no line to fit
     run = tmp_path / "scaling-demo-1"
