@@ -2,6 +2,7 @@
 #   make demo   - the main job on the embedded default (no data, no network)
 #   make test   - the test suite (ruff, then pytest)
 # Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt change.
+# `make docs` builds the documentation site into site/ (mkdocs build --strict).
 # CI (.ci/run) also runs `make golden-check`: the regression gate, a synthetic suite checked unit
 # by unit against leaderboards/golden-synthetic.yaml (`make golden` regenerates it and measures
 # its rerun noise; `make mutation-check` proves that injected regressions fail it; `make
@@ -12,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean golden golden-check mutation-check leaderboards
+.PHONY: demo test lint docs setup clean golden golden-check mutation-check leaderboards
 
 setup: $(STAMP)
 
@@ -31,6 +32,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# the documentation site, built into site/ (mkdocs.yml; the reference pages are generated)
+docs: $(STAMP)
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 golden-check: $(STAMP)
 	$(BIN)/python scripts/gate.py check
 
@@ -47,4 +52,4 @@ leaderboards: $(STAMP)
 	$(BIN)/lifeiqa-bench demo --leaderboard-out leaderboards/synthetic
 
 clean:
-	rm -rf $(VENV) .pytest_cache .golden-runs
+	rm -rf $(VENV) .pytest_cache .golden-runs site

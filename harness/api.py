@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,7 +220,8 @@ class Results:
 
 
 def dry_run(protocol: str, **options: Any) -> RunPlan:
-    """The jobs a run would execute (nothing runs): ``lifeiqa-bench run --dry-run``."""
+    """The jobs a run would execute (nothing runs): ``lifeiqa-bench run --dry-run``. Takes the
+    options of :func:`evaluate`."""
     return plan_options(run_options(protocol, **options))
 
 
@@ -229,11 +230,107 @@ def plan_options(options: RunOptions) -> RunPlan:
     return plan_run(options, on_cpu=resolve_device(options.device).type == "cpu")
 
 
-def evaluate(protocol: str, *, progress: bool = False, **options: Any) -> Results:
-    """Run ``protocol`` (a name in ``protocols/`` or a YAML path) and return its units. Units
-    already in the store with the same config are reused (pass ``force=True`` to rerun them);
-    a unit that fails is listed in ``Results.failed`` and the others go on. ``progress`` shows
-    a live display on stderr."""
+def evaluate(
+    protocol: str, *,
+    model: str | None = None,
+    recipe: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    selection: str = "last",
+    allow_oracle: bool = False,
+    test_crops: str | None = None,
+    image_policy: str = "recipe",
+    data_root: str | None = None,
+    dataset_roots: Mapping[str, str] | None = None,
+    define_datasets: Mapping[str, Any] | None = None,
+    datasets: Sequence[str] | str = (),
+    models: Sequence[str] | str = (),
+    add_models: Sequence[str] | str = (),
+    include: Sequence[str] | str = (),
+    limit: int | None = None,
+    synthetic: bool = False,
+    synth_size: str = "small",
+    suite: str | None = None,
+    runs: str | Path = "runs",
+    splits: int | None = None,
+    seeds: int | None = None,
+    noise_units: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    force: bool = False,
+    exclude_bad: bool = False,
+    save_checkpoints: bool = False,
+    executor: str = "local",
+    gpus: Sequence[str] = (),
+    workers: int | None = None,
+    slurm_partition: str | None = None,
+    slurm_time: int | None = None,
+    slurm_gpus_per_job: int | None = None,
+    slurm_mem: float | None = None,
+    slurm_account: str | None = None,
+    slurm_array_parallelism: int | None = None,
+    slurm_cluster: str = "slurm",
+    progress: bool = False,
+) -> Results:
+    """Run ``protocol`` and return its units. Units already in the store with the same config
+    are reused (``force=True`` reruns them); a unit that fails is listed in
+    :attr:`Results.failed` and the others go on. Every option is validated before any work: a
+    bad one raises :class:`~harness.errors.InvalidOptionError` naming it. ``None`` means the
+    protocol's or the recipe's default. The command line's ``lifeiqa-bench run`` flags are these
+    names with dashes.
+
+    Args:
+        protocol: a packaged protocol's name (``lifeiqa-bench list protocols``) or a YAML path.
+        model: the Life-IQA preset (``lifeiqa.list_models()``); default: the recipe's.
+        recipe: a recipe name; default ``cpu_demo`` on a CPU or synthetic data, else
+            ``authors_<dataset>``.
+        overrides: recipe field -> value (``{"epochs": 5}`` is ``--set epochs=5``).
+        selection: which epoch a unit reports: ``last``, ``val`` (a content-disjoint validation
+            part), or the test-oracle ``oracle`` and ``authors`` (these two need
+            ``allow_oracle``).
+        allow_oracle: permit a test-oracle selection (every table then says so).
+        test_crops: ``grid`` or ``random`` (the authors'); default: the recipe's layout.
+        image_policy: ``recipe`` (its resize policy) or ``authors`` (theirs per dataset).
+        data_root: a folder holding one sub-folder per real dataset.
+        dataset_roots: dataset name -> its folder, for datasets kept elsewhere.
+        define_datasets: datasets of one's own, name -> declaration (a mapping, a one-line
+            declaration or a YAML file); each joins a ``splits`` protocol's datasets.
+        datasets: a subset of the protocol's datasets (default: all).
+        models: a subset of the protocol's rows (variants, baselines; default: all).
+        add_models: rows added to the protocol's (``"pyiqa:musiq"``, ``"my_net(width=64)"``).
+        include: plug-in modules or ``.py`` files imported first (workers import them too).
+        limit: at most this many images per part (a quick look; marked, refused by ``check``).
+        synthetic: the synthetic sets (the default when no data is given).
+        synth_size: size of the synthetic sets: ``tiny``, ``gate``, ``small`` or ``default``.
+        suite: the results folder's name under ``runs`` (default: the protocol's name).
+        runs: the runs folder; nothing is written outside it (and the cache).
+        splits: run at most this many splits.
+        seeds: run at most this many seeds per cell.
+        noise_units: units per seeded cell rerun under another seed to measure rerun noise
+            (default: the protocol's).
+        seed: the base seed of the run.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        force: rerun units already in the store, replacing them.
+        exclude_bad: drop the rows dataset validation rejects (recorded in every result)
+            instead of refusing the run.
+        save_checkpoints: keep each unit's trained weights beside its result.
+        executor: ``local`` (here), ``pool`` (worker processes) or ``slurm`` (a job array).
+        gpus: pool: one worker per GPU index listed.
+        workers: pool: this many CPU workers.
+        slurm_partition: Slurm partition.
+        slurm_time: Slurm time limit per job, minutes.
+        slurm_gpus_per_job: GPUs per Slurm job.
+        slurm_mem: memory per Slurm job, GB.
+        slurm_account: Slurm account.
+        slurm_array_parallelism: at most this many array tasks at once.
+        slurm_cluster: ``slurm``, or ``local``/``debug`` (submitit's stand-ins, for tests).
+        progress: show a live display on stderr.
+
+    Returns:
+        The run's units as stored, with what became of each (:class:`Results`).
+    """
+    options = {name: value for name, value in locals().items()
+               if name not in ("protocol", "progress") and value is not None}
+    options["runs"] = str(runs)
     return evaluate_options(run_options(protocol, **options), progress)
 
 

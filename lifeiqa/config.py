@@ -1,7 +1,7 @@
 """Architecture configuration of Life-IQA.
 
 A :class:`LifeIQAConfig` fully determines the module tree, so a checkpoint that embeds one can
-rebuild its model. Defaults follow the authors' code (DESIGN.md section 2); where the paper reads
+rebuild its model. Defaults follow the authors' code (docs/design.md section 2); where the paper reads
 differently the paper's reading is an option, never the default.
 """
 

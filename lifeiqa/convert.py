@@ -1,6 +1,6 @@
 """Read state dicts in the layout of the authors' code (TANGLONG2/Life-IQA) into lifeiqa's.
 
-The authors' layout (DESIGN.md section 2): ``proj_layer3``, ``proj_layer4``, ``bunch_embedding``,
+The authors' layout (docs/design.md section 2): ``proj_layer3``, ``proj_layer4``, ``bunch_embedding``,
 ``bunch_decoder.layers.N.{multihead_attn, GCN.gcn{1,2,3}, norm2}``, ``MOE.router.linear``,
 ``MOE.experts.e.net.{0,3}`` (or ``MOE.net.{0,2}`` with one expert), ``norm3``, ``gamma``, ``fc``,
 and the Swin backbone twice: under ``pretrain_model.`` and under ``backbone_stages.``.

@@ -66,7 +66,7 @@ _SWIN_B_DEFAULT = LifeIQAConfig(backbone=SWIN_B)
 register_model("lifeiqa_swin_b", _SWIN_B_DEFAULT, "timm",
                "Life-IQA, Swin-B (IN-22k -> IN-1k), 8 experts, depth 4: the authors' default")
 
-# The authors' per-dataset configurations (experts / depth), DESIGN.md section 3.
+# The authors' per-dataset configurations (experts / depth), docs/design.md section 3.
 _PER_DATASET = {
     "live": (8, 4), "csiq": (8, 4), "tid2013": (8, 4), "kadid10k": (8, 4),
     "livec": (2, 2), "koniq10k": (2, 4), "spaq": (8, 4),

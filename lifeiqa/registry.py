@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .checkpoint import load_checkpoint
 from .config import apply_ablation
@@ -17,7 +18,7 @@ __all__ = ["ModelSpec", "create_model", "get_spec", "list_models", "matching_pre
 
 def create_model(name: str, pretrained: bool = False, checkpoint: str | Path | None = None,
                  backbone_weights: str | None = None, ablation: str | None = None,
-                 **overrides) -> LifeIQA:
+                 **overrides: Any) -> LifeIQA:
     """Build a registered preset.
 
     Args:

@@ -1,6 +1,6 @@
 """An independent reading of the authors' Life-IQA, for checking the converter and the model.
 
-``official_state_dict`` lays out random tensors under the authors' key names (DESIGN.md section
+``official_state_dict`` lays out random tensors under the authors' key names (docs/design.md section
 2) for a miniature Swin configuration; ``official_forward`` computes the authors' forward pass
 from those tensors directly with functional ops, sharing no code with ``lifeiqa``'s modules.
 """

@@ -80,7 +80,6 @@ def test_api_returns_the_numbers_the_cli_stores_and_prints_nothing(cache, tmp_pa
     (dict(workers=2), InvalidOptionError, "--workers: only with --executor pool"),
     (dict(executor="pool"), InvalidOptionError, "needs --gpus"),
     (dict(selection="oracle"), InvalidOptionError, "--allow-oracle"),
-    (dict(colour="red"), UnknownNameError, "unknown option 'colour'"),
 ])
 def test_bad_options_fail_before_any_work(kwargs, error, message, tmp_path, monkeypatch):
     monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
@@ -89,6 +88,34 @@ def test_bad_options_fail_before_any_work(kwargs, error, message, tmp_path, monk
         harness.evaluate(kwargs.pop("protocol"), runs=str(tmp_path / "runs"), **kwargs)
     # refused up front: no synthetic data generated, no unit folder made
     assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
+
+
+def test_evaluate_signature_is_every_run_and_executor_option():
+    """``evaluate``'s keyword-only parameters are exactly the option fields, with their
+    defaults (or None for "the default"), so the reference and an editor show every option."""
+    import dataclasses
+    import inspect
+
+    from harness.plan.options import ExecutorOptions, RunOptions
+
+    run_fields = [f for f in dataclasses.fields(RunOptions) if f.name not in ("protocol", "executor")]
+    fields = {f.name: f for f in (*run_fields, *dataclasses.fields(ExecutorOptions))}
+    parameters = inspect.signature(harness.evaluate).parameters
+    assert set(parameters) == {"protocol", "progress", *fields}
+    assert all(p.kind is p.KEYWORD_ONLY for name, p in parameters.items() if name != "protocol")
+    for name, field in fields.items():
+        default = parameters[name].default
+        declared = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        assert default is None or default == declared or tuple(default) == tuple(declared), name
+    documented = inspect.getdoc(harness.evaluate)
+    assert all(f"    {name}: " in documented for name in parameters if name != "protocol")
+
+
+def test_an_unknown_option_is_named(tmp_path):
+    with pytest.raises(TypeError, match="colour"):
+        harness.evaluate("splits", colour="red", runs=str(tmp_path))  # type: ignore[call-arg]
+    with pytest.raises(UnknownNameError, match="unknown option 'colour'"):
+        harness.dry_run("splits", colour="red", runs=str(tmp_path))
 
 
 @pytest.mark.parametrize("args, message", [

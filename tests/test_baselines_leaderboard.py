@@ -192,7 +192,7 @@ def test_published_rows_sit_beside_reproductions_with_their_source():
     results += [_result("cnniqa", f"split_{k:02d}", 0.70 + k / 1000) for k in range(6)]
     text = render(results, None, load_published_values(), "t")
     row = next(line for line in text.splitlines() if line.startswith("| Life-IQA (published)"))
-    assert "0.966" in row  # DESIGN.md section 6, second-hand
+    assert "0.966" in row  # docs/design.md section 6, second-hand
     assert "arXiv 2511.19024" in text and "second-hand" in text \
         and "selection: authors' rule (test-oracle)" in text
     cnniqa = next(line for line in text.splitlines() if line.startswith("| cnniqa"))

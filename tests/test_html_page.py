@@ -252,11 +252,12 @@ def _driver(javascript: bool = True):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    # offline: every host name fails to resolve, and Chromium's own background traffic is off
+    # offline: every host name but loopback fails to resolve (the docs site is served on
+    # 127.0.0.1), and Chromium's own background traffic is off
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
-                 "--host-resolver-rules=MAP * ~NOTFOUND"):
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
     if not javascript:
         options.add_experimental_option(

@@ -1,4 +1,4 @@
-"""Trainable parameter counts of the authors' model with Swin-B (DESIGN.md section 2)."""
+"""Trainable parameter counts of the authors' model with Swin-B (docs/design.md section 2)."""
 
 import pytest
 

@@ -88,14 +88,14 @@ def test_shipped_published_file_validates_and_every_row_has_a_source(capsys):
     reference = load_published()
     assert reference.path == str(PUBLISHED_FILE)
     entries = reference.entries
-    assert len(entries) == 29  # every number of DESIGN.md section 6, no more
+    assert len(entries) == 29  # every number of docs/design.md section 6, no more
     for entry in entries:
         assert entry.provenance == "second-hand"
         assert entry.source["arxiv"] == "2511.19024" and entry.source["url"].startswith("https://arxiv")
         assert entry.source["paper"].startswith("Life-IQA") and entry.source["table"]
     by_key = {(e.model, e.label, e.protocol): e for e in entries}
     assert by_key["Life-IQA", "csiq", "splits"].metrics == {"srcc": 0.966, "plcc": 0.971}
-    # the authors' reporting rule (best test-SRCC epoch, running-maximum PLCC): DESIGN.md sec. 3
+    # the authors' reporting rule (best test-SRCC epoch, running-maximum PLCC): docs/design.md section 3
     assert by_key["Life-IQA", "csiq", "splits"].selection == "authors"
     assert by_key["Life-IQA", "koniq10k -> tid2013", "cross-dataset"].metrics == {"srcc": 0.453,
                                                                                   "plcc": 0.578}

@@ -5,7 +5,7 @@ times larger; ``batch_size`` here is the effective batch of one process (recorde
 run, as is every override).
 
 The ``authors_<dataset>`` recipes are the values of the authors' ``configs/swin/swin_*.yaml``
-(DESIGN.md section 3) run as their code runs them: timm's schedulers built as their
+(docs/design.md section 3) run as their code runs them: timm's schedulers built as their
 ``build_scheduler`` builds them (``scheduler="timm"``), fp16 autocast with a gradient scaler, the
 last partial batch dropped. What stays honest by default (a uniform grid of test crops, an
 aspect-preserving resize with EXIF orientation, last-epoch selection) has a reproduction switch
@@ -181,7 +181,7 @@ def lr_factor(recipe: Recipe, epoch: float) -> float:
     return recipe.decay_rate ** int(epoch // recipe.step_every)
 
 
-# The authors' configs (configs/swin/swin_*.yaml; DESIGN.md section 3): batch is 4 GPUs x
+# The authors' configs (configs/swin/swin_*.yaml; docs/design.md section 3): batch is 4 GPUs x
 # per-GPU batch; lr BASE_LR, warmup_lr WARMUP_LR (CSIQ and TID2013: equal to the base, no
 # effective warmup; KADID-10k: ten times its base, so the LR falls during "warmup"); 30 epochs,
 # WARMUP_EPOCHS 2, DECAY_EPOCHS 10, DECAY_RATE 0.1 (config.py's default). MIN_LR (2e-6) reaches

@@ -22,7 +22,7 @@ from harness.data.loaders.pyiqa_meta import PyiqaMeta, load_pyiqa_layout
 from harness.data.records import Dataset, ScoreScale
 from harness.data.specs import DatasetSpec, register_dataset
 
-# KADID-10k paper / release readme, in code order 01-25 (DESIGN.md section 4)
+# KADID-10k paper / release readme, in code order 01-25 (docs/design.md section 4)
 TYPES = (
     "Gaussian blur", "lens blur", "motion blur", "color diffusion", "color shift",
     "color quantization", "color saturation (HSV)", "color saturation (LAB)", "JPEG2000", "JPEG",

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import rankdata
 
-# Offline, in close rank agreement on mixed distortions (DESIGN.md section 5), and from three
+# Offline, in close rank agreement on mixed distortions (docs/design.md section 5), and from three
 # families (gradient similarity, normalised Laplacian pyramid, phase congruency). VSI agrees as
 # well but costs ~60 ms per image at any size on 2 CPU cores (it resizes internally to 256x256).
 DEFAULT_METRICS = ("gmsd", "nlpd", "fsim")

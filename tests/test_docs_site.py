@@ -1,0 +1,160 @@
+"""The documentation site: ``mkdocs build --strict`` passes (no broken link, no unrendered API
+object), the generated reference pages hold what the code holds (every subcommand's usage as
+the parser prints it, every registry entry, every schema field), every local document a page or
+the README cites exists, and the built site, served on loopback, works in a real headless
+Chromium: the navigation leads to a page and the search finds "plug-in"."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from test_html_page import ARTIFACTS, _browser_missing, _driver
+
+from harness.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"DISABLE_MKDOCS_2_WARNING": "true", "NO_MKDOCS_2_WARNING": "1"}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def page_text(path: Path) -> str:
+    parser = _Text()
+    parser.feed(path.read_text())
+    return " ".join(" ".join(parser.parts).split())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                            str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, **QUIET})
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "WARNING" not in built.stderr, built.stderr
+    return out
+
+
+def test_the_cli_reference_is_the_parser_s_own_help(site):
+    text = page_text(site / "reference" / "cli.html")
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if a.dest == "command").choices
+    assert len(subcommands) >= 15
+    for name, sub in subcommands.items():
+        first_line = " ".join(sub.format_usage().split()[:4])  # "usage: lifeiqa-bench run [-h]"
+        assert first_line in text, name
+        for action in sub._actions:
+            for flag in action.option_strings if action.help != argparse.SUPPRESS else ():
+                assert flag in text, f"{name} {flag}"
+
+
+def test_the_registry_and_format_pages_list_every_entry(site):
+    import json
+    from importlib import resources
+
+    from harness.api import catalog
+
+    registries = page_text(site / "reference" / "registries.html")
+    for what in ("protocols", "recipes", "presets", "models", "datasets"):
+        for row in catalog(what, ()):
+            assert row["name"] in registries, (what, row["name"])
+    formats = page_text(site / "reference" / "formats.html")
+    for package, name in (("harness.results", "result.schema.json"),
+                          ("harness.reporting", "leaderboard.schema.json")):
+        schema = json.loads(resources.files(package).joinpath(name).read_text())
+        for field in schema["properties"]:
+            assert field in formats, (name, field)
+    api = page_text(site / "reference" / "api.html")
+    for option in ("slurm_array_parallelism", "noise_units", "define_datasets"):
+        assert option in api  # evaluate's keyword-only options are documented
+
+
+def test_no_file_cites_a_document_the_repository_lacks():
+    """Markdown links to local files resolve, in the README and every page; and no file of the
+    repository cites DESIGN.md, which lives in docs/ as docs/design.md."""
+    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+    for page in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").rglob("*.md")]:
+        for target in link.findall(page.read_text()):
+            if "://" in target:
+                continue
+            generated = page.parent / target  # pages made at build time (scripts/docs_pages.py)
+            made = any(part in target for part in ("reference/", "demo-board/", "speed-figures",
+                                                   "contributing.md"))
+            assert generated.exists() or made, f"{page.relative_to(ROOT)} links to {target}"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    citing = [name for name in tracked if Path(name).suffix in {".py", ".md", ".yaml", ".txt"}
+              and "DESIGN.md" in (ROOT / name).read_text(errors="replace")
+              and name != "tests/test_docs_site.py"]
+    assert not citing, citing
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("LIFEIQA_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"LIFEIQA_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(f"no headless browser: {missing}")
+    driver = _driver()
+    yield driver
+    driver.quit()
+
+
+def test_the_site_navigates_and_its_search_finds_plug_ins(browser, served):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served)
+    assert "lifeiqa" in browser.title
+    link = next(a for a in browser.find_elements(By.CSS_SELECTOR, "nav a.md-nav__link")
+                if a.get_attribute("href").endswith("/getting-started.html"))
+    browser.execute_script("arguments[0].click()", link)
+    WebDriverWait(browser, 20).until(lambda d: d.current_url.endswith("/getting-started.html"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Getting started"
+
+    browser.execute_script("document.getElementById('__search').checked = true")
+    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    box.send_keys("plug-in")
+    hits = WebDriverWait(browser, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item a"))
+    targets = [a.get_attribute("href") for a in hits]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "docs-search.png"))
+    assert any("/tutorials/plugins.html" in t for t in targets), targets
+    plugins = next(a for a in hits if "/tutorials/plugins.html" in a.get_attribute("href"))
+    browser.execute_script("arguments[0].click()", plugins)
+    WebDriverWait(browser, 20).until(lambda d: "/tutorials/plugins.html" in d.current_url)
+    assert "plug-in" in browser.find_element(By.TAG_NAME, "article").text.lower()
