@@ -13,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs setup clean golden golden-check mutation-check leaderboards
+.PHONY: demo test test-fast lint docs setup clean golden golden-check mutation-check leaderboards
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# between two edits: everything but the slow and browser tiers (pyproject.toml's markers)
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 # the documentation site, built into site/ (mkdocs.yml; the reference pages are generated)
 docs: $(STAMP)

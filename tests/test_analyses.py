@@ -334,6 +334,7 @@ def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")})
 
 
+@pytest.mark.slow
 def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
     runs = tmp_path / "runs"
     args = ("run", "--protocol", "routing", "--datasets", "synth-kadid10k", "--runs", str(runs),
@@ -376,6 +377,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
     assert all(p.stat().st_size > 0 for p in (tmp_path / "board" / "figures").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_feature_separability_end_to_end(tmp_path):
     runs = tmp_path / "runs"
     run = bench(tmp_path, "run", "--protocol", "feature-separability", "--runs", str(runs), *FAST)

@@ -32,6 +32,7 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("api-cache")
 
 
+@pytest.mark.slow
 def test_api_returns_the_numbers_the_cli_stores_and_prints_nothing(cache, tmp_path, capfd,
                                                                   monkeypatch):
     cli = bench("run", "--protocol", "splits", "--runs", str(tmp_path / "cli"), *CLI_OPTIONS,
@@ -118,6 +119,7 @@ def test_an_unknown_option_is_named(tmp_path):
         harness.dry_run("splits", colour="red", runs=str(tmp_path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["run", "--protocol", "nonexistent"], "unknown protocol 'nonexistent'"),
     (["datasets", "check", "/nonexistent", "--dataset", "kadid10k"],

@@ -48,6 +48,7 @@ def bench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not X86, reason="the x86-avx2 profile is the default on x86-64 only")
 def test_units_record_the_pinned_arithmetic_and_native_runs_keep_apart(tmp_path):
     cache = str(tmp_path / "cache")
@@ -84,6 +85,7 @@ def test_units_record_the_pinned_arithmetic_and_native_runs_keep_apart(tmp_path)
         checked.stdout + checked.stderr
 
 
+@pytest.mark.slow
 def test_a_setting_the_host_made_is_kept_and_the_record_says_custom():
     env = clean_environment(OPENBLAS_CORETYPE="Sandybridge")
     record = recorded(env)

@@ -306,6 +306,7 @@ def test_image_policy_and_test_crops_switches(tmp_path):
         RECIPES["cpu_demo"].override(warmup_lr=1e-6)
 
 
+@pytest.mark.slow
 def test_reproduce_runs_end_to_end_on_the_embedded_default(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     # the command configures the harness loggers onto this test's captured streams: undo after

@@ -130,6 +130,7 @@ def test_markers_follow_the_paired_test_and_order_puts_the_reference_first():
     assert order.index("probe_stage2") < order.index("cnniqa") < order.index("piqe")
 
 
+@pytest.mark.slow
 def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_path):
     cache, runs = tmp_path / "cache", tmp_path / "runs"
     write_kadid10k_release(tmp_path / "kadid", bad_rows=False)  # 12 images, 3 references

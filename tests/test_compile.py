@@ -9,6 +9,7 @@ import contextlib
 import copy
 
 import numpy as np
+import pytest
 import torch
 from torch._dynamo.utils import counters
 
@@ -44,6 +45,7 @@ def assert_same(found: dict[str, torch.Tensor], expected: dict[str, torch.Tensor
         torch.testing.assert_close(found[name], expected[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.slow
 def test_compiled_decoder_and_head_match_eager_in_one_graph():
     eager = tiny_without_dropout()
     with torch.no_grad():
@@ -56,6 +58,7 @@ def test_compiled_decoder_and_head_match_eager_in_one_graph():
                 loss_and_gradients(eager, eager.forward_head, features, targets))
 
 
+@pytest.mark.slow
 def test_compiled_whole_model_matches_eager():
     eager = tiny_without_dropout()
     x, targets = torch.rand(2, 3, 224, 224), torch.rand(2)
@@ -65,6 +68,7 @@ def test_compiled_whole_model_matches_eager():
                 loss_and_gradients(eager, eager, x, targets))
 
 
+@pytest.mark.slow
 def test_frozen_training_with_compile_matches_eager():
     torch.manual_seed(1)
     train = [BackboneFeatures(torch.randn(2, 49, 64), torch.randn(2, 128, 7, 7)) for _ in range(8)]

@@ -125,6 +125,7 @@ def launch(tmp_path_factory) -> dict:
             "shards": [dict(np.load(folder / f"rank{r}.npz")) for r in range(2)]}
 
 
+@pytest.mark.slow
 def test_two_ranks_train_like_one_process(launch):
     single, shards = launch["single"], launch["shards"]
     assert int(single["patterns"]) > 2  # the routing run routes rows differently
@@ -140,6 +141,7 @@ def test_two_ranks_train_like_one_process(launch):
     assert [int(s["finetune_rows"]) for s in shards] == [2 + 2 + 1, 1 + 1 + 1]
 
 
+@pytest.mark.slow
 def test_the_run_command_under_torchrun_writes_one_result_from_rank_zero(launch):
     runs = launch["runs"]
     assert launch["ranks"].stdout.count("1 run, 0 already done, 0 failed") == 1  # rank 0 reports

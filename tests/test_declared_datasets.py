@@ -115,6 +115,7 @@ def check_declared_units(runs: Path, csv: Path, declared_by: str) -> None:
 # --- end to end -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_protocol_declaration_runs_end_to_end(dataset, tmp_path):
     protocol = tmp_path / "my-benchmark.yaml"
     protocol.write_text(PROTOCOL)
@@ -128,6 +129,7 @@ def test_a_protocol_declaration_runs_end_to_end(dataset, tmp_path):
                          f"protocol {protocol}: define_datasets.my_set")
 
 
+@pytest.mark.slow
 def test_a_command_line_declaration_joins_a_builtin_protocol_on_pool_workers(dataset, tmp_path):
     result = bench("run", "--protocol", "comparison", "--models", "piqe", "--datasets", "my_set",
                    "--define-dataset", f"my_set={ONE_LINE}", "--splits", "2", "--device", "cpu",
@@ -384,6 +386,7 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
+@pytest.mark.slow
 def test_a_plugin_dataset_is_listed_checked_and_run_on_pool_workers(installed, dataset, tmp_path):
     extra = installed["iqa-extra"]
     listed = bench("datasets", "list", cwd=tmp_path, cache=tmp_path / "cache", pythonpath=extra)
@@ -411,6 +414,7 @@ def test_a_plugin_dataset_is_listed_checked_and_run_on_pool_workers(installed, d
         assert (plugin["name"], plugin["version"]) == ("iqa-extra", "0.3.1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dist, message", [
     ("iqa-broken", "plug-in iqa-broken 1.0 (entry point broken = iqa_broken:register, group "
                    "lifeiqa_bench.datasets) failed to load: ModuleNotFoundError: No module named "

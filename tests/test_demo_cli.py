@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow
 def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
     script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
     env = {**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")}
@@ -72,3 +75,20 @@ def test_the_demo_reruns_units_of_each_split_step_for_their_noise():
     assert {step.protocol: step.noise_units for step in demo_steps(smoke=True)} == {
         "comparison": 1, "ablation": 0, "feature-separability": 0, "routing": 0,
         "cross-dataset": None}
+
+
+def test_a_one_split_board_says_it_has_no_interval(tmp_path):
+    """``demo --splits 1``: the resolution table names one split and gives no interval (one
+    unit's "interval" is a point), and a goal whose step did not run says so."""
+    from test_reviewer_numbers import unit
+
+    from harness.api import Results
+    from harness.demo import resolution_table
+
+    one = unit("full", 0, 0.61, suite="demo/comparison", protocol="comparison")
+    table = resolution_table(Results("demo", tmp_path, (one,)), "lifeiqa_tiny")
+    median, width, transfer = table.rows
+    assert median[0].endswith("over one split") and median[2] == "0.610 (one split)"
+    assert median[3] == "NO"  # below the 0.85 target
+    assert width[2] == "no interval from one split" and width[3] == "NO"
+    assert transfer[2:] == ["not run", ""]

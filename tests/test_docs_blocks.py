@@ -139,6 +139,7 @@ def _run(block: Block, folder: Path, env: dict[str, str]) -> subprocess.Complete
                           timeout=900)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", [str(p.relative_to(ROOT)) for p in pages()])
 def test_the_blocks_of_a_page_run_in_order(page, tmp_path, shared_cache):
     runnable = [b for b in blocks(ROOT / page) if b.skip is None]

@@ -66,6 +66,7 @@ def reference(kadid, cache, tmp_path_factory) -> dict:
     return units(runs)
 
 
+@pytest.mark.slow
 def test_slurm_executor_through_submitit_matches_local(kadid, reference, tmp_path, capsys):
     runs = tmp_path / "runs"
     slurm = ["--splits", "1", "--executor", "slurm", "--slurm-cluster", "local"]
@@ -79,6 +80,7 @@ def test_slurm_executor_through_submitit_matches_local(kadid, reference, tmp_pat
     assert "0 run, 1 already done" in capsys.readouterr().out  # nothing is resubmitted
 
 
+@pytest.mark.slow
 def test_pool_worker_killed_midway_is_reported_and_its_unit_redone(kadid, reference, tmp_path,
                                                                     capsys):
     runs = tmp_path / "runs"
@@ -121,6 +123,7 @@ def test_executor_options_are_checked(kadid, tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_runs_executed_together_share_one_pool_and_match_local(kadid, reference, tmp_path):
     import harness
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.data.synth.generate import remove_orphans, synthesize
 
 SCRIPT = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
@@ -31,6 +33,7 @@ def bench(*args: str, cwd: Path, file_limit: int | None = None) -> subprocess.Co
                           preexec_fn=None if file_limit is None else _file_limit(file_limit))
 
 
+@pytest.mark.slow
 def test_synthetic_data_that_cannot_be_written_is_named_with_the_cache_in_one_line(tmp_path):
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
                 "--models", "piqe", "--runs", "runs", cwd=tmp_path, file_limit=4096)
@@ -62,6 +65,7 @@ def test_a_generation_killed_midway_leaves_a_folder_the_next_one_removes(tmp_pat
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
 
 
+@pytest.mark.slow
 def test_a_leaderboard_that_cannot_be_written_is_one_line_and_leaves_the_old_one(tmp_path):
     made = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "2",
                  "--models", "piqe", "--runs", "runs", cwd=tmp_path)

@@ -161,6 +161,7 @@ def _wait_for_a_lock(runs: Path, process: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_kill_at_a_random_point_then_rerun_matches_the_uninterrupted_run(bench, reference, tmp_path):
     seed = random.SystemRandom().randrange(2**32)
     runs, cache = tmp_path / "runs", tmp_path / "cache"  # a cold cache: cache writes can be hit too
@@ -185,6 +186,7 @@ def test_kill_at_a_random_point_then_rerun_matches_the_uninterrupted_run(bench, 
     assert not list(runs.rglob(LOCK)), where
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_store_run_each_unit_exactly_once(bench, reference, tmp_path):
     runs = tmp_path / "runs"
     other = bench.start(runs)
@@ -291,6 +293,7 @@ def test_atomic_write_over_the_file_size_limit_keeps_the_old_file(tmp_path):
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
+@pytest.mark.slow
 def test_file_size_limit_during_a_run_is_named_and_spares_earlier_results(bench, reference, tmp_path):
     runs = tmp_path / "runs"
     first = _seed_with_first_unit(reference, runs)
@@ -304,6 +307,7 @@ def test_file_size_limit_during_a_run_is_named_and_spares_earlier_results(bench,
     assert not temporary_files(runs, bench.cache)
 
 
+@pytest.mark.slow
 def test_full_disk_during_a_run_is_named_and_spares_earlier_results(bench, reference, tmp_path):
     """A real ENOSPC: the results store on a small tmpfs, filled up, in a private mount
     namespace (root, or an unprivileged user namespace where the kernel allows one)."""
@@ -360,6 +364,7 @@ def _interrupt(bench: Bench, runs: Path, *extra: str) -> subprocess.CompletedPro
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", [[], ["--executor", "pool", "--workers", "2"]],
                          ids=["local", "pool"])
 def test_ctrl_c_says_what_finished_and_how_to_resume_then_the_rerun_completes(
@@ -377,6 +382,7 @@ def test_ctrl_c_says_what_finished_and_how_to_resume_then_the_rerun_completes(
     assert not list(runs.rglob(LOCK)) and not temporary_files(runs)
 
 
+@pytest.mark.slow
 def test_a_pool_that_cannot_write_its_queue_says_where_in_one_line(bench, reference, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(reference.runs, runs)  # its split files are there: the queue is the write
@@ -392,6 +398,7 @@ def test_a_pool_that_cannot_write_its_queue_says_where_in_one_line(bench, refere
     assert not list(runs.rglob("jobs.json"))  # no empty queue left behind
 
 
+@pytest.mark.slow
 def test_a_damaged_unit_is_named_by_every_reader_and_run_again_by_run(bench, reference, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(reference.runs, runs)

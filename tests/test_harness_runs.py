@@ -45,6 +45,7 @@ def results(runs: Path) -> dict[str, UnitResult]:
             for p in sorted(runs.rglob("result.json"))}
 
 
+@pytest.mark.slow
 def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path):
     runs = tmp_path / "runs"
     first = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
@@ -85,6 +86,7 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
     assert "recipe.epochs: stored 2, requested 3" in changed.stdout + changed.stderr
 
 
+@pytest.mark.slow
 def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_path):
     args = ["run", "--protocol", "splits", "--splits", "3", *FAST]
     reference = bench(cache, *args, "--runs", str(tmp_path / "reference"))
@@ -110,6 +112,7 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_pat
                                                              abs=1e-6)
 
 
+@pytest.mark.slow
 def test_cross_dataset_and_per_distortion_protocols_run(cache, tmp_path):
     runs = str(tmp_path / "runs")
     cross = bench(cache, "--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST)
@@ -168,6 +171,7 @@ print(len(computed), digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_processes_sharing_a_feature_cache_split_the_images_between_them(cache, tmp_path):
     root = synthesize("kadid10k", cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
     go = tmp_path / "go"
@@ -188,6 +192,7 @@ def test_processes_sharing_a_feature_cache_split_the_images_between_them(cache, 
     assert digests[0] == digests[1]
 
 
+@pytest.mark.slow
 def test_finetune_mode_and_guards(cache, tmp_path):
     runs = str(tmp_path / "runs")
     tuned = bench(cache, "--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
@@ -201,6 +206,7 @@ def test_finetune_mode_and_guards(cache, tmp_path):
     assert "lifeiqa_tiny+stage1_kv" in plan.stdout
 
 
+@pytest.mark.slow
 def test_a_harness_trained_checkpoint_serves_pyiqa(cache, tmp_path):
     import pyiqa
 

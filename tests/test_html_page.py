@@ -137,6 +137,7 @@ def fresh(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_fresh_page_reads_as_its_markdown_and_holds_its_json_numbers(fresh):
     html = (fresh / "site" / PAGE).read_text()
     document = read_leaderboard_document(fresh / "board" / "leaderboard.json")
@@ -286,6 +287,7 @@ def _visible_rows(table) -> list:
     return [r for r in table.find_elements("css selector", "tbody tr") if r.is_displayed()]
 
 
+@pytest.mark.browser
 def test_the_committed_page_in_chromium_shows_the_json_sorts_and_filters(browser):
     from selenium.webdriver.support.ui import Select
 
@@ -357,6 +359,7 @@ def test_the_committed_page_in_chromium_shows_the_json_sorts_and_filters(browser
     assert browser.save_screenshot(str(ARTIFACTS / "leaderboard-page.png"))
 
 
+@pytest.mark.browser
 def test_a_fresh_page_in_chromium_links_each_unit_to_its_files(browser, fresh):
     _open(browser, fresh / "site" / PAGE)
     document = read_leaderboard_document(fresh / "board" / "leaderboard.json")
@@ -372,6 +375,7 @@ def test_a_fresh_page_in_chromium_links_each_unit_to_its_files(browser, fresh):
     assert browser.execute_script("return location.hash").startswith("#units-")
 
 
+@pytest.mark.slow
 def test_the_page_without_javascript_is_complete_tables(fresh):
     if _browser_missing():
         pytest.skip(f"no headless browser: {_browser_missing()}")
@@ -387,6 +391,7 @@ def test_the_page_without_javascript_is_complete_tables(fresh):
         driver.quit()
 
 
+@pytest.mark.browser
 def test_escaped_html_does_not_run_in_chromium(browser, tmp_path):
     page = hostile_page(tmp_path)
     _open(browser, page)
@@ -395,6 +400,7 @@ def test_escaped_html_does_not_run_in_chromium(browser, tmp_path):
     assert HOSTILE in headers
 
 
+@pytest.mark.browser
 def test_the_browser_runs_offline(browser, tmp_path):
     """The resolver rule holds: a page that asks the network for anything gets nothing."""
     page = tmp_path / "asks.html"
@@ -404,6 +410,7 @@ def test_the_browser_runs_offline(browser, tmp_path):
         "return document.getElementById('remote').naturalWidth") == 0
 
 
+@pytest.mark.slow
 def test_require_browser_turns_a_skip_into_a_failure(tmp_path):
     """CI sets LIFEIQA_REQUIRE_BROWSER=1: there a browser that cannot be found fails the tests
     that need it instead of skipping them (shown on a copy of this file with the browser moved)."""

@@ -56,6 +56,7 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
     return venv / "bin", empty
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_its_data_and_runs_from_an_empty_folder(installed):
     bin_dir, empty = installed
     env = {"LIFEIQA_CACHE": str(empty.parent / "cache")}
@@ -89,6 +90,7 @@ def test_the_wheel_carries_its_data_and_runs_from_an_empty_folder(installed):
     assert not [p for p in empty.iterdir() if p.name not in ("runs", "photo.png", "scores.csv")]
 
 
+@pytest.mark.slow
 def test_a_protocol_name_not_found_lists_the_packaged_ones(installed):
     bin_dir, empty = installed
     missing = subprocess.run([bin_dir / "lifeiqa-bench", "run", "--protocol", "splitz"],

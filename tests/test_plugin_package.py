@@ -68,6 +68,7 @@ def run_args(root: Path, suite: str, splits: int) -> list[str]:
             "--suite", suite]
 
 
+@pytest.mark.slow
 def test_the_installed_plugin_lists_its_models_and_dataset(world):
     _, env, without = world
     listed = bench(env, "list", "models", "--json")
@@ -83,6 +84,7 @@ def test_the_installed_plugin_lists_its_models_and_dataset(world):
     assert "example_photos" not in bench(without, "list", "datasets").stdout
 
 
+@pytest.mark.slow
 def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(world):
     root, env, without = world
     pooled = bench(env, *run_args(root, "pool", 2), "--executor", "pool", "--workers", "2")
@@ -151,6 +153,7 @@ def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(wor
         assert any(model in line and "FAIL" in line for line in failed.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_to_load_is_named_and_nothing_runs(tmp_path):
     """An installed entry point whose module raises: every command that resolves a model name
     stops with one line naming the plug-in, before any unit runs."""

@@ -97,6 +97,7 @@ def test_a_bad_row_is_named_before_any_work(example, row, message):
         ModelRef.parse("lifeiqa_tiny", row)
 
 
+@pytest.mark.slow
 def test_a_plugin_may_not_shadow_a_builtin_or_another_plugins_model(example):
     with pytest.raises(PluginError, match="model name 'piqe' shadows the harness's own model"):
         harness.register_scorer("piqe", lower_better=True)(lambda: None)

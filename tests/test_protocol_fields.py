@@ -34,6 +34,7 @@ def test_protocol_values_are_checked_when_read(key, value, expected):
     assert str(caught.value) == f"protocol mine.yaml: {key}: {value!r}: expected {expected}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("line", "expected"), [
     ("splits: 0", "protocol {path}: splits: 0: expected a whole number >= 1"),
     ("splits: two", "protocol {path}: splits: 'two': expected a whole number >= 1"),

@@ -207,6 +207,7 @@ def test_the_spread_rule_alarms_rarely_on_a_clean_rerun_that_came_out_like_a_fre
     assert alarms(old) > 0.10
 
 
+@pytest.mark.slow
 def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys):
     golden = tmp_path / "golden.yaml"
     assert cli.main(["check", str(runs / "good"), "--write-golden", str(golden)]) == 0
@@ -272,6 +273,7 @@ def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys
     assert "test-oracle / last epoch" in out and "biased towards the reference" in out
 
 
+@pytest.mark.slow
 def test_published_rows_without_a_reproduction_are_missing(runs, tmp_path, capsys):
     report = tmp_path / "published.json"
     assert cli.main(["check", str(runs / "good"), "--against", str(PUBLISHED_FILE),
@@ -472,6 +474,7 @@ def plugin_runs(tmp_path_factory) -> Path:
     return base / "runs" / "my-zero-shot"
 
 
+@pytest.mark.slow
 def test_a_golden_file_of_any_suite_loads_back(plugin_runs, tmp_path, capsys):
     golden = tmp_path / "golden.yaml"
     assert cli.main(["check", str(plugin_runs), "--write-golden", str(golden)]) == 0
@@ -496,6 +499,7 @@ def test_a_golden_file_of_any_suite_loads_back(plugin_runs, tmp_path, capsys):
     assert json.loads(report.read_text())["counts"] == {"PASS": 3, "FAIL": 0, "MISSING": 1, "N/A": 0}
 
 
+@pytest.mark.slow
 def test_a_pyiqa_zero_shot_result_is_checked_against_published_figures(zero_shot_runs, tmp_path,
                                                                        runs, capsys):
     """Figures given as pyiqa gives them (a CSV of PLCC/SRCC/KRCC cells): within the tolerance

@@ -56,6 +56,7 @@ def effnet_checkpoint(tmp_path_factory):
                                                                       "koniq10k"))
 
 
+@pytest.mark.slow
 def test_fresh_interpreter_with_only_pyiqa_creates_the_metric():
     code = (
         "import sys, pyiqa, torch\n"
@@ -77,6 +78,7 @@ def test_startup_hook_imports_nothing_heavy():
     assert result.stdout.strip() == "False True"
 
 
+@pytest.mark.slow
 def test_switch_off_then_import_lifeiqa_brings_it_back():
     code = (
         "import pyiqa\n"
@@ -183,6 +185,7 @@ def test_scoring_keeps_pyiqa_range_error_and_non_finite_input_fails_in_both_mode
         assert float(unchecked(brighter)) == pytest.approx(float(loss(brighter)), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_cpu_scores_in_a_fresh_pyiqa_process_match_lifeiqa_within_tolerance(tmp_path):
     """The CPU half of the device check (scripts/gpu_check.sh runs it with cuda as well)."""
     out = tmp_path / "parity.json"
@@ -242,6 +245,7 @@ def test_no_weights_names_the_two_commands_that_make_them():
     assert str(weights.weights_dir()) in str(info.value)
 
 
+@pytest.mark.slow
 def test_every_name_with_registered_weights_works_in_a_fresh_interpreter(tmp_path):
     """Default construction, a forward pass on [0, 1] input and an ``as_loss`` backward pass on
     a standard-normal input, for each lifeiqa* name, as a pyiqa user runs them."""

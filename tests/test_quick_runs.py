@@ -18,6 +18,7 @@ def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     runs = tmp_path / "runs"
     result = bench(tmp_path, "run", "--protocol", "comparison", "--synth-size", "tiny",
@@ -45,6 +46,7 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     assert bad.returncode == 2 and "--limit 0: expected an integer >= 1" in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what,expected", [
     ("protocols", {"splits", "comparison", "cross-dataset", "pyiqa-zero-shot"}),
     ("recipes", {"cpu_demo", "cpu_bench", "authors_koniq10k", "finetune_short"}),
@@ -61,6 +63,7 @@ def test_list_names_what_a_run_can_name(tmp_path, what, expected):
     assert all(name in table.stdout for name in expected)
 
 
+@pytest.mark.slow
 def test_list_refuses_an_unknown_catalog(tmp_path):
     result = bench(tmp_path, "list", "modles")
     assert result.returncode == 2

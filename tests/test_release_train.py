@@ -110,6 +110,7 @@ def test_options_are_checked_before_any_work(tmp_path):
     assert (plan.recipe.epochs, plan.recipe.label_scale) == (2, "native")  # named: as it is
 
 
+@pytest.mark.slow
 def test_train_add_then_pyiqa_scores_a_folder_as_the_score_command(tmp_path, capsys):
     checkpoint = tmp_path / "release.safetensors"
     assert main(["train", "--synth-size", "tiny", "--device", "cpu", "--out", str(checkpoint)]) == 0

@@ -434,6 +434,7 @@ def fresh(tmp_path_factory) -> harness.Results:
                                            "batch_size": 32})
 
 
+@pytest.mark.slow
 def test_a_fresh_run_writes_files_that_fit_the_schemas_and_tables_that_agree(fresh, tmp_path):
     (unit,) = fresh.units
     written = json.loads((ResultsStore(fresh.runs).unit_dir(unit.key) / RESULT).read_text())

@@ -97,6 +97,7 @@ def test_data_efficiency_fractions_are_cells_of_their_own():
     assert frame["train_fraction"].tolist() == [0.2, 0.4, 1.0]
 
 
+@pytest.mark.slow
 def test_a_data_efficiency_run_then_summarize_shows_one_cell_per_fraction(tmp_path, monkeypatch,
                                                                          capsys):
     monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))

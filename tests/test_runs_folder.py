@@ -63,6 +63,7 @@ def outside(root: Path, runs: Path) -> list[Path]:
             and not p.is_relative_to(runs) and not p.is_relative_to(root / "cache")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", ["../escape", "/tmp/absolute-suite", "a\\b", "x" * 80])
 def test_run_refuses_a_suite_outside_the_runs_folder_in_one_line(suite, tmp_path):
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
@@ -75,6 +76,7 @@ def test_run_refuses_a_suite_outside_the_runs_folder_in_one_line(suite, tmp_path
     assert not list(tmp_path.rglob("*.json"))
 
 
+@pytest.mark.slow
 def test_a_protocol_named_outside_the_runs_folder_is_refused_as_the_default_suite(tmp_path):
     protocol = tmp_path / "mine.yaml"
     protocol.write_text("name: ../../escape\nversion: 1\nkind: splits\n"
@@ -86,6 +88,7 @@ def test_a_protocol_named_outside_the_runs_folder_is_refused_as_the_default_suit
         in ran.stderr
 
 
+@pytest.mark.slow
 def test_a_model_argument_with_a_path_stays_in_its_folder_and_its_row_is_shown(tmp_path):
     hostile = "piqe(loss_reduction='/../../../ESCAPED_MODEL')"
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",

@@ -53,6 +53,7 @@ def read_rows(path: Path) -> dict[str, float]:
         return {row["path"]: float(row["score"]) for row in reader}
 
 
+@pytest.mark.slow
 def test_scores_a_folder_skipping_and_naming_the_corrupt_file(folder, checkpoint, tmp_path):
     out = tmp_path / "scores.csv"
     result = bench("score", str(folder), "--checkpoint", str(checkpoint), "--out", str(out),
@@ -63,6 +64,7 @@ def test_scores_a_folder_skipping_and_naming_the_corrupt_file(folder, checkpoint
     assert sorted(Path(p).name for p in rows) == ["a.png", "c.bmp", "d.tiff", "gray.jpg", "rgba.webp"]
 
 
+@pytest.mark.slow
 def test_cli_score_equals_pyiqa_and_lifeiqa(folder, checkpoint, tmp_path):
     import pyiqa
 
@@ -82,6 +84,7 @@ def test_cli_score_equals_pyiqa_and_lifeiqa(folder, checkpoint, tmp_path):
     assert len(rows) == 2
 
 
+@pytest.mark.slow
 def test_interrupted_output_resumes_without_rescoring(folder, checkpoint, tmp_path):
     out = tmp_path / "scores.csv"
     first = bench("score", str(folder / "a.png"), "--checkpoint", str(checkpoint), "--out", str(out))
@@ -95,6 +98,7 @@ def test_interrupted_output_resumes_without_rescoring(folder, checkpoint, tmp_pa
     assert len(rows) == 5 and list(rows).count(str(folder / "a.png")) == 1
 
 
+@pytest.mark.slow
 def test_untrained_smoke_run_warns(folder, tmp_path):
     out = tmp_path / "scores.csv"
     result = bench("score", str(folder / "c.bmp"), "--model", "lifeiqa_tiny", "--untrained",
@@ -106,6 +110,7 @@ def test_untrained_smoke_run_warns(folder, tmp_path):
     assert "--untrained" in missing.stderr
 
 
+@pytest.mark.slow
 def test_a_model_name_scores_with_its_registered_weights(folder, tmp_path):
     """``--model NAME`` without ``--checkpoint`` loads the weights registered for NAME (or for
     the metric whose preset NAME is), exactly as ``--checkpoint`` with their file does."""

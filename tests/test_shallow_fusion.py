@@ -89,6 +89,7 @@ def trainable(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+@pytest.mark.slow
 def test_parameter_counts_of_the_new_rows_on_swin_b():
     """Each shallow stage adds one Linear(C_k, d); the learnable adjacency one N x N matrix per
     graph convolution (3 per layer, 4 layers, N = 6); the paper's model is unchanged."""
@@ -141,6 +142,7 @@ def test_one_backbone_pass_serves_the_model_its_ablations_and_the_probes(tmp_pat
     torch.testing.assert_close(torch.tensor(cached), torch.tensor(direct), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_ablation_protocol_lists_the_rows_and_they_train_end_to_end(tmp_path):
     assert {"stage2_kv", "stage1_kv", "learnable_adjacency"} <= set(load_protocol("ablation").variants)
     protocol = tmp_path / "fusion.yaml"

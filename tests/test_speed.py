@@ -235,6 +235,7 @@ def test_feature_cache_section_without_the_cache_trains_to_the_same_predictions(
     assert TITLES["feature_cache"] in report.to_markdown()
 
 
+@pytest.mark.slow
 def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     """``scripts/gpu_check.sh --tiny``: ``lifeiqa-bench speed --tiny --device cpu --out ...`` as
     a user types it (the default sections, JSON written), the training section again compiled,
@@ -266,6 +267,7 @@ def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     assert "test part (5 images)" in (out / "train.txt").read_text()
 
 
+@pytest.mark.slow
 def test_gpu_check_resumes_from_a_named_step_and_refuses_an_unknown_one(tmp_path):
     """``--from train`` runs the release training alone (a lease too short to redo what passed);
     an unknown step name is refused before anything runs."""
@@ -284,33 +286,29 @@ def test_gpu_check_resumes_from_a_named_step_and_refuses_an_unknown_one(tmp_path
     assert "test part (5 images)" in (out / "train.txt").read_text()
 
 
+@pytest.mark.slow
 def test_protocol_scaling_runs_a_command_cold_and_counts_its_units(tmp_path):
-    """Section 8 at the tiny sizes: ``lifeiqa-bench demo --smoke --splits 1`` in a fresh process
-    with an empty cache. Every step runs on one split, and its board, made from one unit per
-    cell, says what one split cannot show (no interval, no paired test)."""
+    """Section 8 at the tiny sizes: ``lifeiqa-bench run --protocol splits --synth-size tiny
+    --splits 1`` in a fresh process with an empty cache: its wall time and its one unit (what a
+    one-split board says is tested in tests/test_demo_cli.py)."""
     sizes = SIZES[("cpu", True)]
     bench = Bench(CPU, sizes, Recipe(name="speed"), 0, tmp_path, [], DecodedImageCache(tmp_path / "d"))
     (row,) = protocol_scaling(bench).rows
-    # one split: comparison 13 rows, shallow-stage ablation 4, separability 4, routing 2; then
-    # the 3 cross-dataset pairs, one seed each; and a noise rerun of each seeded cell of the
-    # comparison (all but PIQE's: 12)
-    assert (row["command"], row["splits"], row["units"]) == ("lifeiqa-bench demo --smoke", 1,
-                                                             26 + 12)
+    assert (row["command"], row["splits"], row["units"]) == (
+        "lifeiqa-bench run --protocol splits --synth-size tiny", 1, 1)
     assert row["unit_s_summed"] > 0 and row["wall_s"] > 0
     assert row["fixed_s_fit"] is None  # one split count: no line to fit
-    run = tmp_path / "scaling-demo-1"
-    assert len(list((run / "cache" / "synth").glob("*/synth.json"))) == 3  # made by this run
-    board = (run / "runs" / "demo" / "leaderboard" / "leaderboard.md").read_text()
-    assert "| median SRCC of Life-IQA over one split " in board
-    assert "| width of that median's interval " in board and "no interval from one split" in board
-    page = (run / "runs" / "demo" / "leaderboard" / "index.html").read_text()
-    assert "not tested (the Wilcoxon test needs 2 pairs or more)" in page
+    run = tmp_path / "scaling-splits-1"
+    assert len(list((run / "cache" / "synth").glob("*/synth.json"))) == 1  # made by this run
+    [unit] = list((run / "runs" / "splits").rglob("result.json"))
+    assert unit.parent.name == "split_00"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
                     reason="the pinned profile is x86-64's")
 def test_arithmetic_cost_runs_each_profile_cold_and_says_what_ran(tmp_path):
-    """Section 9 at the tiny sizes: ``demo --smoke --splits 1`` once pinned, once native; each
+    """Section 9 at the tiny sizes: one unit of ``splits`` once pinned, once native; each
     row carries the arithmetic its units recorded, and native is the ratios' base."""
     from harness.speed.arithmetic import arithmetic_cost
 

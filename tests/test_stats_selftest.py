@@ -42,6 +42,7 @@ def holm_without_running_maximum(p_values) -> list[float]:
     return adjusted.tolist()
 
 
+@pytest.mark.slow
 def test_the_ci_sized_self_test_passes_and_says_so(capsys):
     assert cli.main(["selftest", "stats", "--quick"]) == 0
     out = capsys.readouterr().out
@@ -104,6 +105,7 @@ def test_holm_without_its_running_maximum_fails_the_order_figure(monkeypatch):
     assert IN_ORDER in failed(figures)
 
 
+@pytest.mark.slow
 def test_no_correction_fails_the_false_alarm_figures(monkeypatch):
     monkeypatch.setattr(metrics, "holm", list)
     null, _ = selftest.null_figures(0, replace(QUICK_SIZE, null_tables=10))
@@ -112,6 +114,7 @@ def test_no_correction_fails_the_false_alarm_figures(monkeypatch):
     assert MIXED_FALSE in failed(mixed)
 
 
+@pytest.mark.slow
 def test_a_failing_figure_makes_the_command_exit_1(monkeypatch, capsys):
     # the CLI's own path, at a size small enough to run twice a test session; Bonferroni still
     # fails the Holm figure (Holm is ahead in ~45 % of tables, its bound here is 1 of 40)
@@ -134,6 +137,7 @@ PERTURBED = "|stability, both cells perturbed - reference fixed, model sd x sqrt
 DRAWN = "verdicts drawn wrong of clear ▲, marginal △, near-alpha ◇, none"
 
 
+@pytest.mark.slow
 def test_a_one_sided_test_in_the_observed_direction_fails_the_null_figure(monkeypatch):
     original = metrics.signed_rank_p
     monkeypatch.setattr(metrics, "signed_rank_p", lambda d: original(d) / 2)
@@ -141,6 +145,7 @@ def test_a_one_sided_test_in_the_observed_direction_fails_the_null_figure(monkey
     assert failed(figures) == {NULL_ALONE}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alternative", ["greater", "less"])
 def test_a_one_sided_test_in_a_fixed_direction_fails_a_power_figure(monkeypatch, alternative):
     def one_sided(a, b) -> float:

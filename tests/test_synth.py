@@ -23,6 +23,7 @@ def kadid_like(tmp_path_factory):
     return synthesize("kadid10k", tmp_path_factory.mktemp("synth") / "kadid", "tiny", seed=5)
 
 
+@pytest.mark.slow
 def test_check_command_reads_the_kadid_like_set(kadid_like):
     script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
     result = subprocess.run([script, "datasets", "check", str(kadid_like), "--dataset",

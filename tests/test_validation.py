@@ -38,6 +38,7 @@ def damaged(tmp_path):
     return root, victim, written
 
 
+@pytest.mark.slow
 def test_check_reports_corrupt_image_and_nan_row(damaged):
     root, victim, _ = damaged
     result = bench("datasets", "check", str(root), "--dataset", "kadid10k", "--quick")
@@ -62,6 +63,7 @@ def test_validation_collects_everything_and_exclusion_is_explicit(damaged):
     assert len(cleaned.records) == written.images - 2
 
 
+@pytest.mark.slow
 def test_a_run_refuses_to_start_then_records_exclusions(damaged, tmp_path):
     root, victim, _ = damaged
     runs = tmp_path / "runs"

@@ -164,6 +164,7 @@ def test_rerun_noise_is_measured_per_cell_from_the_units_of_a_rerun():
     assert noise.sd(cell("piqe", REFERENCE, "cccccc333333"), "srcc") is None
 
 
+@pytest.mark.slow
 def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_noise(tmp_path):
     """``leaderboard --rerun``: the noise measured per cell goes into leaderboard.json (which
     still validates), every comparison carries its stability, and the notes say how."""

@@ -86,8 +86,9 @@ _TINY = dict(  # seconds, for tests: the smallest models and a handful of images
     inference_size=(224, 288),
     train_presets=("lifeiqa_tiny",), train_batch=4, train_images=4, train_crops=2, train_epochs=2,
     splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),), unit_counts=(1, 2),
-    scaling=(("demo", ("demo", "--smoke"), (1,)),),
-    arithmetic=(("demo", "--smoke"), 1, 1),
+    # one unit each: the sections' machinery, not the demo (tests/test_demo_cli.py runs that)
+    scaling=(("splits", ("run", "--protocol", "splits", "--synth-size", "tiny"), (1,)),),
+    arithmetic=(("run", "--protocol", "splits", "--synth-size", "tiny"), 1, 1),
 )
 SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
     ("cpu", False): _CPU,

@@ -28,9 +28,6 @@ from typing import Any
 import numpy as np
 import PIL
 from PIL import Image, features
-from scipy import fft, signal
-from scipy.interpolate import CubicSpline
-from skimage import color, restoration
 
 LEVELS = 5
 MIN_SIDE = 32
@@ -149,6 +146,10 @@ def _convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     ph, pw = kernel.shape[0] // 2, kernel.shape[1] // 2
     padded = np.pad(x, ((ph, ph), (pw, pw)) + ((0, 0),) * (x.ndim - 2), mode="symmetric")
     k = kernel.astype(np.float32).reshape(kernel.shape + (1,) * (x.ndim - 2))
+    # scipy and skimage are imported where used: together they cost every command that merely
+    # names a synthetic size (through the harness's options) most of a second to load
+    from scipy import signal
+
     return signal.fftconvolve(padded, k, mode="valid", axes=(0, 1)).astype(np.float32)
 
 
@@ -181,6 +182,8 @@ def _resize_nearest(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def _curve(x: np.ndarray, knots_x: list[float], knots_y: list[float]) -> np.ndarray:
     """Tone curve through control points: a not-a-knot cubic spline, as MATLAB's ``spline``."""
+    from scipy.interpolate import CubicSpline
+
     return np.clip(CubicSpline(knots_x, knots_y)(x), 0, 1).astype(np.float32)
 
 
@@ -205,10 +208,14 @@ def _from_ycc(ycc: np.ndarray) -> np.ndarray:
 
 
 def _to_lab(x: np.ndarray) -> np.ndarray:
+    from skimage import color
+
     return color.rgb2lab(np.clip(x, 0, 1)).astype(np.float32)
 
 
 def _from_lab(lab: np.ndarray) -> np.ndarray:
+    from skimage import color
+
     with warnings.catch_warnings():  # out-of-gamut colours are clipped, which is intended here
         warnings.simplefilter("ignore", UserWarning)
         return color.lab2rgb(lab).astype(np.float32)
@@ -433,6 +440,8 @@ def _nlm_denoise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nd
     """Gaussian noise, then non-local means (small patches, for speed). KADID's denoiser could not
     be confirmed (a learned one by our recollection; a Python port blurs); NLM gives the same kind
     of smooth, texture-losing output."""
+    from skimage import restoration
+
     noisy = np.clip(x + _noise(rng, x.shape, sigma), 0, 1)
     return restoration.denoise_nl_means(noisy, h=0.8 * sigma, sigma=sigma, patch_size=5,
                                         patch_distance=2, fast_mode=True, channel_axis=-1)
@@ -589,6 +598,8 @@ def _luma_quantization(x: np.ndarray, step: float, rng: np.random.Generator) -> 
 def _dct_denoise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise, then hard thresholding (2.7 sigma) of 8x8 block DCTs averaged over four
     block offsets, in the spirit of the DCT filters used for TID's denoising type."""
+    from scipy import fft
+
     noisy = np.clip(x + _noise(rng, x.shape, sigma), 0, 1)
     h, w, c = x.shape
     total = np.zeros_like(x)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import rankdata
 
 # Offline, in close rank agreement on mixed distortions (docs/design.md section 5), and from three
 # families (gradient similarity, normalised Laplacian pyramid, phase congruency). VSI agrees as
@@ -58,6 +57,8 @@ def full_reference_scores(distorted: Sequence[np.ndarray], references: Sequence[
 
 def consensus_quality(scores: dict[str, np.ndarray]) -> np.ndarray:
     """Mean over metrics of rank-normalised scores: a quality in [0, 1], higher is better."""
+    from scipy.stats import rankdata  # here: scipy.stats costs every command most of a second
+
     if not scores:
         raise ValueError("no metric scores to combine")
     ranks = []
