@@ -82,21 +82,24 @@ def registries_page() -> str:
 
 def _schema_rows(schema: dict[str, Any], defs: dict[str, Any], path: str,
                  seen: frozenset[str] = frozenset()) -> Iterator[tuple[str, str, str]]:
+    """(field path, type, meaning) of every property, nested ones after their parent; a
+    definition (``$defs``) is expanded once per path, so a recursive one ends."""
     for name, spec in schema.get("properties", {}).items():
         field = f"{path}{name}"
+        array = spec.get("type") == "array"
         ref = spec.get("$ref") or spec.get("items", {}).get("$ref")
-        target = defs.get(ref.rsplit("/", 1)[-1], {}) if ref else {}
-        kind = spec.get("type") or ("const" if "const" in spec else "")
-        if ref:
-            kind = f"{kind} of {ref.rsplit('/', 1)[-1]}" if kind else ref.rsplit("/", 1)[-1]
-        kind = "/".join(kind) if isinstance(kind, list) else kind
-        text = spec.get("description") or target.get("description", "")
-        yield field, kind, text
-        inner = target if ref else spec.get("items", spec) if spec.get("type") == "array" else spec
-        key = ref or ""
-        if key not in seen:
-            suffix = "[]." if spec.get("type") == "array" else "."
-            yield from _schema_rows(inner, defs, field + suffix, seen | {key} if key else seen)
+        definition = ref.rsplit("/", 1)[-1] if ref else None
+        types = spec.get("type") or ("const" if "const" in spec else "")
+        kind = "/".join(types) if isinstance(types, list) else types
+        if definition:
+            kind = f"{kind} of {definition}" if kind else definition
+        target = defs.get(definition, {}) if definition else {}
+        yield field, kind, spec.get("description") or target.get("description", "")
+        if definition in seen:
+            continue
+        inner = target if definition else spec.get("items", spec) if array else spec
+        yield from _schema_rows(inner, defs, field + ("[]." if array else "."),
+                                seen | {definition} if definition else seen)
 
 
 def schemas_page() -> str:
