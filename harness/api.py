@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.device import resolve_device
 from harness.errors import InvalidOptionError, NoResultsError, unknown_name
 from harness.plan.jobs import Job, UnitKey, dataset_folder
 from harness.plan.options import ExecutorOptions, RunOptions, RunPlan, plan_run
@@ -227,7 +226,7 @@ def dry_run(protocol: str, **options: Any) -> RunPlan:
 
 def plan_options(options: RunOptions) -> RunPlan:
     """:func:`dry_run` for options already built."""
-    return plan_run(options, on_cpu=resolve_device(options.device).type == "cpu")
+    return plan_run(options, on_cpu=options.on_cpu())
 
 
 def evaluate(
@@ -265,8 +264,18 @@ def evaluate(
     slurm_partition: str | None = None,
     slurm_time: int | None = None,
     slurm_gpus_per_job: int | None = None,
+    slurm_cpus_per_task: int | None = None,
     slurm_mem: float | None = None,
     slurm_account: str | None = None,
+    slurm_qos: str | None = None,
+    slurm_constraint: str | None = None,
+    slurm_exclude: str | None = None,
+    slurm_reservation: str | None = None,
+    slurm_setup: Sequence[str] = (),
+    slurm_extra: Mapping[str, str] | None = None,
+    slurm_retries: int | None = None,
+    slurm_signal_lead: int | None = None,
+    slurm_poll: float | None = None,
     slurm_array_parallelism: int | None = None,
     slurm_cluster: str = "slurm",
     progress: bool = False,
@@ -318,9 +327,19 @@ def evaluate(
         workers: pool: this many CPU workers.
         slurm_partition: Slurm partition.
         slurm_time: Slurm time limit per job, minutes.
-        slurm_gpus_per_job: GPUs per Slurm job.
+        slurm_gpus_per_job: GPUs per Slurm job (default 1 with a cuda device, else 0).
+        slurm_cpus_per_task: CPUs per Slurm task; the unit runs that many torch threads.
         slurm_mem: memory per Slurm job, GB.
         slurm_account: Slurm account.
+        slurm_qos: Slurm quality of service.
+        slurm_constraint: node features a Slurm job requires.
+        slurm_exclude: nodes a Slurm job must not run on.
+        slurm_reservation: the Slurm reservation to run in.
+        slurm_setup: shell lines each Slurm task runs first (``module load ...``).
+        slurm_extra: any other sbatch option, long name -> value (``{"mail-type": "END"}``).
+        slurm_retries: requeues of a Slurm task after its time limit (default 3).
+        slurm_signal_lead: seconds before the time limit a task is told to requeue.
+        slurm_poll: seconds between two looks at the Slurm queue (default 30).
         slurm_array_parallelism: at most this many array tasks at once.
         slurm_cluster: ``slurm``, or ``local``/``debug`` (submitit's stand-ins, for tests).
         progress: show a live display on stderr.

@@ -16,14 +16,19 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise InvalidOptionError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or "
-                                 f"mps") from None
+    device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InvalidOptionError(f"--device {name}: no CUDA device is available here")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None)
                                      and torch.backends.mps.is_available()):
         raise InvalidOptionError(f"--device {name}: MPS is not available here")
     return device
+
+
+def parse_device(name: str) -> torch.device:
+    """The device ``name`` names, wherever it is present (a Slurm task's node, say)."""
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InvalidOptionError(f"--device {name!r}: expected auto, cpu, cuda, cuda:N or "
+                                 f"mps") from None

@@ -72,7 +72,7 @@ def test_slurm_executor_through_submitit_matches_local(kadid, reference, tmp_pat
     slurm = ["--splits", "1", "--executor", "slurm", "--slurm-cluster", "local"]
     assert bench(kadid, runs, *slurm, "--slurm-gpus-per-job", "0", "--slurm-time", "10") == 0
     out = capsys.readouterr().out
-    assert "slurm (local): submitted 1 job(s)" in out and "1 run, 0 already done" in out
+    assert "slurm (local): submitted 1 task(s)" in out and "1 run, 0 already done" in out
     assert_same_units(units(runs), reference, 1)
     (log,) = (runs / "splits" / "slurm").rglob("*_log.out")
     assert "SRCC" in log.read_text()
@@ -118,9 +118,45 @@ def test_executor_options_are_checked(kadid, tmp_path, capsys):
             (["--executor", "pool"], "needs --gpus 0,1,... (one worker per GPU) or --workers N"),
             (["--executor", "pool", "--gpus", "a,b"],
              "--gpus 'a,b': expected comma-separated GPU indices"),
-            (["--slurm-time", "5"], "--slurm-time: only with --executor slurm")):
+            (["--slurm-time", "5"], "--slurm-time: only with --executor slurm"),
+            (["--slurm-setup", "module load cuda"], "--slurm-setup: only with --executor slurm"),
+            (["--executor", "slurm", "--slurm-time", "1", "--slurm-signal-lead", "60"],
+             "--slurm-signal-lead 60: expected fewer seconds than --slurm-time 1 minute(s)"),
+            (["--executor", "slurm", "--slurm-extra", "mail-type"],
+             "--slurm-extra 'mail-type': expected KEY=VALUE"),
+            (["--executor", "slurm", "--slurm-extra", "mail type=END"],
+             "--slurm-extra mail type=END: expected an sbatch option's long name"),
+            (["--executor", "slurm", "--slurm-poll", "0"], "--slurm-poll 0.0: expected seconds > 0"),
+            (["--executor", "slurm", "--slurm-cpus-per-task", "0"],
+             "--slurm-cpus-per-task 0: expected an integer >= 1")):
         assert bench(kadid, tmp_path, *args) == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_slurm_dry_run_shows_what_each_task_asks_of_slurm(kadid, tmp_path, capsys):
+    """No GPU by default (a CPU partition refuses a GPU request), one with a cuda device; every
+    knob reaches submitit's parameters, which the dry run prints."""
+    from harness.engine.slurm import sbatch_parameters
+    from harness.plan.options import ExecutorOptions, RunOptions
+
+    assert bench(kadid, tmp_path, "--executor", "slurm", "--dry-run") == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("slurm:"))
+    assert "gpus_per_node" not in line and "timeout_min=240" in line and "signal_delay_s=90" in line
+    knobs = ["--executor", "slurm", "--slurm-time", "20", "--slurm-cpus-per-task", "4",
+             "--slurm-qos", "high", "--slurm-constraint", "a100", "--slurm-exclude", "n[1-2]",
+             "--slurm-reservation", "iqa", "--slurm-setup", "module load cuda",
+             "--slurm-setup", "source env/bin/activate", "--slurm-extra", "mail-type=END",
+             "--slurm-retries", "5", "--slurm-poll", "10", "--device", "cuda", "--dry-run"]
+    assert bench(kadid, tmp_path, *knobs) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("slurm:"))
+    for shown in ("timeout_min=20", "signal_delay_s=90", "gpus_per_node=1", "cpus_per_task=4",
+                  "qos=high", "constraint=a100", "exclude=n[1-2]",
+                  "setup=['module load cuda', 'source env/bin/activate']",
+                  "additional_parameters={'reservation': 'iqa', 'mail-type': 'END'}",
+                  "retries after a timeout=5", "poll=10 s"):
+        assert shown in line, (shown, line)
+    short = RunOptions("splits", executor=ExecutorOptions("slurm", slurm_time=2))
+    assert sbatch_parameters(short, "splits")["slurm_signal_delay_s"] == 30  # a quarter of 2 min
 
 
 @pytest.mark.slow

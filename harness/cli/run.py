@@ -94,11 +94,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--workers", type=int, help="pool: number of CPU worker processes")
     scale.add_argument("--slurm-partition", help="slurm: partition")
     scale.add_argument("--slurm-time", type=int, metavar="MINUTES",
-                       help="slurm: time limit per job (default 240)")
-    scale.add_argument("--slurm-gpus-per-job", type=int,
-                       help="slurm: GPUs per job (default 1; N > 1 trains data-parallel)")
+                       help="slurm: time limit per job (default 240); a unit that reaches it "
+                            "is requeued and resumes from its last finished epoch")
+    scale.add_argument("--slurm-gpus-per-job", type=int, metavar="N",
+                       help="slurm: GPUs per job (default 1 with --device cuda, else 0; N > 1 "
+                            "trains data-parallel)")
+    scale.add_argument("--slurm-cpus-per-task", type=int, metavar="N",
+                       help="slurm: CPUs per task; the unit runs that many torch threads")
     scale.add_argument("--slurm-mem", type=float, metavar="GB", help="slurm: memory per job")
     scale.add_argument("--slurm-account", help="slurm: account to charge")
+    scale.add_argument("--slurm-qos", help="slurm: quality of service")
+    scale.add_argument("--slurm-constraint", help="slurm: node features required, e.g. a100")
+    scale.add_argument("--slurm-exclude", metavar="NODES", help="slurm: nodes not to run on")
+    scale.add_argument("--slurm-reservation", help="slurm: reservation to run in")
+    scale.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
+                       help="slurm: a shell line each task runs first, e.g. 'module load "
+                            "cuda' (repeatable, in order)")
+    scale.add_argument("--slurm-extra", action="append", default=[], metavar="KEY=VALUE",
+                       help="slurm: any other sbatch option by its long name, e.g. "
+                            "mail-type=END (repeatable)")
+    scale.add_argument("--slurm-retries", type=int, metavar="N",
+                       help="slurm: requeues of a task after its time limit (default 3)")
+    scale.add_argument("--slurm-signal-lead", type=int, metavar="SECONDS",
+                       help="slurm: how long before the time limit a task is told to stop and "
+                            "requeue (default 90, at most a quarter of --slurm-time)")
+    scale.add_argument("--slurm-poll", type=float, metavar="SECONDS",
+                       help="slurm: seconds between two looks at the queue (default 30); a "
+                            "failed or cancelled task is reported at the next look")
     scale.add_argument("--slurm-array-parallelism", type=int, metavar="N",
                        help="slurm: jobs of the array running at once (default 256)")
     # submitit's in-process ("debug") and subprocess ("local") executors, for tests
@@ -165,8 +187,13 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         executor=args.executor,
         gpus=tuple(args.gpus.split(",")) if args.gpus else (), workers=args.workers,
         slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
-        slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_mem=args.slurm_mem,
-        slurm_account=args.slurm_account, slurm_array_parallelism=args.slurm_array_parallelism,
+        slurm_gpus_per_job=args.slurm_gpus_per_job, slurm_cpus_per_task=args.slurm_cpus_per_task,
+        slurm_mem=args.slurm_mem, slurm_account=args.slurm_account, slurm_qos=args.slurm_qos,
+        slurm_constraint=args.slurm_constraint, slurm_exclude=args.slurm_exclude,
+        slurm_reservation=args.slurm_reservation, slurm_setup=tuple(args.slurm_setup),
+        slurm_extra=_pairs("--slurm-extra", args.slurm_extra, "KEY=VALUE"),
+        slurm_retries=args.slurm_retries, slurm_signal_lead=args.slurm_signal_lead,
+        slurm_poll=args.slurm_poll, slurm_array_parallelism=args.slurm_array_parallelism,
         slurm_cluster=args.slurm_cluster)
     return RunOptions(
         protocol=args.protocol, model=args.model, recipe=args.recipe,
@@ -195,6 +222,10 @@ def print_plan(options: RunOptions) -> None:
     store = ResultsStore(options.runs)
     print(f"protocol {plan.protocol.name} v{plan.protocol.version}: {len(plan.jobs)} job(s) -> "
           f"{store.root / plan.suite}  (selection: {options.selection})")
+    if options.executor.executor == "slurm":
+        from harness.engine.slurm import describe_submission
+
+        print(describe_submission(options, plan.suite))
     for job in plan.jobs:
         done = store.load(job.key) is not None
         print(f"  {'done ' if done else 'to do'}  {job.model.name:32s} {job.dataset_label:36s} "

@@ -27,6 +27,7 @@ from harness.device import resolve_device
 from harness.engine import distributed
 from harness.engine.families import EngineContext, EpochCallback, Trained, family_for
 from harness.engine.parts import JobParts, LoadedDataset
+from harness.engine.resume import RESUME_FILE, EpochResume
 from harness.engine.train import NonFiniteLossError
 from harness.errors import HarnessError, ResultsError, RunInterruptedError
 from harness.fileio import folder_name
@@ -36,7 +37,7 @@ from harness.plan.recipes import Recipe
 from harness.plan.splits import Split, plan_split, read_split, subsample_train, write_split
 from harness.results import metrics
 from harness.results.schema import ProtocolRef, Seeds, SplitInfo, UnitResult
-from harness.results.store import ResultsStore, UnitBusyError, environment
+from harness.results.store import ResultsStore, UnitBusyError, environment, scheduler_job
 from lifeiqa import LabelScale
 
 logger = logging.getLogger(__name__)
@@ -50,18 +51,49 @@ class RunSummary:
     failed: list[tuple[Job, str]] = field(default_factory=list)
 
 
+def prepare_data(jobs: list[Job], sources: DataSources) -> None:
+    """Generate the synthetic datasets the jobs read now: once, by the launching process,
+    rather than by several workers or tasks at the same time. (A missing real dataset stays the
+    failure of its units.)"""
+    sources.synthesize_all([n for job in jobs for n in (job.train_dataset, job.test_dataset)])
+
+
+def pending(jobs: list[Job], store: ResultsStore, force: bool) -> tuple[list[Job], RunSummary]:
+    """The jobs to run, and a summary holding those already done (a config mismatch raises)."""
+    summary, todo = RunSummary(), []
+    for job in jobs:
+        if not force and store.is_complete(job.key, job.config()):
+            summary.skipped.append(job)
+        else:
+            todo.append(job)
+    return todo, summary
+
+
+def record_outcome(summary: RunSummary, job: Job, status: str, message: str = "") -> None:
+    """Add a job's outcome ("done", "skipped" or "failed" with its message) to ``summary``."""
+    if status == "failed":
+        summary.failed.append((job, message))
+    else:
+        getattr(summary, status).append(job)
+
+
 class JobRunner:
     def __init__(self, store: ResultsStore, sources: DataSources, device: str = "auto",
                  exclude_bad: bool = False, save_checkpoints: bool = False,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, resume_epochs: bool = False,
+                 log_epochs: bool = False) -> None:
         """``log`` receives one line per finished or failed unit (default: this module's
-        logger at INFO)."""
+        logger at INFO), and with ``log_epochs`` one per epoch (for a log file, where no live
+        display is). ``resume_epochs``: a unit saves its state after each epoch and a unit cut
+        short resumes from it (:mod:`harness.engine.resume`; units with an analysis, which
+        follows every epoch, start over)."""
         self.store = store
         self.sources = sources
         self.device = resolve_device(device)
         self.exclude_bad = exclude_bad
         self.save_checkpoints = save_checkpoints
         self.log = log or logger.info
+        self.resume_epochs, self.log_epochs = resume_epochs, log_epochs
         self._datasets: dict[str, LoadedDataset] = {}
         self.images = DecodedImageCache(cache_root() / "images")
         self.context = EngineContext(self.device, self.images, cache_root())
@@ -125,9 +157,12 @@ class JobRunner:
                                      limited(val, job.limit, (job.seed, 2)),
                                      job.recipe.label_scale, "whole datasets")
 
-    def train(self, job: Job, data: JobParts, on_epoch: EpochCallback | None = None) -> Trained:
-        """Train (or fit, or just apply) the job's model by its family."""
-        return family_for(job.model).fit_predict(job, data, self.context, on_epoch)
+    def train(self, job: Job, data: JobParts, on_epoch: EpochCallback | None = None,
+              resume: EpochResume | None = None) -> Trained:
+        """Train (or fit, or just apply) the job's model by its family (``resume``: where
+        its state is saved after each epoch, and taken up from)."""
+        context = dataclasses.replace(self.context, resume=resume) if resume else self.context
+        return family_for(job.model).fit_predict(job, data, context, on_epoch)
 
     def run(self, job: Job, on_epoch=None) -> UnitResult:
         start = time.perf_counter()
@@ -136,7 +171,9 @@ class JobRunner:
         data = self.parts(job)
         source, target, train, test, val = data.source, data.target, data.train, data.test, data.val
         recipe = job.recipe
-        trained = self.train(job, data, on_epoch)
+        resume = EpochResume(self.store.unit_dir(job.key) / RESUME_FILE, job.config()) \
+            if self.resume_epochs and job.analysis == "none" else None
+        trained = self.train(job, data, on_epoch, resume)
         outcome, model = trained.outcome, trained.model
         # Orient predictions so that higher means better quality before correlating.
         train_higher = trained.higher_is_better if trained.higher_is_better is not None else (
@@ -173,6 +210,7 @@ class JobRunner:
             analyses=trained.analyses, model_kind=job.model.kind,
             plugin=job.model.spec.plugin if job.model.from_registry else None,
             rebuilt_cache_entries=tuple(self.context.rebuilt()[rebuilt_before:]),
+            scheduler=scheduler_job(),
         )
         predictions = [{"image_id": r.image_id, "group": r.group, "distortion": r.distortion or "",
                         "level": r.level if r.level is not None else "", "score": r.score,
@@ -183,6 +221,8 @@ class JobRunner:
                                     label_scale=checkpoint_label_scale(recipe, source.dataset))
         if distributed.is_main():  # under torchrun, rank 0 writes for all ranks
             self.store.write(job.key, result, predictions)
+            # with the state this run saved, or one a Slurm task left that this run did not use
+            (resume or EpochResume(self.store.unit_dir(job.key) / RESUME_FILE, {})).clear()
         return result
 
     def run_all(self, jobs: list[Job], force: bool = False,
@@ -218,6 +258,9 @@ class JobRunner:
 
                 def on_epoch(entry: dict) -> None:
                     bars.update(epochs, completed=entry["epoch"])
+                    if self.log_epochs:
+                        self.log(f"{label} epoch {entry['epoch']}/{job.recipe.epochs}: loss "
+                                 f"{entry['loss']:.4f}")
 
                 self._run_one(job, label, force, summary, on_epoch)
                 bars.advance(suite)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,10 +28,13 @@ from harness.data.records import ImageRecord
 from harness.engine import distributed
 from harness.engine.batching import BatchCutter, Prefetcher, predict_crops
 from harness.engine.features import CropPlan
+from harness.engine.resume import EpochResume, RandomStream, restore_streams, stream_states
 from harness.engine.schedules import LearningRate
 from harness.plan.recipes import Recipe
 from harness.results import metrics
 from lifeiqa import BackboneFeatures, LifeIQA, LifeIQALoss
+
+log = logging.getLogger(__name__)
 
 SELECTIONS = ("last", "val", "oracle", "authors")
 TEST_SELECTIONS = ("oracle", "authors")  # chosen on the test part: test-oracle
@@ -175,6 +180,19 @@ class Stepper:
         self.step_count += 1
         return loss.detach()
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to step on as this one would (the schedule follows the
+        step count)."""
+        return {"optimizer": self.optimizer.state_dict(), "step_count": self.step_count,
+                "rates": list(self.rates),
+                "scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step_count, self.rates = state["step_count"], list(state["rates"])
+        if self.scaler and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+
     def epoch_rates(self, first_step: int) -> dict[str, float]:
         """The rates of the first and last step taken since step ``first_step``."""
         taken = self.rates[first_step:]
@@ -215,9 +233,12 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
                 batches: Callable[[], Iterable[Batch]], predict_test: Callable[[], np.ndarray],
                 test_targets: np.ndarray, selection: str,
                 predict_val: Callable[[], np.ndarray] | None, val_targets: np.ndarray | None,
-                on_epoch: Callable[[dict], None] | None) -> TrainOutcome:
+                on_epoch: Callable[[dict], None] | None, resume: EpochResume | None = None,
+                streams: Sequence[RandomStream] = ()) -> TrainOutcome:
     """The epoch loop shared by both modes, with epoch selection; returns test predictions at
-    the selected epoch (the model is left in that state)."""
+    the selected epoch (the model is left in that state). With ``resume`` the state after each
+    epoch is saved, and a saved one is taken up where it stopped; ``streams`` are the random
+    generators the batches and predictions draw from, saved with it."""
     if selection not in SELECTIONS:
         raise ValueError(f"selection {selection!r}: expected one of {SELECTIONS}")
     if selection == "val" and predict_val is None:
@@ -225,7 +246,15 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
     history: list[dict] = []
     best_state, best_predictions = None, None
     device = stepper.device
-    for epoch in range(recipe.epochs):
+    saved = resume.load() if resume else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        stepper.load_state_dict(saved["stepper"])
+        history, best_state, best_predictions = saved["history"], saved["best_state"], \
+            saved["best_predictions"]
+        restore_streams(streams, saved["streams"])
+        log.info("resumed after epoch %d of %d (%s)", len(history), recipe.epochs, resume.path)
+    for epoch in range(len(history), recipe.epochs):
         model.train()
         loss_sum = torch.zeros((), device=device)
         first_step = stepper.step_count
@@ -249,6 +278,11 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
             # the test predictions that selected the epoch are its result (random test crops
             # drawn again would give others)
             best_state, best_predictions = copy.deepcopy(model.state_dict()), test_predictions
+        if resume and distributed.is_main() and epoch + 1 < recipe.epochs:
+            resume.save({"model": model.state_dict(), "stepper": stepper.state_dict(),
+                         "history": history, "best_state": best_state,
+                         "best_predictions": best_predictions,
+                         "streams": stream_states(streams)})
     if best_state is not None:
         model.load_state_dict(best_state)
     selected = _select(history, selection) + 1
@@ -291,7 +325,8 @@ def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[Backbo
                  val_features: Sequence[BackboneFeatures] = (),
                  val_targets: np.ndarray | None = None,
                  device: torch.device | str = "cpu", seed: int = 0,
-                 on_epoch: Callable[[dict], None] | None = None) -> TrainOutcome:
+                 on_epoch: Callable[[dict], None] | None = None,
+                 resume: EpochResume | None = None) -> TrainOutcome:
     """Train the decoder and head on cached backbone features; the backbone is not run."""
     stacked = BackboneFeatures.cat(train_features)
 
@@ -300,7 +335,7 @@ def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[Backbo
 
     return train_frozen_on(model, recipe, sample_features, train_features[0].pooled.shape[0],
                            train_targets, test_features, test_targets, selection, val_features,
-                           val_targets, device, seed, on_epoch)
+                           val_targets, device, seed, on_epoch, resume)
 
 
 def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatures, crops: int,
@@ -309,7 +344,8 @@ def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatu
                     val_features: Sequence[BackboneFeatures] = (),
                     val_targets: np.ndarray | None = None,
                     device: torch.device | str = "cpu", seed: int = 0,
-                    on_epoch: Callable[[dict], None] | None = None) -> TrainOutcome:
+                    on_epoch: Callable[[dict], None] | None = None,
+                    resume: EpochResume | None = None) -> TrainOutcome:
     """:func:`train_frozen` with each batch's training features taken from ``sample_features``
     (``crops`` per training image): read from a cache, or the frozen backbone run on the batch's
     crops. The seed, sample order, batches and schedule do not depend on where they come from."""
@@ -337,7 +373,7 @@ def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatu
         model, recipe, stepper, batches,
         lambda: distributed.map_sharded(predict, test_features), test_targets, selection,
         (lambda: distributed.map_sharded(predict, val_features)) if len(val_features) else None,
-        val_targets, on_epoch)
+        val_targets, on_epoch, resume, [generator])
 
 
 # --- full fine-tuning -------------------------------------------------------------------------
@@ -374,7 +410,7 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
                    val_records: Sequence[ImageRecord] = (), val_targets: np.ndarray | None = None,
                    device: torch.device | str = "cpu", seed: int = 0,
                    on_epoch: Callable[[dict], None] | None = None,
-                   workers: int | None = None) -> TrainOutcome:
+                   workers: int | None = None, resume: EpochResume | None = None) -> TrainOutcome:
     """The paper's mode: the whole network trains on random crops (each image listed
     ``train_crops`` times per epoch) cut from the decoded-image cache by ``workers`` background
     processes (default :func:`harness.engine.batching.default_workers`; the batches do not depend on
@@ -407,13 +443,17 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
             x = x.contiguous(memory_format=layout)
             yield (lambda x=x: forward(x)), targets[image]
 
+    random_tests = recipe.test_crop_layout == "random"
+    crop_rngs = {stream: np.random.default_rng((seed, stream)) if random_tests else None
+                 for stream in (TEST_STREAM, VALIDATION_STREAM)}
+
     def predict(records: Sequence[ImageRecord], stream: int) -> Callable[[], np.ndarray]:
-        crop_rng = np.random.default_rng((seed, stream)) if recipe.test_crop_layout == "random" else None
         return lambda: distributed.map_sharded(
             lambda part: predict_records(model, part, images, plan, device, recipe, workers,
-                                         crop_rng), records)
+                                         crop_rngs[stream]), records)
 
     return _run_epochs(model, recipe, stepper, batches, predict(test_records, TEST_STREAM),
                        test_targets, selection,
                        predict(val_records, VALIDATION_STREAM) if len(val_records) else None,
-                       val_targets, on_epoch)
+                       val_targets, on_epoch, resume,
+                       [rng, *(r for r in crop_rngs.values() if r is not None)])

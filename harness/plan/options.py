@@ -23,7 +23,7 @@ from harness.data.declared import declare_dataset
 from harness.data.registry import list_datasets
 from harness.data.sources import SYNTH_PREFIX, DataSources
 from harness.data.synth.generate import SIZES, WRITERS
-from harness.device import resolve_device
+from harness.device import parse_device, resolve_device
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name
 from harness.fileio import check_suite
 from harness.plan.jobs import Job, plan_jobs
@@ -77,29 +77,45 @@ def check_preset(name: str) -> None:
 @dataclass(frozen=True)
 class ExecutorOptions:
     """Where jobs run: ``local`` (here, one after another), ``pool`` (worker processes, one per
-    GPU of ``gpus`` or ``workers`` on CPU) or ``slurm`` (a submitit job array)."""
+    GPU of ``gpus`` or ``workers`` on CPU) or ``slurm`` (a submitit job array; what each
+    ``slurm_*`` field asks of sbatch is :func:`harness.engine.slurm.sbatch_parameters`)."""
 
     executor: str = "local"
     gpus: tuple[str, ...] = ()
     workers: int | None = None
     slurm_partition: str | None = None
     slurm_time: int | None = None  # minutes per job
-    slurm_gpus_per_job: int | None = None
+    slurm_gpus_per_job: int | None = None  # None: 1 if the run's device is cuda, else 0
+    slurm_cpus_per_task: int | None = None  # the unit's torch threads follow it
     slurm_mem: float | None = None  # GB per job
     slurm_account: str | None = None
+    slurm_qos: str | None = None
+    slurm_constraint: str | None = None
+    slurm_exclude: str | None = None  # nodes not to run on
+    slurm_reservation: str | None = None
+    slurm_setup: tuple[str, ...] = ()  # shell lines run before each task (module load, ...)
+    slurm_extra: Mapping[str, str] = field(default_factory=dict)  # any other sbatch option
+    slurm_retries: int | None = None  # requeues after a timeout (default 3)
+    slurm_signal_lead: int | None = None  # seconds before the limit the task is told to stop
+    slurm_poll: float | None = None  # seconds between two looks at the queue (default 30)
     slurm_array_parallelism: int | None = None
     slurm_cluster: str = "slurm"
 
     POOL_FIELDS = ("gpus", "workers")
-    SLURM_FIELDS = ("slurm_partition", "slurm_time", "slurm_gpus_per_job", "slurm_mem",
-                    "slurm_account", "slurm_array_parallelism")
+    SLURM_FIELDS = ("slurm_partition", "slurm_time", "slurm_gpus_per_job", "slurm_cpus_per_task",
+                    "slurm_mem", "slurm_account", "slurm_qos", "slurm_constraint",
+                    "slurm_exclude", "slurm_reservation", "slurm_setup", "slurm_extra",
+                    "slurm_retries", "slurm_signal_lead", "slurm_poll",
+                    "slurm_array_parallelism")
 
     def __post_init__(self) -> None:
         _require_choice("executor", self.executor, EXECUTORS)
         _require_choice("slurm_cluster", self.slurm_cluster, SLURM_CLUSTERS)
         object.__setattr__(self, "gpus", tuple(str(g).strip() for g in self.gpus))
+        object.__setattr__(self, "slurm_setup", tuple(self.slurm_setup))
+        object.__setattr__(self, "slurm_extra", dict(self.slurm_extra))
         for owner, names in (("pool", self.POOL_FIELDS), ("slurm", self.SLURM_FIELDS)):
-            given = [n for n in names if getattr(self, n) not in (None, ())]
+            given = [n for n in names if getattr(self, n) not in (None, (), {})]
             if given and self.executor != owner:
                 raise InvalidOptionError(f"{', '.join(map(_flag, given))}: only with --executor "
                                          f"{owner}")
@@ -114,9 +130,24 @@ class ExecutorOptions:
                 raise InvalidOptionError(f"--gpus {','.join(self.gpus)!r}: expected "
                                          f"comma-separated GPU indices, e.g. 0,1")
         _require_int("workers", self.workers, 1)
-        _require_int("slurm_time", self.slurm_time, 1)
-        _require_int("slurm_gpus_per_job", self.slurm_gpus_per_job, 0)
-        _require_int("slurm_array_parallelism", self.slurm_array_parallelism, 1)
+        for name, minimum in (("slurm_time", 1), ("slurm_gpus_per_job", 0),
+                              ("slurm_cpus_per_task", 1), ("slurm_retries", 0),
+                              ("slurm_signal_lead", 1), ("slurm_array_parallelism", 1)):
+            _require_int(name, getattr(self, name), minimum)
+        if self.slurm_poll is not None and (isinstance(self.slurm_poll, bool) or not isinstance(
+                self.slurm_poll, (int, float)) or not self.slurm_poll > 0):
+            raise InvalidOptionError(f"--slurm-poll {self.slurm_poll!r}: expected seconds > 0")
+        for key, value in self.slurm_extra.items():
+            if not isinstance(key, str) or not key.replace("-", "_").isidentifier() \
+                    or not isinstance(value, str):
+                raise InvalidOptionError(f"--slurm-extra {key}={value}: expected an sbatch "
+                                         f"option's long name and a text value, e.g. "
+                                         f"mail-type=END")
+        if self.slurm_signal_lead is not None and self.slurm_time is not None \
+                and self.slurm_signal_lead >= self.slurm_time * 60:
+            raise InvalidOptionError(f"--slurm-signal-lead {self.slurm_signal_lead}: expected "
+                                     f"fewer seconds than --slurm-time {self.slurm_time} "
+                                     f"minute(s) gives a task")
 
 
 @dataclass(frozen=True)
@@ -213,10 +244,29 @@ class RunOptions:
             get_recipe(self.recipe)
         if self.model is not None:
             check_preset(self.model)
-        resolve_device(self.device)
+        if self.executor.executor == "slurm":  # the device is the task's node's, not this one's
+            if self.device != "auto":
+                parse_device(self.device)
+        else:
+            resolve_device(self.device)
         if self.executor.gpus and self.device not in ("auto", "cuda"):
             raise InvalidOptionError(f"--gpus gives each worker its own GPU as 'cuda'; leave "
                                      f"--device auto (or cuda), not {self.device!r}")
+
+    def slurm_gpus(self) -> int:
+        """GPUs each Slurm task asks for: ``slurm_gpus_per_job``, else one for a ``cuda`` device
+        and none otherwise (``auto`` asks for none: a CPU partition refuses a GPU request)."""
+        given = self.executor.slurm_gpus_per_job
+        if given is not None:
+            return given
+        return 1 if self.device.startswith("cuda") else 0
+
+    def on_cpu(self) -> bool:
+        """Whether the units will run on a CPU: the device here, or a Slurm task's (one that
+        asks for no GPU), which picks the CPU recipes."""
+        if self.executor.executor == "slurm":
+            return self.slurm_gpus() == 0 and not self.device.startswith("cuda")
+        return resolve_device(self.device).type == "cpu"
 
     @property
     def uses_synthetic_data(self) -> bool:

@@ -26,6 +26,9 @@ Version history:
 6. ``rebuilt_cache_entries``: the cache entries (decoded images, backbone features) the unit
    found damaged and computed again (its numbers do not depend on them; a damaged disk shows
    here); empty for units written before.
+7. ``scheduler``: the batch job that ran the unit (:class:`SchedulerJob`: Slurm's job and
+   array task ids, the node, how often it was requeued); null outside a scheduler and for
+   units written before.
 
 ``result.schema.json`` beside this module is the JSON Schema (draft 2020-12) of the current
 version, for tools that read results without this package (:func:`result_json_schema`); the
@@ -49,7 +52,7 @@ from harness.plan.models import KINDS, ModelRef, canonical_args, variant_kind
 from harness.plugins import PluginInfo
 from harness.results.metrics import Scores
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA_FILE = "result.schema.json"  # the JSON Schema of SCHEMA_VERSION, a package file
 
 # The fields of a job's config that only say which replicate a unit is (its split or seed, or the
@@ -84,6 +87,18 @@ class SplitInfo:
 class Seeds:
     training: int
     split: int | None  # the split index k; None for units that run on whole datasets
+
+
+@dataclass(frozen=True)
+class SchedulerJob:
+    """The batch-scheduler job that ran a unit (:func:`harness.results.store.scheduler_job`)."""
+
+    kind: str  # "slurm"
+    job_id: str  # "12_3" for task 3 of array 12, as squeue, sacct and scancel name it
+    array_job_id: str | None  # None outside an array
+    array_task_id: int | None
+    node: str
+    restarts: int  # how often the job was requeued before this run (a time limit, preemption)
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,7 @@ class UnitResult(StoredCondition):
     plugin: PluginInfo | None = None  # the plug-in that made the model; None: the harness's own
     # cache entries found damaged and computed again while it ran
     rebuilt_cache_entries: tuple[str, ...] = ()
+    scheduler: SchedulerJob | None = None  # the batch job that ran it; None: none
 
     def __post_init__(self) -> None:
         if self.schema_version != SCHEMA_VERSION:
@@ -248,6 +264,7 @@ class UnitResult(StoredCondition):
             "analyses": self.analyses, "model_kind": self.model_kind,
             "plugin": self.plugin.to_dict() if self.plugin else None,
             "rebuilt_cache_entries": list(self.rebuilt_cache_entries),
+            "scheduler": asdict(self.scheduler) if self.scheduler else None,
         }
 
     @classmethod
@@ -348,8 +365,13 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
     return {"rebuilt_cache_entries": [], **data, "schema_version": 6}
 
 
+def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 6 -> 7: which scheduler job ran older units was not recorded."""
+    return {"scheduler": None, **data, "schema_version": 7}
+
+
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7}
 
 
 class _Fields:
@@ -434,6 +456,9 @@ def _read_current(document: _Fields) -> UnitResult:
     plugin = document.get("plugin", dict, optional=True)
     if plugin is not None:
         plugin = document.part("plugin").build(PluginInfo)
+    scheduler = document.get("scheduler", dict, optional=True)
+    if scheduler is not None:
+        scheduler = document.part("scheduler").build(SchedulerJob)
     stored_model = document.get("model", str)
     if stored_model != model.name:
         raise document.error("model", f"{stored_model!r} is not the name of preset {preset!r} "
@@ -461,6 +486,7 @@ def _read_current(document: _Fields) -> UnitResult:
         wall_seconds=document.get("wall_seconds", float),
         analyses=document.get("analyses", dict), model_kind=kind, plugin=plugin,
         rebuilt_cache_entries=tuple(document.items("rebuilt_cache_entries", str)),
+        scheduler=scheduler,
     )
     document.done()
     return result

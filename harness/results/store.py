@@ -33,7 +33,7 @@ from harness.errors import ResultSchemaError, ResultsError
 from harness.fileio import atomic_write_text, check_suite
 from harness.plan.jobs import UnitKey
 from harness.plan.protocols import PROTOCOL_DIR
-from harness.results.schema import Environment, StoredCondition, UnitResult
+from harness.results.schema import Environment, SchedulerJob, StoredCondition, UnitResult
 
 if TYPE_CHECKING:
     import pandas
@@ -126,6 +126,20 @@ def environment() -> Environment:
         cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         arithmetic=current_arithmetic(),
     )
+
+
+def scheduler_job() -> SchedulerJob | None:
+    """The Slurm job this process runs in, from the variables Slurm sets; None outside one."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    in_array = bool(array and task and task.isdigit())
+    return SchedulerJob(
+        kind="slurm", job_id=f"{array}_{task}" if in_array else job,
+        array_job_id=array if in_array else None, array_task_id=int(task) if in_array else None,
+        node=os.environ.get("SLURMD_NODENAME", socket.gethostname()),
+        restarts=int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0))
 
 
 class ResultsStore:

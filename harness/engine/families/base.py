@@ -12,6 +12,7 @@ import torch
 from harness.data.cache import DecodedImageCache
 from harness.engine.features import CropPlan, FeatureCache
 from harness.engine.parts import JobParts
+from harness.engine.resume import EpochResume
 from harness.engine.train import TrainOutcome
 from harness.errors import ExecutionError, ModelContractError
 from harness.plan.jobs import Job
@@ -44,6 +45,9 @@ class EngineContext:
     cache_root: Path
     # the feature caches lent out, whose rebuilt entries a unit's result records
     feature_caches: list[FeatureCache] = field(default_factory=list)
+    # where the unit being run saves its state after each epoch, to resume from there when it
+    # is cut short (a Slurm time limit); None: it starts over (harness.engine.resume)
+    resume: EpochResume | None = None
 
     def rebuilt(self) -> list[str]:
         """Every cache entry found damaged and rebuilt by this process so far (decoded images,

@@ -78,7 +78,8 @@ class FeatureHeadFamily:
             check_finite(model.eval().forward_head(train[0]).score, job.model,
                          "on one training image's features")
         outcome = train_frozen(model, recipe, train, parts.train_y, test, parts.test_y,
-                               job.selection, val, parts.val_y, context.device, job.seed, on_epoch)
+                               job.selection, val, parts.val_y, context.device, job.seed, on_epoch,
+                               resume=context.resume)
         info = {**registry_info(job.model), "features": vars(shapes),
                 "trainable_parameters": sum(p.numel() for p in head.parameters()
                                             if p.requires_grad)}

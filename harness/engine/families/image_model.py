@@ -80,7 +80,8 @@ class ImageModelFamily:
         check_output(model, job.recipe.crop_size, job.seed)
         outcome = train_finetune(model, job.recipe, parts.train, parts.train_y, parts.test,
                                  parts.test_y, context.images, job.selection, parts.val,
-                                 parts.val_y, context.device, job.seed, on_epoch)
+                                 parts.val_y, context.device, job.seed, on_epoch,
+                                 resume=context.resume)
         info = {**registry_info(job.model), **job.model.spec.settings,
                 "trainable_parameters": sum(p.numel() for p in model.parameters()
                                             if p.requires_grad)}

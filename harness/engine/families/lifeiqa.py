@@ -53,14 +53,16 @@ class LifeIQAFamily:
             outcome = train_frozen(model, recipe, features.get_all(parts.train, "train"),
                                    parts.train_y, test_features,
                                    parts.test_y, job.selection, features.get_all(parts.val, "test"),
-                                   parts.val_y, context.device, job.seed, on_epoch)
+                                   parts.val_y, context.device, job.seed, on_epoch,
+                                   resume=context.resume)
 
             def predict_test() -> np.ndarray:
                 return predict_features(model, test_features, context.device)
         elif recipe.mode == "finetune":
             outcome = train_finetune(model, recipe, parts.train, parts.train_y, parts.test,
                                      parts.test_y, context.images, job.selection, parts.val,
-                                     parts.val_y, context.device, job.seed, on_epoch)
+                                     parts.val_y, context.device, job.seed, on_epoch,
+                                     resume=context.resume)
             plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
                             recipe.resize_policy, recipe.hflip)
 

@@ -1,0 +1,257 @@
+"""``--executor slurm`` against a real single-node Slurm: a job array on a CPU partition with the
+default options, a cancelled task reported with its state and redone alone by a rerun, a killed
+client whose rerun attaches to the live tasks instead of resubmitting, a unit past its time
+limit requeued and resumed from its last epoch, and a cluster without accounting.
+
+The cluster is the one ``scripts/slurm_cluster.sh start`` runs (``.ci/run`` starts it). Without
+it these tests skip, saying so, unless LIFEIQA_REQUIRE_SLURM=1 (set by .ci/run): there a cluster
+that is not up fails them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.results.store import read_result
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "slurm_cluster.sh"
+SLURM_DIR = Path(os.environ.get("LIFEIQA_SLURM_DIR", "/tmp/lifeiqa-slurm"))
+POLL = 1  # seconds between two looks at the queue
+
+
+def _cluster_missing(env: dict[str, str]) -> str | None:
+    if not (SLURM_DIR / "slurm.conf").is_file():
+        return f"no Slurm cluster: {SLURM_DIR}/slurm.conf is missing (scripts/slurm_cluster.sh start)"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], env=env, capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"no Slurm cluster: scontrol ping: {err}"
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        return f"no Slurm cluster: scontrol ping says {ping.stdout.strip() or ping.stderr.strip()}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    """The environment of the commands and of their Slurm tasks (sbatch passes it on)."""
+    environment = {**os.environ, "SLURM_CONF": str(SLURM_DIR / "slurm.conf"),
+                   "LIFEIQA_CACHE": str(tmp_path_factory.mktemp("slurm-cache"))}
+    missing = _cluster_missing(environment)
+    if missing:
+        if os.environ.get("LIFEIQA_REQUIRE_SLURM") == "1":
+            pytest.fail(f"LIFEIQA_REQUIRE_SLURM=1 but {missing}")
+        pytest.skip(missing)
+    return environment
+
+
+def bench(env: dict[str, str], runs: Path, *extra: str) -> subprocess.Popen[str]:
+    """``lifeiqa-bench run`` on 2 splits of the tiny synthetic KADID, as a cluster user runs it:
+    default Slurm options but a short poll."""
+    command = [sys.executable, "-m", "harness.cli", "run", "--protocol", "splits",
+               "--synth-size", "tiny", "--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny",
+               "--splits", "2", "--executor", "slurm", "--slurm-poll", str(POLL),
+               "--runs", str(runs), *extra]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+
+
+def read_until(process: subprocess.Popen[str], wanted: str, seconds: float = 180) -> list[str]:
+    """The command's lines up to the first that holds ``wanted``."""
+    lines, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line.rstrip("\n"))
+        if wanted in line:
+            return lines
+    raise AssertionError(f"{wanted!r} not printed in {seconds} s:\n" + "\n".join(lines))
+
+
+def finish(process: subprocess.Popen[str], seconds: float = 400) -> tuple[int, str]:
+    out, _ = process.communicate(timeout=seconds)
+    return process.returncode, out
+
+
+def squeue(env: dict[str, str]) -> dict[str, str]:
+    """Task id -> state, for every task the cluster still knows."""
+    out = subprocess.run(["squeue", "--noheader", "--array", "--states=all", "--format=%i %T"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def wait_for_state(env: dict[str, str], task: str, state: str, seconds: float = 120) -> None:
+    end = time.monotonic() + seconds
+    while squeue(env).get(task) != state:
+        assert time.monotonic() < end, f"task {task} not {state} in {seconds} s: {squeue(env)}"
+        time.sleep(0.5)
+
+
+def results(runs: Path) -> dict[str, object]:
+    return {path.parent.name: read_result(path) for path in runs.rglob("result.json")}
+
+
+def submitted(runs: Path) -> dict[str, str]:
+    """Unit folder -> the task the ledger says was last submitted for it."""
+    ledger = json.loads((runs / "splits" / "slurm" / "submitted.json").read_text())
+    return {unit.rsplit("/", 1)[-1]: entry["job_id"] for unit, entry in ledger["tasks"].items()}
+
+
+def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_redone(env, tmp_path):
+    runs = tmp_path / "runs"
+    run = bench(env, runs, "--set", "epochs=600")
+    lines = read_until(run, "split_01 -> task")
+    # each task's log is named as it is submitted
+    tasks = dict(line.split(" -> task ")[1].split(", log ") for line in lines if " -> task " in line)
+    assert len(tasks) == 2 and all(Path(log).parent.is_dir() for log in tasks.values())
+    first, second = sorted(tasks)
+    # the unit's output reaches its log as it goes, before the unit ends
+    log = Path(tasks[second])
+    end = time.monotonic() + 120
+    while "epoch 2/600" not in (log.read_text() if log.is_file() else ""):
+        assert time.monotonic() < end, "no epoch line in the task's log while it runs"
+        time.sleep(0.5)
+    subprocess.run(["scancel", second], env=env, check=True)
+    cancelled_at = time.monotonic()
+    lines = read_until(run, "split_01: failed")
+    assert time.monotonic() - cancelled_at < POLL + 10  # at the next look, not minutes later
+    assert f"slurm task {second} ended without a result: CANCELLED by" in lines[-1]
+    code, out = finish(run)
+    assert code == 1 and "1 run, 0 already done, 1 failed" in out, out
+    (unit,) = results(runs).values()
+    assert unit.unit == "split_00" and unit.device == "cpu"
+    assert unit.scheduler.job_id == first and unit.scheduler.array_task_id == 0
+    assert unit.scheduler.restarts == 0
+    assert unit.environment.arithmetic.threads == 1  # the one CPU Slurm gave the task
+    # no submitit leftovers beside the task folders
+    assert not list((runs / "splits" / "slurm").glob(".submission_file_*"))
+
+    # the rerun submits the cancelled unit alone, with knobs a cluster user sets
+    rerun = bench(env, runs, "--set", "epochs=600", "--slurm-cpus-per-task", "2",
+                  "--slurm-setup", "echo the setup line ran", "--slurm-extra", "comment=lifeiqa")
+    code, out = finish(rerun)
+    assert code == 0 and "1 run, 1 already done, 0 failed" in out, out
+    redone = results(runs)["split_01"]
+    job = redone.scheduler.job_id
+    assert redone.scheduler.array_job_id is None and job != first.split("_")[0]  # one task
+    assert submitted(runs)["split_01"] == job
+    assert redone.environment.arithmetic.threads == 2  # its torch threads: its CPUs
+    script = (runs / "splits" / "slurm" / job / f"{job}_submission.sh").read_text()
+    assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH --comment=lifeiqa" in script
+    assert "gpus" not in script  # no GPU asked of a CPU partition
+    log = runs / "splits" / "slurm" / job / f"{job}_0_log.out"
+    assert "the setup line ran" in log.read_text()
+
+
+def test_a_submission_sbatch_refuses_is_one_line_and_leaves_no_file(env, tmp_path):
+    runs = tmp_path / "runs"
+    code, out = finish(bench(env, runs, "--slurm-exclude", "no-such-node"))
+    assert code == 1, out
+    (error,) = [line for line in out.splitlines() if "error" in line]
+    assert error.startswith("lifeiqa-bench run: error: sbatch refused the job array: ")
+    assert "Traceback" not in out
+    assert not [p for p in (runs / "splits" / "slurm").rglob("*")]
+
+
+def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, tmp_path):
+    runs = tmp_path / "runs"
+    run = bench(env, runs, "--set", "epochs=400")
+    read_until(run, "split_01 -> task")
+    live = submitted(runs)
+    run.send_signal(signal.SIGINT)
+    code, out = finish(run, 60)
+    assert code == 130 and "Traceback" not in out, out
+    assert "stopped waiting (Ctrl-C)" in out and "attach to them" in out
+    assert all(squeue(env)[task] in ("PENDING", "RUNNING") for task in live.values())
+
+    killed = bench(env, runs, "--set", "epochs=400")
+    read_until(killed, "attached to 2 task(s)")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+
+    rerun = bench(env, runs, "--set", "epochs=400")
+    code, out = finish(rerun)
+    assert code == 0 and "attached to 2 task(s)" in out and "slurm (slurm): submitted" not in out, out
+    assert "2 run, 0 already done, 0 failed" in out
+    assert {name: unit.scheduler.job_id for name, unit in results(runs).items()} == live
+    assert submitted(runs) == live
+
+
+def test_a_unit_past_its_time_limit_is_requeued_and_resumes_from_its_last_epoch(env, tmp_path):
+    """A one-minute limit: Slurm signals the task 15 s (to 45 s, its timer ticks every 30 s)
+    before it; the unit saves its state after each epoch and is requeued; the rerun of the task
+    takes it up and the unit ends with the numbers of an uninterrupted run. (Slurm holds a
+    requeued job two minutes; here the test releases it at once, as an impatient admin would.)"""
+    runs, epochs = tmp_path / "runs", "epochs=900"
+    run = bench(env, runs, "--splits", "1", "--slurm-time", "1", "--set", epochs)
+    (line,) = [x for x in read_until(run, " -> task ") if " -> task " in x]
+    job = line.split(" -> task ")[1].split(",")[0]
+    end = time.monotonic() + 590
+    while run.poll() is None and time.monotonic() < end:
+        held = subprocess.run(["squeue", "--noheader", "--jobs", job, "--format=%T %r"], env=env,
+                              capture_output=True, text=True).stdout.split()
+        if held == ["PENDING", "BeginTime"]:
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env,
+                           check=True, capture_output=True)
+        time.sleep(1)
+    code, out = finish(run, 30)
+    assert code == 0 and "1 run, 0 already done, 0 failed" in out, out
+    (unit,) = results(runs).values()
+    assert unit.scheduler.restarts >= 1
+    log = (runs / "splits" / "slurm" / unit.scheduler.job_id / f"{unit.scheduler.job_id}_0_log.out")
+    resumed = [line for line in log.read_text().splitlines() if "resumed after epoch" in line]
+    assert resumed, log.read_text()[-2000:]
+    assert not list(runs.rglob("resume.pt"))  # removed with the result
+
+    local = tmp_path / "local"
+    command = [sys.executable, "-m", "harness.cli", "run", "--protocol", "splits",
+               "--synth-size", "tiny", "--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny",
+               "--splits", "1", "--runs", str(local), "--set", epochs]
+    # one torch thread, as the task had (it asked Slurm for no CPU count, so got one)
+    subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, check=True, capture_output=True)
+    (uninterrupted,) = results(local).values()
+    assert unit.history == uninterrupted.history
+    assert unit.metrics == uninterrupted.metrics
+    ours = np.loadtxt(next(runs.rglob("predictions.csv")), delimiter=",", skiprows=1, usecols=-1)
+    theirs = np.loadtxt(next(local.rglob("predictions.csv")), delimiter=",", skiprows=1,
+                        usecols=-1)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.fixture
+def no_accounting(env):
+    """The same cluster with its controller restarted without accounting, then with it again."""
+    def restart(*flags: str) -> None:
+        subprocess.run(["bash", str(SCRIPT), "restart", *flags], env=env, check=True,
+                       capture_output=True, timeout=180)
+
+    restart("--no-accounting")
+    assert subprocess.run(["sacct"], env=env, capture_output=True).returncode != 0
+    yield
+    restart()
+
+
+def test_without_accounting_a_cancelled_task_is_still_reported_and_the_run_ends(env, no_accounting,
+                                                                               tmp_path):
+    runs = tmp_path / "runs"
+    run = bench(env, runs, "--set", "epochs=600")
+    lines = read_until(run, "split_01 -> task")
+    second = lines[-1].split(" -> task ")[1].split(",")[0]
+    wait_for_state(env, second, "RUNNING")
+    subprocess.run(["scancel", second], env=env, check=True)
+    code, out = finish(run, 300)
+    assert code == 1 and "1 run, 0 already done, 1 failed" in out, out
+    assert "keeps no accounting" in out
+    assert f"slurm task {second} ended without a result: CANCELLED" in out
