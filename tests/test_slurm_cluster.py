@@ -63,8 +63,11 @@ def bench(env: dict[str, str], runs: Path, *extra: str) -> subprocess.Popen[str]
                "--synth-size", "tiny", "--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny",
                "--splits", "2", "--executor", "slurm", "--slurm-poll", str(POLL),
                "--runs", str(runs), *extra]
+    # SIGINT at its default, so that the command sees Ctrl-C as a terminal gives it, also where
+    # pytest itself was started in the background with SIGINT ignored (children inherit that)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
+                            text=True, bufsize=1,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def read_until(process: subprocess.Popen[str], wanted: str, seconds: float = 180) -> list[str]:
