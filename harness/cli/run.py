@@ -8,7 +8,17 @@ import sys
 
 from harness.errors import InvalidOptionError
 from harness.plan.models import split_rows
-from harness.plan.options import SELECTIONS, SYNTH_SIZES, ExecutorOptions, RunOptions
+from harness.plan.options import (
+    SELECTIONS,
+    SLURM_ARRAY_PARALLELISM,
+    SLURM_POLL,
+    SLURM_RETRIES,
+    SLURM_SIGNAL_LEAD,
+    SLURM_TIME_MIN,
+    SYNTH_SIZES,
+    ExecutorOptions,
+    RunOptions,
+)
 from harness.plan.recipes import IMAGE_POLICIES, TEST_CROP_LAYOUTS
 
 NAME = "run"
@@ -94,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--workers", type=int, help="pool: number of CPU worker processes")
     scale.add_argument("--slurm-partition", help="slurm: partition")
     scale.add_argument("--slurm-time", type=int, metavar="MINUTES",
-                       help="slurm: time limit per job (default 240); a unit that reaches it "
+                       help=f"slurm: time limit per job (default {SLURM_TIME_MIN}); a unit that reaches it "
                             "is requeued and resumes from its last finished epoch")
     scale.add_argument("--slurm-gpus-per-job", type=int, metavar="N",
                        help="slurm: GPUs per job (default 1 with --device cuda, else 0; N > 1 "
@@ -114,15 +124,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="slurm: any other sbatch option by its long name, e.g. "
                             "mail-type=END (repeatable)")
     scale.add_argument("--slurm-retries", type=int, metavar="N",
-                       help="slurm: requeues of a task after its time limit (default 3)")
+                       help=f"slurm: requeues of a task after its time limit (default {SLURM_RETRIES})")
     scale.add_argument("--slurm-signal-lead", type=int, metavar="SECONDS",
                        help="slurm: how long before the time limit a task is told to stop and "
-                            "requeue (default 90, at most a quarter of --slurm-time)")
+                            f"requeue (default {SLURM_SIGNAL_LEAD}, at most a quarter of --slurm-time)")
     scale.add_argument("--slurm-poll", type=float, metavar="SECONDS",
-                       help="slurm: seconds between two looks at the queue (default 30); a "
+                       help=f"slurm: seconds between two looks at the queue (default {SLURM_POLL:g}); a "
                             "failed or cancelled task is reported at the next look")
     scale.add_argument("--slurm-array-parallelism", type=int, metavar="N",
-                       help="slurm: jobs of the array running at once (default 256)")
+                       help=f"slurm: jobs of the array running at once (default {SLURM_ARRAY_PARALLELISM})")
     # submitit's in-process ("debug") and subprocess ("local") executors, for tests
     scale.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local", "debug"],
                        help=argparse.SUPPRESS)

@@ -69,6 +69,15 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def main_only(say: Callable[[str], None]) -> Callable[[str], None]:
+    """``say`` on rank 0, which speaks for a launch; a no-op on the other ranks."""
+    return say if is_main() else _silent
+
+
+def _silent(*_args: object) -> None:
+    """What ranks other than 0 say."""
+
+
 def setup(device: str) -> str:
     """Join the launch's process group (once, if launched) and return this rank's device name."""
     if not launched():

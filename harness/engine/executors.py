@@ -51,9 +51,6 @@ from harness.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
 
-def _quiet(*_args: object) -> None:
-    """The log of ranks other than 0 (rank 0 speaks for the launch)."""
-
 
 # --- local ------------------------------------------------------------------------------------
 
@@ -73,7 +70,7 @@ def _run_local_plan(plan: RunPlan, progress: bool) -> RunSummary | None:
         distributed.barrier()
     runner = JobRunner(ResultsStore(options.runs), plan.sources, device, options.exclude_bad,
                        options.save_checkpoints,
-                       log=log.info if distributed.is_main() else _quiet)
+                       log=distributed.main_only(log.info))
     summary = runner.run_all(jobs, force=options.force, progress=progress)
     distributed.barrier()  # rank 0 has written every result before it reports
     return summary if distributed.is_main() else None

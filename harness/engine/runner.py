@@ -171,9 +171,9 @@ class JobRunner:
         data = self.parts(job)
         source, target, train, test, val = data.source, data.target, data.train, data.test, data.val
         recipe = job.recipe
-        resume = EpochResume(self.store.unit_dir(job.key) / RESUME_FILE, job.config()) \
-            if self.resume_epochs and job.analysis == "none" else None
-        trained = self.train(job, data, on_epoch, resume)
+        saved_state = EpochResume(self.store.unit_dir(job.key) / RESUME_FILE, job.config())
+        resumable = self.resume_epochs and job.analysis == "none"
+        trained = self.train(job, data, on_epoch, saved_state if resumable else None)
         outcome, model = trained.outcome, trained.model
         # Orient predictions so that higher means better quality before correlating.
         train_higher = trained.higher_is_better if trained.higher_is_better is not None else (
@@ -221,8 +221,8 @@ class JobRunner:
                                     label_scale=checkpoint_label_scale(recipe, source.dataset))
         if distributed.is_main():  # under torchrun, rank 0 writes for all ranks
             self.store.write(job.key, result, predictions)
-            # with the state this run saved, or one a Slurm task left that this run did not use
-            (resume or EpochResume(self.store.unit_dir(job.key) / RESUME_FILE, {})).clear()
+            # the state this run saved, or one a Slurm task left that this run did not use
+            saved_state.clear()
         return result
 
     def run_all(self, jobs: list[Job], force: bool = False,

@@ -44,17 +44,20 @@ from harness.errors import ExecutionError, RunInterruptedError
 from harness.fileio import atomic_write_text
 from harness.logs import configure_logging
 from harness.plan.jobs import Job
-from harness.plan.options import RunOptions, RunPlan
+from harness.plan.options import (
+    SLURM_ARRAY_PARALLELISM,
+    SLURM_POLL,
+    SLURM_RETRIES,
+    SLURM_SIGNAL_LEAD,
+    SLURM_TIME_MIN,
+    RunOptions,
+    RunPlan,
+)
 from harness.plugins import include_all
 from harness.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
 
-SLURM_TIME_MIN = 240
-SLURM_ARRAY_PARALLELISM = 256
-SLURM_RETRIES = 3
-SLURM_SIGNAL_LEAD = 90  # seconds; at most a quarter of the time limit
-SLURM_POLL = 30.0
 SQUEUE_SILENCE = 600.0  # seconds without an answer from squeue before the command gives up
 LEDGER = "submitted.json"
 # states in which a task may still produce its result (a requeued task passes through several)
@@ -136,7 +139,7 @@ class SlurmUnit:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         device = distributed.setup(self.device)
         runner = JobRunner(ResultsStore(self.runs), self.sources, device, self.exclude_bad,
-                           self.save_checkpoints, log=log.info if distributed.is_main() else _quiet,
+                           self.save_checkpoints, log=distributed.main_only(log.info),
                            resume_epochs=True, log_epochs=True)
         summary = runner.run_all([job], force=self.force, progress=False)
         if summary.failed:
@@ -152,9 +155,6 @@ class SlurmUnit:
                  "epoch", job.model.name, job.dataset_label, job.unit)
         return submitit.helpers.DelayedSubmission(self, job)
 
-
-def _quiet(*_args: object) -> None:
-    """The log of ranks other than 0 (rank 0 speaks for the task)."""
 
 
 def task_threads() -> int | None:

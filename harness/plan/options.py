@@ -49,6 +49,12 @@ TEST_ORACLE = {"oracle": "the best epoch measured on the test set",
 SYNTH_SIZES = tuple(SIZES)
 EXECUTORS = ("local", "pool", "slurm")
 SLURM_CLUSTERS = ("slurm", "local", "debug")  # submitit's; local and debug are for tests
+# what a Slurm option left unset stands for (harness.engine.slurm; the command line's help)
+SLURM_TIME_MIN = 240
+SLURM_ARRAY_PARALLELISM = 256
+SLURM_RETRIES = 3
+SLURM_SIGNAL_LEAD = 90  # seconds; at most a quarter of the time limit
+SLURM_POLL = 30.0
 
 
 def _flag(name: str) -> str:
