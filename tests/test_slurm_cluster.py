@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from harness.results.schema import UnitResult
 from harness.results.store import read_result
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -54,6 +56,37 @@ def env(tmp_path_factory) -> dict[str, str]:
             pytest.fail(f"LIFEIQA_REQUIRE_SLURM=1 but {missing}")
         pytest.skip(missing)
     return environment
+
+
+LOCAL = [sys.executable, "-m", "harness.cli", "run", "--protocol", "splits", "--synth-size", "tiny",
+         "--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny", "--splits", "1"]
+
+
+def start_locally(env: dict[str, str], runs: Path, epochs: int) -> subprocess.Popen[bytes]:
+    """One split trained here with one torch thread, as a task that asked Slurm for no CPU count
+    (so got one) trains it."""
+    return subprocess.Popen([*LOCAL, "--runs", str(runs), "--set", f"epochs={epochs}"],
+                            env={**env, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def local_result(process: subprocess.Popen[bytes], runs: Path) -> UnitResult:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err.decode()[-2000:]
+    (unit,) = results(runs).values()
+    return unit
+
+
+@pytest.fixture(scope="module")
+def epochs_lasting(env, tmp_path_factory) -> Callable[[float], int]:
+    """Epochs that keep a unit training about so many seconds on this machine. Tests that need a
+    task still alive at some moment size its work with this, not with a fixed count: the first CI
+    host ran 900 epochs in half the time this one takes, and the unit ended before its time limit."""
+    probe = 150
+    runs = tmp_path_factory.mktemp("epoch-probe")
+    unit = local_result(start_locally(env, runs, probe), runs)
+    per_epoch = unit.wall_seconds / probe  # an upper bound: it also holds loading the data
+    return lambda seconds: max(probe, round(seconds / per_epoch))
 
 
 def bench(env: dict[str, str], runs: Path, *extra: str) -> subprocess.Popen[str]:
@@ -168,9 +201,9 @@ def test_a_submission_sbatch_refuses_is_one_line_and_leaves_no_file(env, tmp_pat
     assert not [p for p in (runs / "splits" / "slurm").rglob("*")]
 
 
-def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, tmp_path):
-    runs = tmp_path / "runs"
-    run = bench(env, runs, "--set", "epochs=400")
+def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, epochs_lasting, tmp_path):
+    runs, epochs = tmp_path / "runs", f"epochs={epochs_lasting(40)}"
+    run = bench(env, runs, "--set", epochs)
     read_until(run, "split_01 -> task")
     live = submitted(runs)
     run.send_signal(signal.SIGINT)
@@ -179,12 +212,12 @@ def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, tmp_path):
     assert "stopped waiting (Ctrl-C)" in out and "attach to them" in out
     assert all(squeue(env)[task] in ("PENDING", "RUNNING") for task in live.values())
 
-    killed = bench(env, runs, "--set", "epochs=400")
+    killed = bench(env, runs, "--set", epochs)
     read_until(killed, "attached to 2 task(s)")
     killed.send_signal(signal.SIGKILL)
     killed.wait(30)
 
-    rerun = bench(env, runs, "--set", "epochs=400")
+    rerun = bench(env, runs, "--set", epochs)
     code, out = finish(rerun)
     assert code == 0 and "attached to 2 task(s)" in out and "slurm (slurm): submitted" not in out, out
     assert "2 run, 0 already done, 0 failed" in out
@@ -192,13 +225,18 @@ def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, tmp_path):
     assert submitted(runs) == live
 
 
-def test_a_unit_past_its_time_limit_is_requeued_and_resumes_from_its_last_epoch(env, tmp_path):
+def test_a_unit_past_its_time_limit_is_requeued_and_resumes_from_its_last_epoch(env, epochs_lasting,
+                                                                                tmp_path):
     """A one-minute limit: Slurm signals the task 15 s (to 45 s, its timer ticks every 30 s)
     before it; the unit saves its state after each epoch and is requeued; the rerun of the task
     takes it up and the unit ends with the numbers of an uninterrupted run. (Slurm holds a
     requeued job two minutes; here the test releases it at once, as an impatient admin would.)"""
-    runs, epochs = tmp_path / "runs", "epochs=900"
-    run = bench(env, runs, "--splits", "1", "--slurm-time", "1", "--set", epochs)
+    # work for 75 s: past the signal at 45 s after the start even where the probe overstated an
+    # epoch's cost by a third
+    runs, local, epochs = tmp_path / "runs", tmp_path / "local", epochs_lasting(75)
+    run = bench(env, runs, "--splits", "1", "--slurm-time", "1", "--set", f"epochs={epochs}")
+    # the uninterrupted run to compare with, beside it: the task holds one of the two cores
+    reference = start_locally(env, local, epochs)
     (line,) = [x for x in read_until(run, " -> task ") if " -> task " in x]
     job = line.split(" -> task ")[1].split(",")[0]
     end = time.monotonic() + 590
@@ -218,13 +256,7 @@ def test_a_unit_past_its_time_limit_is_requeued_and_resumes_from_its_last_epoch(
     assert resumed, log.read_text()[-2000:]
     assert not list(runs.rglob("resume.pt"))  # removed with the result
 
-    local = tmp_path / "local"
-    command = [sys.executable, "-m", "harness.cli", "run", "--protocol", "splits",
-               "--synth-size", "tiny", "--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny",
-               "--splits", "1", "--runs", str(local), "--set", epochs]
-    # one torch thread, as the task had (it asked Slurm for no CPU count, so got one)
-    subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, check=True, capture_output=True)
-    (uninterrupted,) = results(local).values()
+    uninterrupted = local_result(reference, local)
     assert unit.history == uninterrupted.history
     assert unit.metrics == uninterrupted.metrics
     ours = np.loadtxt(next(runs.rglob("predictions.csv")), delimiter=",", skiprows=1, usecols=-1)
