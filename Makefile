@@ -13,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint docs setup clean golden golden-check mutation-check leaderboards
+.PHONY: demo test test-fast lint typecheck docs setup clean golden golden-check mutation-check leaderboards
 
 setup: $(STAMP)
 
@@ -29,12 +29,17 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lifeiqa harness tests scripts examples
 
-test: lint
-	$(BIN)/python -m pytest -q
+# the types of lifeiqa/ and harness/, strict (pyproject.toml's [tool.mypy])
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# in parallel, one worker a core (pytest-xdist); the Slurm tests share one worker (one cluster)
+test: lint typecheck
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # between two edits: everything but the slow and browser tiers (pyproject.toml's markers)
-test-fast: lint
-	$(BIN)/python -m pytest -q -m "not slow and not browser"
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup -m "not slow and not browser"
 
 # the documentation site, built into site/ (mkdocs.yml; the reference pages are generated)
 docs: $(STAMP)

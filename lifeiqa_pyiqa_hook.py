@@ -16,6 +16,8 @@ import importlib.machinery
 import os
 import sys
 import warnings
+from collections.abc import Sequence
+from types import ModuleType
 
 TARGET = "pyiqa.default_model_configs"
 DISABLE_ENV = "LIFEIQA_PYIQA_PLUGIN"
@@ -40,7 +42,7 @@ METRICS: dict[str, dict] = {
 }
 
 
-def add_configs(module) -> None:
+def add_configs(module: ModuleType) -> None:
     """Add lifeiqa's metric entries to a loaded ``pyiqa.default_model_configs``."""
     configs = getattr(module, "DEFAULT_CONFIGS", None)
     if not isinstance(configs, dict):
@@ -55,10 +57,10 @@ class _Loader(importlib.abc.Loader):
     def __init__(self, wrapped: importlib.abc.Loader) -> None:
         self.wrapped = wrapped
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self.wrapped.create_module(spec)
 
-    def exec_module(self, module) -> None:
+    def exec_module(self, module: ModuleType) -> None:
         self.wrapped.exec_module(module)
         try:
             add_configs(module)
@@ -68,7 +70,8 @@ class _Loader(importlib.abc.Loader):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != TARGET:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)

@@ -438,6 +438,7 @@ def leaderboard(results: Results, out: str | Path, published: str | Path | None 
         load_published_values(None if published == "default" else published)
     if rerun is not None and noise_boards is not None:
         raise InvalidOptionError("--rerun and --noise-boards: give one source of rerun noise")
+    noise: RerunNoise | None
     if noise_boards is not None:
         noise = board_noise(*noise_boards, default=rerun_noise)
     else:
@@ -499,10 +500,11 @@ def catalog(what: str, include: Sequence[str] = ()) -> list[dict[str, Any]]:
              "description": "Life-IQA as the preset configures it" if name == "full" else
              f"the paper's ablation {name} of the preset"} for name in dict.fromkeys(("full", *ABLATIONS))]
     for name in list_models():
-        spec = get_model(name)
-        rows.append({"name": name, "family": spec.family,
-                     "plugin": spec.plugin.label if spec.plugin else "", "needs": spec.needs,
-                     "trained_on": "" if spec.trained_on is None else
-                     (", ".join(spec.trained_on) or "no opinion scores"),
-                     "description": spec.description})
+        model_spec = get_model(name)
+        rows.append({"name": name, "family": model_spec.family,
+                     "plugin": model_spec.plugin.label if model_spec.plugin else "",
+                     "needs": model_spec.needs,
+                     "trained_on": "" if model_spec.trained_on is None else
+                     (", ".join(model_spec.trained_on) or "no opinion scores"),
+                     "description": model_spec.description})
     return rows

@@ -30,6 +30,7 @@ from harness.data.sources import DataSources
 from harness.plan.options import RunOptions
 from harness.plan.protocols import load_protocol
 from harness.reporting.views import Section, Table
+from harness.results.aggregate import Cell
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ def left_out_note() -> str:
 
 def resolution_table(results: Results, reference: str | None) -> Table:
     """The demo's goals for statistical resolution against what the run measured."""
-    cells = {(c.suite.removeprefix("demo/"), c.column, c.model): c for c in results.cells()}
+    cells: dict[tuple[str, str, str | None], Cell] = {
+        (c.suite.removeprefix("demo/"), c.column, c.model): c for c in results.cells()}
     rows = []
     for label, step, column, statistic, target in RESOLUTION_GOALS:
         cell = cells.get((step, column, reference))

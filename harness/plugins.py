@@ -150,6 +150,7 @@ def include(target: str) -> PluginInfo:
         package = path.parent.name + "." if (path.parent / "__init__.py").is_file() else ""
         info = PluginInfo(package + path.stem, _file_version(path), "module", key)
     else:
+        error: ImportError | ValueError | None
         try:
             spec = importlib.util.find_spec(target)
         except (ImportError, ValueError) as err:
@@ -167,6 +168,8 @@ def include(target: str) -> PluginInfo:
         try:
             if is_file:
                 spec = importlib.util.spec_from_file_location(path.stem, path)
+                if spec is None or spec.loader is None:  # a file no module loader takes (not .py)
+                    raise ImportError(f"no module loader takes {path.name}")
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[path.stem] = module  # so its classes pickle by reference
                 spec.loader.exec_module(module)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -52,7 +53,7 @@ TINY = {"epochs": 3, "batch_size": 8, "train_crops": 2, "test_crops": 2, "splits
 
 def tiny_overrides(dataset: str) -> dict[str, object]:
     """The recipe fields :data:`TINY` changes in ``authors_<dataset>``."""
-    shrunk = get_recipe(f"authors_{dataset}").with_epochs(TINY["epochs"])
+    shrunk = get_recipe(f"authors_{dataset}").with_epochs(cast(int, TINY["epochs"]))
     return {"epochs": shrunk.epochs, "warmup_epochs": shrunk.warmup_epochs,
             "step_every": shrunk.step_every, "batch_size": TINY["batch_size"],
             "train_crops": TINY["train_crops"], "test_crops": TINY["test_crops"]}
@@ -112,6 +113,7 @@ class Reproduction:
             return format_interval(metrics.summarize(values), digits=4)
 
         published = self.published
+        rows: list[list[str | int]]
         rows = [["published (paper; their rule)",
                  *(f"{published.metrics[m]:.3f}" if published and m in published.metrics else "-"
                    for m in ("srcc", "plcc")), "-"]]
@@ -145,13 +147,14 @@ def published_row(dataset: str) -> PublishedEntry | None:
     return None
 
 
-def reproduce(dataset: str, *, progress: bool = False, **options) -> Reproduction:
+def reproduce(dataset: str, *, progress: bool = False, **options: Any) -> Reproduction:
     """Run :func:`reproduce_options` ``(dataset, **options)``, then read the units both ways and
     check them against ``leaderboards/published.yaml``."""
     run = reproduce_options(dataset, **options)
     results = evaluate_options(run, progress)
     check = None
     if results.units:
+        assert run.suite is not None  # reproduce_options names the suite
         # the published Life-IQA rows record the authors' rule (selection "authors"), which is
         # what this run reproduces: a like-for-like check, no selection mismatch to allow
         report = check_suite(Path(run.runs) / run.suite, PUBLISHED_FILE, metric="both")

@@ -16,7 +16,8 @@ import os
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -28,7 +29,7 @@ PYPI_EFFNET_LITE0 = "efficientnet_lite0_pypi"
 PYPI_EFFNET_ARCH = "tf_efficientnet_lite0"
 
 
-def _timm():
+def _timm() -> ModuleType:
     import timm
 
     return timm
@@ -48,7 +49,7 @@ def backbone_pretrained_cfg(name: str) -> dict[str, Any]:
                 f"unknown timm backbone {name!r}" + (f"; did you mean {close}?" if close else "")
             )
         raise BackboneError(f"timm has no pretrained config for {name!r}; tags: {available}")
-    return cfg.to_dict()
+    return cast(dict[str, Any], cfg.to_dict())
 
 
 def effnet_lite0_pypi_state_dict() -> OrderedDict[str, torch.Tensor]:

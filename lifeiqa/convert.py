@@ -83,7 +83,7 @@ def convert_official_state_dict(state: dict[str, torch.Tensor],
     disagreeing: list[str] = []
     for key, tensor in state.items():
         if key.startswith("pretrain_model."):
-            target = _backbone_key(key[len("pretrain_model."):])
+            target: str | None = _backbone_key(key[len("pretrain_model."):])
         elif key.startswith("backbone_stages."):
             timm_name = _apply(_STAGE_RULES, key)
             target = _backbone_key(timm_name) if timm_name else None

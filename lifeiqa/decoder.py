@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ class GCNCrossAttentionLayer(nn.Module):
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         if self.mixer is not None:
             x = x + self.mixer(x)
-        return x + self.cross_attn(self.norm_cross(x), memory)
+        return cast(torch.Tensor, x + self.cross_attn(self.norm_cross(x), memory))
 
 
 class VanillaDecoderLayer(nn.Module):
@@ -51,7 +52,7 @@ class VanillaDecoderLayer(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        return self.layer(x, memory)
+        return cast(torch.Tensor, self.layer(x, memory))
 
 
 class QueryDecoder(nn.Module):

@@ -6,6 +6,7 @@ The authors test on random crops; a fixed grid makes a score a function of the i
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -103,4 +104,4 @@ def predict_image(model: LifeIQA, images: torch.Tensor, num_crops: int = DEFAULT
         model.check_finite(images)
     batch = images.shape[0]
     crops = extract_crops(images, model.config.input_size, num_crops)
-    return model(crops, check_range=check_range).score.view(batch, num_crops).mean(dim=1)
+    return cast(torch.Tensor, model(crops, check_range=check_range).score.view(batch, num_crops).mean(dim=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from itertools import pairwise
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -122,7 +122,7 @@ class MultiheadAttention(nn.MultiheadAttention):
         k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
         attended = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(attended.transpose(1, 2).reshape(batch, queries, dim))
+        return cast(torch.Tensor, self.out_proj(attended.transpose(1, 2).reshape(batch, queries, dim)))
 
 
 class SelfAttentionMixer(nn.Module):
@@ -135,7 +135,7 @@ class SelfAttentionMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm(x)
-        return self.attn(h, h)
+        return cast(torch.Tensor, self.attn(h, h))
 
 
 class HeadOutput(NamedTuple):
@@ -154,7 +154,7 @@ class Expert(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(F.relu(self.fc1(x))))
+        return cast(torch.Tensor, self.fc2(self.drop(F.relu(self.fc1(x)))))
 
 
 class FeedForward(nn.Module):
@@ -220,7 +220,7 @@ class SparseMoE(nn.Module):
         # data-dependent shapes would break a compiled graph in two around a host sync
         if torch.compiler.is_compiling():
             return False
-        fc1 = self.experts[0].fc1
+        fc1 = cast(Expert, self.experts[0]).fc1
         return sparse_dispatch_pays(x.device, x.numel() // x.shape[-1], fc1.in_features,
                                     fc1.out_features, self.num_experts, self.top_k)
 

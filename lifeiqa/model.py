@@ -4,8 +4,8 @@ and a sparse mixture-of-experts head."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -57,13 +57,13 @@ class BackboneFeatures(NamedTuple):
 
     def map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> BackboneFeatures:
         """``function`` applied to every tensor (a batch's rows, a device move)."""
-        return BackboneFeatures(*(None if t is None else function(t) for t in self))
+        return BackboneFeatures(*cast("Iterator[Any]", (None if t is None else function(t) for t in self)))
 
     @staticmethod
     def cat(features: Sequence[BackboneFeatures]) -> BackboneFeatures:
         """Features of several batches as one, along the batch dimension."""
-        return BackboneFeatures(*(None if parts[0] is None else torch.cat(parts)
-                                  for parts in zip(*features, strict=True)))
+        return BackboneFeatures(*cast("Iterator[Any]", (None if parts[0] is None else torch.cat(parts)
+                                                      for parts in zip(*features, strict=True))))
 
 
 class QualityHead(nn.Module):
@@ -106,6 +106,10 @@ class LifeIQA(nn.Module):
     Backbones with a fixed input size (Swin) need H = W = ``config.input_size``; score whole images
     of any size with :func:`lifeiqa.inference.predict_image`.
     """
+
+    # buffers (registered in __init__)
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
 
     def __init__(self, config: LifeIQAConfig, backbone_weights: str | None = None) -> None:
         super().__init__()
@@ -172,6 +176,8 @@ class LifeIQA(nn.Module):
         """Raise ValueError unless every value of ``x`` is finite and lies in [0, 1] (host
         syncs)."""
         self.check_finite(x)
+        low: torch.Tensor | float
+        high: torch.Tensor | float
         low, high = torch.aminmax(x.detach())
         low, high = float(low), float(high)
         if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:

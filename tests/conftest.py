@@ -23,6 +23,13 @@ import lifeiqa_netblock  # noqa: E402
 
 lifeiqa_netblock.install()
 
+# Under pytest-xdist each worker gets its share of the cores, it and the commands it starts: two
+# workers whose torch each spun two OpenMP threads on 2 cores ran the demo 8 times slower.
+# A share the caller set (OMP_NUM_THREADS) is kept.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
+    _workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+
 # The arithmetic the command line pins (harness/arithmetic.py), here too and before torch loads:
 # tests that run the CLI in a subprocess and those that call the API in this process compute
 # alike, and share synthetic sets and features (both are keyed by the kernels).

@@ -25,7 +25,7 @@ import pytest
 from harness.results.schema import UnitResult
 from harness.results.store import read_result
 
-pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "slurm_cluster.sh"
 SLURM_DIR = Path(os.environ.get("LIFEIQA_SLURM_DIR", "/tmp/lifeiqa-slurm"))

@@ -20,6 +20,7 @@ import importlib
 import os
 import sys
 from types import ModuleType
+from typing import cast
 
 from harness import arithmetic
 from harness.errors import HarnessError
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configure_logging()
     try:
-        return args.handler(args)
+        return cast(int, args.handler(args))
     except KeyboardInterrupt:  # between units, or outside a run (data, a leaderboard)
         print(f"lifeiqa-bench {args.command}: interrupted (Ctrl-C): every file is written whole "
               f"or not at all, so what finished is kept; run the same command again to resume",

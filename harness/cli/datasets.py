@@ -87,7 +87,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from harness.data.registry import get_dataset_spec, load_dataset
-    from harness.data.synth.generate import read_manifest
+    from harness.data.synth.manifest import read_manifest
     from harness.data.validate import format_report, validate_dataset
 
     folder = args.root if not _is_declaration_file(args.root) else None

@@ -162,7 +162,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 
 
 def _pairs(flag: str, items: list[str], expected: str = "NAME=PATH") -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise InvalidOptionError(f"{flag} {item!r}: expected {expected}")

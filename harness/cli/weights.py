@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lifeiqa.weights import RegisteredWeights
 
 NAME = "weights"
 HELP = "add, list, show and remove the weights pyiqa.create_metric('lifeiqa...') loads"
@@ -41,7 +45,7 @@ def _test_scores(provenance: dict) -> str:
     return f"SRCC {test['srcc']:.4f}  PLCC {test['plcc']:.4f}  (n={test.get('n', '?')})"
 
 
-def _describe(entry) -> list[str]:
+def _describe(entry: RegisteredWeights) -> list[str]:
     """One registered checkpoint as the lines ``list`` prints."""
     made = entry.provenance
     scale = entry.info.label_scale

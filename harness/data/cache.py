@@ -16,6 +16,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -50,7 +51,9 @@ def parse_policy(policy: str) -> tuple[str, int, int]:
 
 def applies_exif(policy: str) -> bool:
     """Whether decoding under ``policy`` turns the image by its EXIF orientation."""
-    return POLICY.match(policy)["noexif"] is None
+    match = POLICY.match(policy)
+    assert match is not None  # its one caller passes a policy parse_policy accepted
+    return match["noexif"] is None
 
 
 # The largest image a ``native`` policy decodes and caches as it is: 40 megapixels, a 120 MB
@@ -79,10 +82,11 @@ def decode_image(path: Path, policy: str = "native") -> np.ndarray:
             size = (long_side, short_side) if landscape else (short_side, long_side)
             scale = min(size[0] / image.width, size[1] / image.height)
             target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(target, Image.BICUBIC) if target != image.size else image
+            image = image.resize(target, Image.Resampling.BICUBIC) if target != image.size else image
         elif kind == "squeeze":
-            image = image.resize((width, height), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8).copy()
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        decoded: np.ndarray = np.asarray(image, dtype=np.uint8).copy()
+        return decoded
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
@@ -116,7 +120,7 @@ class DecodedImageCache:
             saved = json.loads(memo.read_text())
             if saved["key"] == key:
                 self._known[known_key] = saved["sha256"]
-                return saved["sha256"]
+                return cast(str, saved["sha256"])
         except (OSError, ValueError, KeyError):
             pass
         digest = file_digest(path)
@@ -150,7 +154,7 @@ class DecodedImageCache:
         atomic_write_bytes(entry.with_suffix(CHECKSUM), hashlib.blake2b(data).hexdigest().encode())
         atomic_write_bytes(entry, data)
         self._verified.add(entry)
-        return np.load(entry, mmap_mode="r")
+        return cast(np.ndarray, np.load(entry, mmap_mode="r"))
 
     def _load(self, entry: Path) -> np.ndarray | None:
         """The entry's array, or None if it is damaged in any way."""

@@ -106,6 +106,7 @@ def _record(root: Path, values: dict[str, str], location: str) -> ImageRecord | 
     score, reason = parse_score(values["score"])
     if reason is not None:
         return Problem(location, reason)
+    assert path is not None and score is not None  # no problem and no reason: both were set
     rel = image_id(root, path)
     group = values.get("group", rel)
     if not group:

@@ -33,7 +33,7 @@ import dataclasses
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -249,7 +249,7 @@ def _from_mapping(name: str, data: object, base: Path, origin: str) -> DatasetDe
                               **columns)
 
 
-def _range(value: object, fail) -> tuple[float, float]:
+def _range(value: object, fail: Callable[[str], NoReturn]) -> tuple[float, float]:
     ends = value.split(":") if isinstance(value, str) else value
     if not isinstance(ends, list | tuple) or len(ends) != 2:
         fail(f"range {value!r}: expected [low, high] (on the command line low:high)")
@@ -261,7 +261,7 @@ def _range(value: object, fail) -> tuple[float, float]:
         fail(f"range {value!r}: expected two numbers, [low, high] (on the command line low:high)")
 
 
-def _path(base: Path, value: object, key: str, fail) -> Path:
+def _path(base: Path, value: object, key: str, fail: Callable[[str], NoReturn]) -> Path:
     if not isinstance(value, str | Path) or not str(value).strip():
         fail(f"{key} {value!r}: expected a path")
     return (base / Path(str(value).strip()).expanduser()).resolve()

@@ -213,6 +213,7 @@ def _extract(archive: Path, dest: Path) -> None:
         if kind == "dir":
             target.mkdir(parents=True, exist_ok=True)
             continue
+        assert stream is not None  # a "file" member always comes with its stream
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as out:
             shutil.copyfileobj(stream, out, _CHUNK)

@@ -59,6 +59,7 @@ def load_hf_dataset(source: str | Path, *, image_column: str, score_column: str,
         if reason is not None:
             problems.append(Problem(location, reason))
             continue
+        assert path is not None and score is not None  # no reason: both were set
         rel = image_id(export, path)
         records.append(ImageRecord(image_id=rel, path=path, score=score,
                                    group=rel if group is None else str(group), source=location))

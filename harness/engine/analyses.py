@@ -17,9 +17,9 @@ Features are standardised with the training part's statistics; distances are Euc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -37,10 +37,10 @@ def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.sqrt(np.clip(squared, 0.0, None))
+    return cast(np.ndarray, np.sqrt(np.clip(squared, 0.0, None)))
 
 
-def silhouette_score(x: np.ndarray, labels: Sequence[str]) -> float:
+def silhouette_score(x: np.ndarray, labels: Sequence[str] | np.ndarray) -> float:
     """Mean over samples of (b - a) / max(a, b): a the mean distance to the sample's own type
     (itself excluded), b the smallest mean distance to another type; 0 for a sample alone in its
     type (Rousseeuw 1987, as scikit-learn computes it). NaN with fewer than two types."""
@@ -62,8 +62,8 @@ def silhouette_score(x: np.ndarray, labels: Sequence[str]) -> float:
     return float(score.mean())
 
 
-def knn_accuracy(train_x: np.ndarray, train_labels: Sequence[str], test_x: np.ndarray,
-                 test_labels: Sequence[str], k: int = KNN_NEIGHBOURS) -> float:
+def knn_accuracy(train_x: np.ndarray, train_labels: Sequence[str] | np.ndarray, test_x: np.ndarray,
+                 test_labels: Sequence[str] | np.ndarray, k: int = KNN_NEIGHBOURS) -> float:
     """Accuracy of a k-nearest-neighbour vote (ties to the nearest tied type) fitted on the
     training part, on the test part."""
     train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
@@ -87,7 +87,7 @@ def pca_2d(train_x: np.ndarray, test_x: np.ndarray) -> np.ndarray:
     _, _, axes = np.linalg.svd(train_x - centre, full_matrices=False)
     axes = axes[:2]
     signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(1)])
-    return (test_x - centre) @ (axes * signs[:, None]).T
+    return cast(np.ndarray, (test_x - centre) @ (axes * signs[:, None]).T)
 
 
 def separability(train_x: np.ndarray, train_labels: Sequence[str], test_x: np.ndarray,
@@ -247,7 +247,7 @@ class RouterRecorder:
     (summed into per-expert selection counts, for the load per epoch) or, inside
     :meth:`capture`, kept whole (the test part's routing)."""
 
-    def __init__(self, router: torch.nn.Module, top_k: int) -> None:
+    def __init__(self, router: torch.nn.Linear, top_k: int) -> None:
         self.top_k = top_k
         self.counts = torch.zeros(router.out_features)
         self.captured: list[torch.Tensor] | None = None
@@ -277,7 +277,7 @@ class RouterRecorder:
         return record
 
     @contextmanager
-    def capture(self):
+    def capture(self) -> Iterator[list[torch.Tensor]]:
         """Keep every routed token's logits (a list of tensors) while inside."""
         self.captured = []
         try:

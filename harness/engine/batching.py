@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -176,8 +176,9 @@ class Prefetcher:
         return (to_device(batch, self.device), batch.image) if self.host else batch
 
     def _ready(self, item: CutBatch | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.host:
-            return item
+        if self.host:  # _cut converted it already
+            return cast("tuple[torch.Tensor, torch.Tensor]", item)
+        item = cast(CutBatch, item)
         return to_device(item, self.device), item.image.to(self.device, non_blocking=True)
 
     def __call__(self, batches: Sequence[Crops]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

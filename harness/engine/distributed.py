@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from harness.errors import InvalidOptionError
 if TYPE_CHECKING:
     from harness.plan.jobs import UnitKey
     from harness.results.store import ResultsStore
+    from lifeiqa.layers import HeadOutput, SparseMoE
 
 Rows = TypeVar("Rows", torch.Tensor, np.ndarray)
 
@@ -85,7 +86,8 @@ def setup(device: str) -> str:
     resolved = resolve_device(device)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if resolved.type == "cuda":
-        if resolved.index is not None:
+        # torch's stub types device.index as int; it is None for a device named without one
+        if cast("int | None", resolved.index) is not None:
             raise InvalidOptionError(f"--device {device} under torchrun: each rank takes "
                                      f"cuda:LOCAL_RANK; pass --device cuda (or auto)")
         backend, name = "nccl", f"cuda:{local}"
@@ -135,10 +137,12 @@ def average_gradients(params: Sequence[torch.nn.Parameter]) -> None:
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
         return
-    flat = torch.cat([p.grad.reshape(-1) for p in with_grad])
+    flat = torch.cat([cast(torch.Tensor, p.grad).reshape(-1) for p in with_grad])
     dist.all_reduce(flat)
     flat /= world_size()
-    for param, chunk in zip(with_grad, flat.split([p.numel() for p in with_grad]), strict=True):
+    for param, chunk in zip(with_grad,
+                            flat.split([p.numel() for p in with_grad]),
+                            strict=True):
         param.grad = chunk.view_as(param).to(param.dtype)
 
 
@@ -152,10 +156,11 @@ def sync_balance_loss(model: torch.nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, SparseMoE) and not getattr(module, "_global_balance", False):
             module.register_forward_hook(_global_balance)
-            module._global_balance = True
+            # Module.__setattr__'s stub admits only tensors and modules; a plain flag is fine
+            module._global_balance = True  # type: ignore[assignment]
 
 
-def _global_balance(module, args: tuple, output):
+def _global_balance(module: SparseMoE, args: tuple, output: HeadOutput) -> HeadOutput | None:
     if not module.training:
         return None
     # Routing again is cheap (six tokens per image) and keeps the model code untouched.

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from harness.data.declared import DatasetDeclaration
 from harness.data.sources import SYNTH_PREFIX, DataSources
@@ -44,7 +45,7 @@ from harness.engine.runner import JobRunner, RunSummary, pending, prepare_data, 
 from harness.engine.slurm import run_slurm
 from harness.errors import InvalidOptionError, RunInterruptedError
 from harness.fileio import atomic_write_text
-from harness.plan.jobs import Job
+from harness.plan.jobs import Job, UnitKey
 from harness.plan.options import RunOptions, RunPlan
 from harness.plugins import include_all
 from harness.results.store import ResultsStore
@@ -161,7 +162,7 @@ class PoolRun:
     def report(self, worker: int) -> dict | None:
         """A worker's report; None if it ended without writing one (it died)."""
         try:
-            return json.loads((self.folder / f"worker-{worker}.json").read_text())
+            return cast(dict, json.loads((self.folder / f"worker-{worker}.json").read_text()))
         except (OSError, ValueError):
             return None
 
@@ -185,6 +186,7 @@ def _exit_text(code: int) -> str:
 
 
 def _stream(process: subprocess.Popen, worker: int, log_file: Path, lock: threading.Lock) -> None:
+    assert process.stdout is not None  # started with stdout=PIPE
     with open(log_file, "w") as handle:
         for line in process.stdout:
             handle.write(line)
@@ -275,7 +277,7 @@ def run_pool(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummar
     return summaries
 
 
-def _collect(pool: PoolRun, todo: list[Job], codes: list[int], owner: dict[str, RunSummary]) -> None:
+def _collect(pool: PoolRun, todo: list[Job], codes: list[int], owner: dict[UnitKey, RunSummary]) -> None:
     """Merge the workers' reports into each job's run summary (``owner``, by job key); a unit
     taken by a worker that died is a failure."""
     outcome: dict[int, tuple[str, str]] = {}
@@ -304,11 +306,11 @@ def _collect(pool: PoolRun, todo: list[Job], codes: list[int], owner: dict[str, 
 
 # an executor runs the plans' jobs and returns one summary per plan (None on torchrun ranks
 # other than 0)
-Executor = Callable[[Sequence[RunPlan], bool], "list[RunSummary | None]"]
+Executor = Callable[[Sequence[RunPlan], bool], "Sequence[RunSummary | None]"]
 EXECUTORS: dict[str, Executor] = {"local": run_local, "pool": run_pool, "slurm": run_slurm}
 
 
-def execute(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummary | None]:
+def execute(plans: Sequence[RunPlan], progress: bool = False) -> Sequence[RunSummary | None]:
     """Run the plans' jobs with the executor their options name (``progress``: a live display
     on stderr); one summary per plan, None on the ranks of a torchrun launch other than rank 0,
     which reports for all."""

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -23,6 +24,12 @@ from harness.fileio import atomic_write_bytes
 from lifeiqa import BackboneFeatures, LifeIQA
 from lifeiqa.backbone import stage_index
 from lifeiqa.inference import crop_offsets
+
+if TYPE_CHECKING:
+    from timm.models import FeatureInfo
+    from typing_extensions import Buffer
+
+    from harness.engine.families.probe import StageExtractor
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        digest.update(cast("Buffer", tensor.reshape(-1).view(torch.uint8).numpy()))
     return digest.hexdigest()
 
 
@@ -142,7 +149,8 @@ class BackbonePass:
             # the same modules whatever the levels selected, so the model's weights fit
             body.load_state_dict(self.model.backbone.body.state_dict(), strict=True)
             # frozen: no dropout or drop-path; channels-last roughly doubles CNN throughput on CPU
-            self._body = body.eval().requires_grad_(False).to(device,
+            # torch's Module.to overloads omit a device with a memory_format (call-overload)
+            self._body = body.eval().requires_grad_(False).to(device,  # type: ignore[call-overload]
                                                               memory_format=torch.channels_last)
         return self._body
 
@@ -151,7 +159,7 @@ class BackbonePass:
         model = self.model
         maps = body((crops - model.input_mean.to(crops.device)) / model.input_std.to(crops.device))
         channels_last = model.backbone.channels_last_output  # same timm body: Swin's are NHWC
-        strides = body.feature_info.reduction()
+        strides = cast("FeatureInfo", body.feature_info).reduction()
         out = {f"s{stride}": m.mean(dim=(1, 2) if channels_last else (2, 3))
                for stride, m in zip(strides, maps, strict=True)}
         maps = [m.permute(0, 3, 1, 2) for m in maps] if channels_last else list(maps)
@@ -184,7 +192,7 @@ class FeatureCache:
 
     def __init__(self, root: str | Path, model: LifeIQA, plan: CropPlan,
                  images: DecodedImageCache, device: torch.device | str = "cpu",
-                 extractor=None) -> None:
+                 extractor: LifeIQAExtractor | StageExtractor | None = None) -> None:
         self.model = model
         self.extractor = extractor or LifeIQAExtractor(model)
         self.plan = plan
@@ -200,7 +208,7 @@ class FeatureCache:
     def _expected(self, part: str) -> int:
         return self.plan.train_crops if part == "train" else self.plan.test_crops
 
-    def _read(self, path: Path, part: str):
+    def _read(self, path: Path, part: str) -> BackboneFeatures | dict[str, torch.Tensor] | None:
         from safetensors import SafetensorError, safe_open
 
         if not path.exists():
@@ -236,12 +244,13 @@ class FeatureCache:
         return {name: value.float().cpu().contiguous()
                 for name, value in self.extractor(crops).items()}
 
-    def get(self, record: ImageRecord, part: str):
+    def get(self, record: ImageRecord, part: str) -> BackboneFeatures | dict[str, torch.Tensor]:
         """The record's features for ``part`` (the extractor's type: BackboneFeatures by
         default), from the cache or computed and stored."""
         return self._get_at(self._path(self.images.digest(record.path), part), record, part)
 
-    def _get_at(self, path: Path, record: ImageRecord, part: str):
+    def _get_at(self, path: Path, record: ImageRecord, part: str
+                ) -> BackboneFeatures | dict[str, torch.Tensor]:
         cached = self._read(path, part)
         if cached is not None:
             return cached

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -108,6 +109,7 @@ class JobRunner:
     def split(self, job: Job, dataset: Dataset) -> tuple[Split, str]:
         """The job's split and the file that records it: the committed frozen file when it
         matches, else one written beside the results (every number names its split file)."""
+        assert job.split_seed is not None  # a splits job's (parts() calls this only for those)
         planned = plan_split(dataset.name, dataset.groups, job.split_seed, job.test_fraction,
                              job.validation_fraction)
         name = f"split_{job.split_seed:02d}" + ("-val" if planned.validation else "") + ".json"
@@ -137,7 +139,7 @@ class JobRunner:
         target = self.dataset(job.test_dataset)
         if job.kind == "splits":
             split, split_path = self.split(job, source.dataset)
-            part = {}
+            part: dict[str, list[ImageRecord]] = {}
             for name, groups in (("train", split.train), ("test", split.test),
                                  ("val", split.validation)):
                 chosen = set(groups)
@@ -164,7 +166,7 @@ class JobRunner:
         context = dataclasses.replace(self.context, resume=resume) if resume else self.context
         return family_for(job.model).fit_predict(job, data, context, on_epoch)
 
-    def run(self, job: Job, on_epoch=None) -> UnitResult:
+    def run(self, job: Job, on_epoch: EpochCallback | None = None) -> UnitResult:
         start = time.perf_counter()
         self.context.feature_caches.clear()  # this unit counts the entries it rebuilds
         rebuilt_before = len(self.context.rebuilt())
@@ -182,7 +184,7 @@ class JobRunner:
         native_test = np.array([r.score for r in test])
         scores = metrics.evaluate(oriented, native_test, target.dataset.scale.higher_is_better)
         # a reporting rule's numbers (the authors': PLCC a running maximum over epochs)
-        scores = dataclasses.replace(scores, **outcome.reported)
+        scores = dataclasses.replace(scores, **cast("dict[str, Any]", outcome.reported))
         result = UnitResult(
             suite=job.suite, protocol=ProtocolRef(job.protocol, job.protocol_version),
             preset=job.model.preset, variant=job.model.variant,

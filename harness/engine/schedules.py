@@ -18,15 +18,21 @@ step after timm computes it, here as there.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from harness.plan.recipes import Recipe, lr_factor
 
+if TYPE_CHECKING:
+    from timm.scheduler.scheduler import Scheduler
 
-def timm_scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+
+def timm_scheduler(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Scheduler:
     """timm's scheduler for ``recipe`` over ``steps_per_epoch`` optimiser steps per epoch, with
     the arguments of the authors' ``build_scheduler``."""
-    from timm.scheduler import CosineLRScheduler, StepLRScheduler
+    from timm.scheduler.cosine_lr import CosineLRScheduler
+    from timm.scheduler.step_lr import StepLRScheduler
 
     num_steps = int(recipe.epochs * steps_per_epoch)
     warmup_steps = int(recipe.warmup_epochs * steps_per_epoch)

@@ -452,7 +452,7 @@ def _submit(executor: Any, unit: SlurmUnit, jobs: list[Job], logs: Path) -> list
     before = set(logs.iterdir())
     with _stderr_kept() as said:
         try:
-            handles = executor.map_array(unit, jobs)
+            handles: list[Any] = executor.map_array(unit, jobs)
             refused = None
         except FailedJobError as err:
             refused = err

@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -80,7 +80,8 @@ def fused_adamw_applies(params: Sequence[torch.Tensor]) -> bool:
 
 
 def make_optimizer(model: LifeIQA, recipe: Recipe, trainable: Callable[[str], bool]) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad or not trainable(name):
             continue
@@ -253,6 +254,7 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
         history, best_state, best_predictions = saved["history"], saved["best_state"], \
             saved["best_predictions"]
         restore_streams(streams, saved["streams"])
+        assert resume is not None  # saved came from it
         log.info("resumed after epoch %d of %d (%s)", len(history), recipe.epochs, resume.path)
     for epoch in range(len(history), recipe.epochs):
         model.train()
@@ -264,7 +266,9 @@ def _run_epochs(model: LifeIQA, recipe: Recipe, stepper: Stepper,
         entry = {"epoch": epoch + 1, "loss": _check_finite(distributed.mean(loss_sum), epoch) / max(steps, 1),
                  "steps": steps, **stepper.epoch_rates(first_step)}
         if selection == "val":
-            entry["val_srcc"] = metrics.srcc(_finite(predict_val(), "validation", epoch + 1), val_targets)
+            assert predict_val is not None  # checked above
+            entry["val_srcc"] = metrics.srcc(_finite(predict_val(), "validation", epoch + 1),
+                                             cast(np.ndarray, val_targets))  # given with predict_val
         test_predictions = None
         if selection in TEST_SELECTIONS:
             test_predictions = _finite(predict_test(), "test", epoch + 1)
@@ -309,7 +313,8 @@ def predict_features(model: LifeIQA, features: Sequence[BackboneFeatures], devic
     crops = features[0].pooled.shape[0]
     scores = []
     for start in range(0, stacked.pooled.shape[0], batch_size):
-        part = stacked.map(lambda t, start=start: t[start:start + batch_size].to(device))
+        part = stacked.map(cast("Callable[[torch.Tensor], torch.Tensor]",
+                                lambda t, start=start: t[start:start + batch_size].to(device)))
         scores.append(model.forward_head(part).score.float().cpu())
     return torch.cat(scores).view(-1, crops).mean(1).numpy()
 
@@ -364,7 +369,7 @@ def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatu
         for start in range(0, steps * recipe.batch_size, recipe.batch_size):
             index = distributed.shard(order[start:start + recipe.batch_size])
             batch = sample_features(index).map(lambda t: t.to(device))
-            yield (lambda b=batch: head(b)), targets[index].to(device)
+            yield cast("Callable[[], object]", lambda b=batch: head(b)), targets[index].to(device)
 
     def predict(features: Sequence[BackboneFeatures]) -> np.ndarray:
         return predict_features(model, features, device)
@@ -424,7 +429,8 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
     plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size, recipe.resize_policy,
                     recipe.hflip)
     layout = torch.channels_last if recipe.channels_last else torch.contiguous_format
-    model.to(device, memory_format=layout)
+    # torch's Module.to overloads omit a device with a memory_format (call-overload)
+    model.to(device, memory_format=layout)  # type: ignore[call-overload]
     forward = torch.compile(model) if recipe.compile else model
     cutter = BatchCutter(images, [r.path for r in train_records], recipe.resize_policy,
                          recipe.crop_size)
@@ -441,7 +447,7 @@ def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[Image
                 for c in crops.batches(recipe.batch_size)[:steps]]
         for x, image in prefetch(mine):
             x = x.contiguous(memory_format=layout)
-            yield (lambda x=x: forward(x)), targets[image]
+            yield cast("Callable[[], object]", lambda x=x: forward(x)), targets[image]
 
     random_tests = recipe.test_crop_layout == "random"
     crop_rngs = {stream: np.random.default_rng((seed, stream)) if random_tests else None

@@ -17,7 +17,7 @@ import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from harness.errors import UnknownNameError
 from harness.plan.model_specs import ModelSpec
@@ -29,7 +29,7 @@ PREFIXES = (PYIQA_PREFIX, PYIQA_ARCH_PREFIX)
 _OFFLINE = {"pretrained": False, "backbone_pretrain": False, "pretrained_model_path": None}
 
 
-def _pyiqa_arch_class(name: str) -> type:
+def _pyiqa_arch_class(name: str) -> type[Any]:
     """pyiqa's network class ``name`` from its architecture registry (imported on demand)."""
     import pyiqa.archs
     from pyiqa.utils.registry import ARCH_REGISTRY
@@ -44,7 +44,7 @@ def _pyiqa_arch_class(name: str) -> type:
         close = difflib.get_close_matches(name, known, n=3)
         raise UnknownNameError(f"pyiqa has no network class {name!r}"
                                + (f"; did you mean {', '.join(close)}?" if close else ""))
-    return ARCH_REGISTRY.get(name)
+    return cast("type[Any]", ARCH_REGISTRY.get(name))
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def _pyiqa_config(metric: str) -> dict:
         close = difflib.get_close_matches(metric, list(DEFAULT_CONFIGS), n=3)
         raise UnknownNameError(f"pyiqa has no metric {metric!r}"
                                + (f"; did you mean {', '.join(close)}?" if close else ""))
-    return DEFAULT_CONFIGS[metric]
+    return cast(dict, DEFAULT_CONFIGS[metric])
 
 
 def pyiqa_trained_on(metric: str) -> tuple[str, ...] | None:

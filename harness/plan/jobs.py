@@ -158,12 +158,13 @@ def plan_jobs(protocol: Protocol, suite: str, preset: str, recipe_for: dict[str,
             # a registry model fixes the recipe fields its design needs (recorded with the job)
             recipe = recipe_for[train].override(**model.spec.recipe) \
                 if model.from_registry else recipe_for[train]
-            common = dict(suite=suite, protocol=protocol.name, protocol_version=protocol.version,
-                          kind=protocol.kind, model=model, train_dataset=train,
-                          test_dataset=test, test_fraction=protocol.test_fraction,
-                          validation_fraction=protocol.validation_fraction if selection == "val" else 0.0,
-                          selection=selection, breakdown=protocol.breakdown, recipe=recipe,
-                          analysis=protocol.analysis)
+            common: dict[str, Any] = dict(
+                suite=suite, protocol=protocol.name, protocol_version=protocol.version,
+                kind=protocol.kind, model=model, train_dataset=train,
+                test_dataset=test, test_fraction=protocol.test_fraction,
+                validation_fraction=protocol.validation_fraction if selection == "val" else 0.0,
+                selection=selection, breakdown=protocol.breakdown, recipe=recipe,
+                analysis=protocol.analysis)
             if protocol.kind == "splits":
                 for fraction in protocol.train_fractions:
                     for k in range(splits or protocol.splits):

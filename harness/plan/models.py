@@ -74,8 +74,9 @@ def parse_row(text: str) -> tuple[str, str]:
     if not isinstance(call, ast.Call) or call.args or any(k.arg is None for k in call.keywords):
         raise InvalidOptionError(f"model row {text!r}: model arguments are keywords only "
                                  f"(NAME(key=value, ...))")
-    arguments = {}
+    arguments: dict[str, Any] = {}
     for keyword in call.keywords:
+        assert keyword.arg is not None  # keywords only: checked above
         try:
             arguments[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError:

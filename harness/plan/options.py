@@ -362,7 +362,8 @@ def _restrict(protocol: Protocol, options: RunOptions, sources: DataSources) -> 
     field_name = ("synthetic_" if synthetic else "") + ("datasets" if protocol.kind == "splits"
                                                         else "pairs")
     value = tuple(t for t, _ in keep) if protocol.kind == "splits" else tuple(keep)
-    return dataclasses.replace(protocol, **{field_name: value}), notes
+    changes: dict[str, Any] = {field_name: value}
+    return dataclasses.replace(protocol, **changes), notes
 
 
 def _row_name(row: str) -> str:

@@ -9,8 +9,10 @@ pairs; their relative paths are relative to the protocol file's folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn, cast
 
 import yaml
 
@@ -59,10 +61,11 @@ class Protocol:
         if self.kind == "splits":
             names = self.synthetic_datasets if synthetic else self.datasets
             return [(d, d) for d in names]
-        return [tuple(p) for p in (self.synthetic_pairs if synthetic else self.pairs)]
+        return [cast("tuple[str, str]", tuple(p))
+                for p in (self.synthetic_pairs if synthetic else self.pairs)]
 
 
-def _fail(source: str, message: str) -> None:
+def _fail(source: str, message: str) -> NoReturn:
     raise InvalidOptionError(f"protocol {source}: {message}")
 
 
@@ -87,7 +90,7 @@ def _is_text(value: object) -> bool:
     return isinstance(value, str) and bool(value)
 
 
-def _is_count(least: int):
+def _is_count(least: int) -> Callable[[object], bool]:
     return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
@@ -95,7 +98,7 @@ def _is_fraction(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1
 
 
-def _is_list(item):
+def _is_list(item: Callable[[object], bool]) -> Callable[[object], bool]:
     return lambda value: isinstance(value, list) and all(item(v) for v in value)
 
 
@@ -135,7 +138,7 @@ FIELD_RULES = {
 }
 
 
-def parse_protocol(data: dict, source: str) -> Protocol:
+def parse_protocol(data: object, source: str) -> Protocol:
     if not isinstance(data, dict):
         _fail(source, "expected a YAML mapping")
     for key in ("name", "version", "kind"):

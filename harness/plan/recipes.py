@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from harness.data.cache import parse_policy
 from harness.errors import InvalidOptionError, unknown_name
@@ -157,7 +157,7 @@ def _check_field_types(recipe: Recipe) -> None:
     for a float is stored as a float (one recorded config per value); a bool is not an int
     here, nor a float an int (``epochs=2.5``)."""
     for spec in dataclasses.fields(recipe):
-        expected = _TYPES[spec.type]
+        expected = _TYPES[cast(str, spec.type)]  # a string: the annotations are postponed
         value = getattr(recipe, spec.name)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(recipe, spec.name, float(value))
@@ -189,8 +189,8 @@ def lr_factor(recipe: Recipe, epoch: float) -> float:
 # depth are the presets' (lifeiqa/presets.py), from the same yaml files; KonIQ-10k's yaml says
 # 2 experts, and its example launcher's --num_experts 8 (which overrides the yaml) is not
 # followed: the yaml is the documented choice.
-_AUTHORS_COMMON = dict(scheduler="timm", precision="fp16", drop_last=True)
-_AUTHORS = {
+_AUTHORS_COMMON: dict[str, Any] = dict(scheduler="timm", precision="fp16", drop_last=True)
+_AUTHORS: dict[str, dict[str, Any]] = {
     "live": dict(batch_size=4 * 16, train_crops=35, test_crops=35, lr=2e-5, warmup_lr=2e-7,
                  model="lifeiqa_swin_b_live"),
     "csiq": dict(batch_size=4 * 128, train_crops=35, test_crops=35, lr=2e-4, warmup_lr=2e-4,

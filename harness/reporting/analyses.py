@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -230,8 +231,9 @@ def block_analyses(results: list[UnitResult], out_dir: Path | None,
             for column in sorted({c.column for c in routing}):
                 loads = [c for c in routing if c.column == column and c.load_by_epoch is not None]
                 if loads:
-                    path = plots.expert_load_plot({c.model: c.load_by_epoch for c in loads}, column,
-                                                  folder / f"{_figure_name(slug, column)}-load.png")
+                    path = plots.expert_load_plot(
+                        {c.model: cast(np.ndarray, c.load_by_epoch) for c in loads}, column,
+                        folder / f"{_figure_name(slug, column)}-load.png")
                     figures.append(Figure(f"expert load per epoch on {column}",
                                           f"figures/{path.name}"))
     separable = [r for r in results if "separability" in r.analyses]

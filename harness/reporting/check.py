@@ -71,6 +71,7 @@ import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 
@@ -307,13 +308,14 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
             c for c in cells if c.protocol == entry.protocol and c.model in entry.candidates
             and c.dataset == entry.label and c.train_fraction == entry.train_fraction]
         for metric in (m for m in metrics if m in entry.metrics):
-            base = dict(entry=entry.index, model=entry.model, dataset=entry.label,
-                        protocol=entry.protocol, metric=metric, reference=entry.metrics[metric],
-                        tolerance=entry.tolerance.get(metric, default_tolerance),
-                        reference_selection=entry.selection, provenance=entry.provenance,
-                        source=entry.source_text(), reference_aggregation=entry.aggregation,
-                        reference_units=entry.units, two_sided=entry.provenance == "measured",
-                        reference_plcc_kind=entry.plcc_kind)
+            base: dict[str, Any] = dict(
+                entry=entry.index, model=entry.model, dataset=entry.label,
+                protocol=entry.protocol, metric=metric, reference=entry.metrics[metric],
+                tolerance=entry.tolerance.get(metric, default_tolerance),
+                reference_selection=entry.selection, provenance=entry.provenance,
+                source=entry.source_text(), reference_aggregation=entry.aggregation,
+                reference_units=entry.units, two_sided=entry.provenance == "measured",
+                reference_plcc_kind=entry.plcc_kind)
             if entry.unreproducible:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
                                      reproduced_selection=None, verdict="N/A",
@@ -326,10 +328,10 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
             for cell in matched:
                 units = list(_cell_results(results, cell).values())
                 zero_shot = _zero_shot(units)
-                common = dict(base, reproduced_as=cell.model, units=cell.n,
-                              reproduced_selection=cell.selection,
-                              reproduced_aggregation=f"median over {cell.n} unit(s)",
-                              reproduced_zero_shot=zero_shot)
+                common: dict[str, Any] = dict(base, reproduced_as=cell.model, units=cell.n,
+                                              reproduced_selection=cell.selection,
+                                              reproduced_aggregation=f"median over {cell.n} unit(s)",
+                                              reproduced_zero_shot=zero_shot)
                 if entry.protocol_version is not None and cell.version != entry.protocol_version:
                     rows.append(CheckRow(**common, reproduced=None, verdict="MISSING",
                                          note=f"reproduced under protocol v{cell.version}, reference "
@@ -570,7 +572,8 @@ def rerun_noise(cell: Cell, reruns: list[list[Cell]], metric: str) -> float:
         twin = next((c for c in rerun if c.key == cell.key), None)
         theirs = {} if twin is None else getattr(twin, f"per_unit_{metric}")
         missing = sorted(u for u in mine if u not in theirs
-                         or twin.unit_hashes.get(u) != cell.unit_hashes.get(u))
+                         # twin is None only with no units in theirs, never reached
+                         or cast(Cell, twin).unit_hashes.get(u) != cell.unit_hashes.get(u))
         if missing:
             raise InvalidOptionError(f"--rerun: {cell.model} on {cell.dataset} lacks unit(s) "
                                      f"{missing[:3]} (or ran them on other split files); a rerun "

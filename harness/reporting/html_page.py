@@ -121,6 +121,7 @@ def _cell_td(block_index: int, cell_index: int, cell: dict, metric: str, expecte
     count = f"n={cell['n']}" if cell["n"] >= expected else f"n={cell['n']}/{expected}"
     shown = _e(interval) + " " + f'<a href="#units-{block_index}-{cell_index}">{_e(count)}</a>'
     if marker:
+        assert comparison is not None  # a marker comes from a comparison
         shown += (f' <span class="marker" title="Holm-adjusted p = {comparison["p_holm"]:.3g}'
                   f'">{_e(marker)}</span>')
     if cell["not_zero_shot"]:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from harness.errors import InvalidOptionError, unknown_name
 from harness.fileio import atomic_write_text, staged_folder
@@ -97,7 +98,8 @@ def load_published_values(path: str | Path | None = None) -> list[PublishedValue
 
     values = []
     for entry in load_published(path).entries:
-        dataset = entry.dataset if entry.pair is None else f"{entry.pair[0]} -> {entry.pair[1]}"
+        # an entry without a pair has a dataset (the reader refuses one with neither)
+        dataset = cast(str, entry.dataset) if entry.pair is None else f"{entry.pair[0]} -> {entry.pair[1]}"
         source = entry.source
         cite = ", ".join(f"{k if k != 'arxiv' else 'arXiv'} {source[k]}" if k != "table" else
                          f"table: {source[k]}" for k in ("arxiv", "table") if source.get(k))
@@ -388,7 +390,7 @@ def block_view(board: BoardBlock, results: list[UnitResult], published: list[Pub
 METRICS = ("srcc", "plcc")
 
 
-def board_views(results: list[UnitResult], published: list[PublishedValue] = (),
+def board_views(results: list[UnitResult], published: Sequence[PublishedValue] = (),
                 reference: str | None = None, failures: Iterable[UnitFailure] = (),
                 noise: RerunNoise | None = None, out_dir: Path | None = None,
                 runs_root: Path | None = None) -> tuple[str | None, list[BlockView]]:
@@ -400,7 +402,7 @@ def board_views(results: list[UnitResult], published: list[PublishedValue] = (),
                                   runs_root) for b in boards]
 
 
-def render(results: list[UnitResult], out_dir: Path | None, published: list[PublishedValue] = (),
+def render(results: list[UnitResult], out_dir: Path | None, published: Sequence[PublishedValue] = (),
            title: str = "Leaderboard", reference: str | None = None,
            runs_root: Path | None = None, failures: Iterable[UnitFailure] = (),
            noise: RerunNoise | None = None, views: list[BlockView] | None = None,
@@ -579,7 +581,7 @@ def board_noise(first: str | Path, second: str | Path, default: float | None = N
 
 
 def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: str | Path,
-                              published: list[PublishedValue] = (), reference: str | None = None,
+                              published: Sequence[PublishedValue] = (), reference: str | None = None,
                               title: str = "Leaderboard",
                               failures: Iterable[UnitFailure] = (),
                               noise: RerunNoise | None = None, sections: Iterable[Section] = (),

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import lifeiqa
 from harness.errors import ResultSchemaError, ResultsError, UnknownNameError
@@ -59,7 +59,8 @@ SCHEMA_FILE = "leaderboard.schema.json"
 def leaderboard_json_schema() -> dict[str, Any]:
     """The JSON Schema of :data:`FORMAT_VERSION` (a fresh copy: callers may change it)."""
     text = resources.files("harness.reporting").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def read_leaderboard_document(path: str | Path) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def leaderboard_from_json(data: Any, source: str | Path) -> dict[str, Any]:
             raise
         raise ResultSchemaError(f"{err}; the file is of version {version}, migrated on reading") \
             from err
-    return data
+    return cast(dict[str, Any], data)  # an object: document_version refuses anything else
 
 
 def validate_leaderboard_document(document: Any, source: str | Path) -> None:
@@ -171,10 +172,11 @@ def _v2_to_v3(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
     the cells as the leaderboard computes them."""
     document = copy.deepcopy(data)
     for _, block in _objects(document, "blocks"):
-        cells = [SimpleNamespace(model=c.get("model"), column=c.get("column"),
-                                 config_hash=str(c.get("config_hash") or ""), limit=c.get("limit"),
-                                 units=c.get("units") or [])
-                 for _, c in _objects(block, "cells")]
+        # stand-ins for aggregate.Cell with the fields row_label and expected_units read
+        cells: list[Any] = [SimpleNamespace(model=c.get("model"), column=c.get("column"),
+                                            config_hash=str(c.get("config_hash") or ""),
+                                            limit=c.get("limit"), units=c.get("units") or [])
+                            for _, c in _objects(block, "cells")]
         for view, (_, cell) in zip(cells, _objects(block, "cells"), strict=True):
             if isinstance(view.model, str):  # else the schema check names what is wrong
                 cell.setdefault("row", row_label(view, cells))
@@ -183,7 +185,8 @@ def _v2_to_v3(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
             for unit in (cell.get("per_unit") or {}).values():
                 if isinstance(unit, dict):
                     unit.setdefault("folder", None)
-        missing = [Gap(g.get("model"), g.get("column"), g.get("unit"), g.get("reason"))
+        missing = [Gap(cast(str, g.get("model")), cast(str, g.get("column")),
+                       cast(str, g.get("unit")), cast(str, g.get("reason")))
                    for _, g in _objects(block, "missing")]
         block.setdefault("expected_units", expected_units(cells, missing))
         for name in ("published", "notes", "tables", "figures"):

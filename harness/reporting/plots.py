@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from harness.results.schema import UnitResult
 from harness.results.store import PREDICTIONS, ResultsStore, read_predictions
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a display
@@ -129,6 +130,7 @@ def block_figures(block: list[Cell], results: list[UnitResult], reference: str |
                          and r.train_fraction == cell.train_fraction), None)
             shot = scatter(unit, runs_root, folder / f"{slug}-{name}-scatter.png") if unit else None
             if shot:
+                assert unit is not None  # a scatter was drawn of it
                 out.append((f"{reference} on {dataset}, {unit.unit}: prediction vs ground truth",
                             shot))
     return out

@@ -40,7 +40,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import yaml
 
@@ -285,7 +285,7 @@ class _EntryParser:
     def choice(self, name: str, value: Any, allowed: tuple[str, ...]) -> str:
         if value not in allowed:
             self.fail(name, f"{value!r}: expected one of {list(allowed)}")
-        return value
+        return cast(str, value)
 
     def optional_text(self, raw: dict, name: str) -> str | None:
         value = raw.get(name)
@@ -450,7 +450,7 @@ class _TableReader:
         if not header or header[0].lower() != "metric name":
             self.fail_at(f"{name}:1", f"first column {header[0] if header else ''!r}: expected "
                                       f"'Metric name' (format {spec['format']})")
-        columns = []  # (header, dataset column spec, metric order)
+        columns: list[tuple[str, dict, list[str]]] = []  # (header, dataset column spec, metric order)
         for text in header[1:]:
             match = _PYIQA_HEADER.match(text)
             if match is None:
@@ -461,14 +461,15 @@ class _TableReader:
                 self.fail_at(f"{name}:1", f"column {text!r}: unknown metric {unknown[0]!r}; "
                                           f"expected some of {list(METRICS)}")
             dataset = match["name"]
-            if any(_PYIQA_HEADER.match(t)["name"] == dataset for t, _, _ in columns):
+            if any(cast(re.Match[str], _PYIQA_HEADER.match(t))["name"] == dataset for t, _, _ in columns):
                 self.fail_at(f"{name}:1", f"column {text!r}: dataset {dataset!r} twice")
             if dataset not in spec["columns"]:
                 self.fail("columns", f"{name} has a column {text!r} that 'columns' does not "
                                      f"declare (declared: {sorted(spec['columns'])}); a column "
                                      f"is never dropped silently")
             columns.append((text, spec["columns"][dataset], order))
-        stale = sorted(set(spec["columns"]) - {_PYIQA_HEADER.match(t)["name"] for t, _, _ in columns})
+        stale = sorted(set(spec["columns"])
+                       - {cast(re.Match[str], _PYIQA_HEADER.match(t))["name"] for t, _, _ in columns})
         if stale:
             self.fail("columns", f"{stale} declared but not columns of {name}")
         aliases = spec.get("aliases", {})

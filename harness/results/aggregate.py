@@ -485,7 +485,8 @@ def markdown_tables(cells: list[Cell], reference_model: str | None = None,
                 "PLCC (raw) median [interval]": format_interval(cell.plcc, 4),
                 "SRCC mean ± std": f"{cell.srcc.mean:.4f} ± {cell.srcc.std:.4f}",
                 f"p vs {reference_model or '-'}": "" if p is None else f"{p:.3g}",
-                "p (Holm)": "" if p is None else f"{comparison.p_holm:.3g}{comparison.marker}",
+                "p (Holm)": "" if p is None or comparison is None
+                else f"{comparison.p_holm:.3g}{comparison.marker}",
             })
         out.append(f"### {block_title(key)}\n")
         out.append(tabulate(rows, headers="keys", tablefmt="github", disable_numparse=True))

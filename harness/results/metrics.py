@@ -13,6 +13,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
 
@@ -20,7 +21,7 @@ def _constant(values: np.ndarray) -> bool:
     return bool(np.all(values == values[0]))
 
 
-def _check(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     pred = np.asarray(pred, dtype=np.float64).ravel()
     target = np.asarray(target, dtype=np.float64).ravel()
     if pred.shape != target.shape:
@@ -32,21 +33,21 @@ def _check(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pred, target
 
 
-def srcc(pred, target) -> float:
+def srcc(pred: ArrayLike, target: ArrayLike) -> float:
     pred, target = _check(pred, target)
     if _constant(pred) or _constant(target):
         return 0.0
     return float(stats.spearmanr(pred, target).statistic)
 
 
-def krcc(pred, target) -> float:
+def krcc(pred: ArrayLike, target: ArrayLike) -> float:
     pred, target = _check(pred, target)
     if _constant(pred) or _constant(target):
         return 0.0
     return float(stats.kendalltau(pred, target).statistic)
 
 
-def plcc(pred, target) -> float:
+def plcc(pred: ArrayLike, target: ArrayLike) -> float:
     pred, target = _check(pred, target)
     if _constant(pred) or _constant(target):
         return 0.0
@@ -59,7 +60,7 @@ def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.n
     return (b1 - b2) / (1 + np.exp(z)) + b2
 
 
-def fit_logistic(pred, target) -> np.ndarray:
+def fit_logistic(pred: ArrayLike, target: ArrayLike) -> np.ndarray:
     """Predictions mapped onto the target scale by a fitted 4-parameter logistic.
 
     If the fit does not converge (tiny or degenerate data) a least-squares linear map is used
@@ -81,7 +82,8 @@ def fit_logistic(pred, target) -> np.ndarray:
     except (RuntimeError, ValueError, optimize.OptimizeWarning):
         pass
     slope, intercept = np.polyfit(pred, target, 1)
-    return slope * pred + intercept
+    linear: np.ndarray = slope * pred + intercept
+    return linear
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Scores:
         return asdict(self)
 
 
-def evaluate(pred, target, higher_is_better: bool = True) -> Scores:
+def evaluate(pred: ArrayLike, target: ArrayLike, higher_is_better: bool = True) -> Scores:
     """All metrics of one evaluation. ``higher_is_better=False`` (DMOS labels) flips the
     targets' sign for the correlations, so a good model scores positive correlations; the
     RMSE is computed on the labels' own scale after the logistic mapping."""
@@ -160,7 +162,7 @@ def median_interval(n: int, confidence: float = CONFIDENCE) -> tuple[int, float]
     return 1, order_statistic_coverage(n, 1)
 
 
-def summarize(values, confidence: float = CONFIDENCE) -> Summary:
+def summarize(values: ArrayLike, confidence: float = CONFIDENCE) -> Summary:
     """Median, mean, std (ddof 1) and the order-statistic interval of the median."""
     values = np.sort(np.asarray(values, dtype=np.float64))
     if values.size == 0:
@@ -174,7 +176,7 @@ def summarize(values, confidence: float = CONFIDENCE) -> Summary:
     )
 
 
-def holm(p_values) -> list[float]:
+def holm(p_values: ArrayLike) -> list[float]:
     """Holm's step-down adjustment: ``p`` adjusted for the family of all of ``p_values``
     (monotone in the raw order, capped at 1). Rejecting where the adjusted ``p < alpha`` keeps
     the chance of any false rejection in the family at most ``alpha``, whatever the dependence
@@ -187,7 +189,8 @@ def holm(p_values) -> list[float]:
     for rank, index in enumerate(order):
         running = max(running, min(1.0, (m - rank) * p[index]))
         adjusted[index] = running
-    return adjusted.tolist()
+    adjusted_list: list[float] = adjusted.tolist()
+    return adjusted_list
 
 
 # A paired difference at or below this is rounding, not a difference (one prediction's SRCC
@@ -196,7 +199,7 @@ def holm(p_values) -> list[float]:
 TIE_TOLERANCE = 1e-12
 
 
-def signed_rank_p(differences) -> float:
+def signed_rank_p(differences: ArrayLike) -> float:
     """The exact two-sided p-value of Wilcoxon's signed-rank test: zero differences (at most
     :data:`TIE_TOLERANCE`) dropped, as Wilcoxon did; tied magnitudes get mid-ranks and the
     null distribution is that of these very ranks under random signs, so the p-value is exact
@@ -237,7 +240,7 @@ def _sign_pattern_counts(doubled: tuple[int, ...]) -> np.ndarray:
     return ways
 
 
-def paired_wilcoxon(a, b) -> float:
+def paired_wilcoxon(a: ArrayLike, b: ArrayLike) -> float:
     """Two-sided Wilcoxon signed-rank p-value for per-split scores of two models on the same
     splits (:func:`signed_rank_p` of the differences); 1.0 when every difference is zero (no
     evidence of a difference)."""

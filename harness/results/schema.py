@@ -285,7 +285,8 @@ class UnitResult(StoredCondition):
 def result_json_schema() -> dict[str, Any]:
     """The JSON Schema of a :data:`SCHEMA_VERSION` ``result.json`` (a fresh copy)."""
     text = resources.files("harness.results").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def document_version(data: Any, field: str, current: int, source: str | Path, what: str,
@@ -403,7 +404,7 @@ class _Fields:
 
     def items(self, name: str, kind: type) -> list[Any]:
         """A list field whose items are all of ``kind``."""
-        values = self.get(name, list)
+        values: list[Any] = self.get(name, list)
         wrong = next((v for v in values if not isinstance(v, kind)), None)
         if wrong is not None:
             raise self.error(name, f"expected a list of {kind.__name__}, found an item {_short(wrong)}")
@@ -421,7 +422,7 @@ class _Fields:
         for f in fields(cls):
             kinds = get_args(hints[f.name]) or (hints[f.name],)
             optional = type(None) in kinds
-            kind = next(k for k in kinds if k is not type(None))
+            kind: type = next(k for k in kinds if k is not type(None))
             if is_dataclass(kind):
                 present = self.get(f.name, dict, optional) is not None
                 values[f.name] = self.part(f.name).build(kind) if present else None

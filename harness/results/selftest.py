@@ -87,6 +87,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -281,7 +282,8 @@ def _scores(rng: np.random.Generator, splits: int, gains: np.ndarray, sd: float)
     shape = (gains.shape[0], gains.shape[1], splits)
     truth = rng.uniform(0.80, 0.95, (gains.shape[0], 1, 1)) + gains[:, :, None]
     split_effect = rng.normal(scale=SPLIT_SD, size=(gains.shape[0], 1, splits))
-    return truth + split_effect + rng.normal(scale=sd / math.sqrt(2), size=shape)
+    scores: np.ndarray = truth + split_effect + rng.normal(scale=sd / math.sqrt(2), size=shape)
+    return scores
 
 
 def _compare_table(rng: np.random.Generator, splits: int, gains: np.ndarray, sd: float,
@@ -426,7 +428,10 @@ def holm_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]
         comparisons = _compare_table(rng, MIXED_SPLITS, gains, 0.01, refs)
         real, right = _marked(comparisons, refs, gains)
         family = len(comparisons)
-        bonferroni = [r and c.p_raw * family < ALPHA and c.median_difference > 0
+        # every comparison here is tested (MIXED_SPLITS pairs): p_raw and the median difference
+        # are never None
+        bonferroni = [r and cast(float, c.p_raw) * family < ALPHA
+                      and cast(float, c.median_difference) > 0
                       for r, c in zip(real, comparisons, strict=True)]
         holm = [r and ok for r, ok in zip(real, right, strict=True)]
         ahead += sum(holm) > sum(bonferroni)
@@ -435,8 +440,8 @@ def holm_figures(seed: int, size: SelfTestSize) -> tuple[list[Figure], list[str]
         bonferroni_total += sum(bonferroni)
         false_alarm += any(not r and ok for r, ok in zip(real, right, strict=True)) \
             or any(r and c.marker == "▼" for r, c in zip(real, comparisons, strict=True))
-        marked = [c.p_raw for c in comparisons if c.marker]
-        unmarked = [c.p_raw for c in comparisons if not c.marker]
+        marked = [cast(float, c.p_raw) for c in comparisons if c.marker]
+        unmarked = [cast(float, c.p_raw) for c in comparisons if not c.marker]
         disorder += bool(marked and unmarked and min(unmarked) <= max(marked))
     t = size.mixed_tables
     group = (f"Holm against Bonferroni ({MODELS} models x 1 dataset, {MIXED_SPLITS} splits: "

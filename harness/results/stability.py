@@ -37,6 +37,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def seed_noise(units: Iterable[UnitResult], reruns: Iterable[UnitResult]) -> Rer
     units, reruns = list(units), list(reruns)
     if not reruns:
         return None
-    table = {(cell_key(u), u.unit): u for u in units}
+    table: dict[tuple[tuple, str | None], UnitResult] = {(cell_key(u), u.unit): u for u in units}
     paired: dict[CellKey, list[tuple[UnitResult, UnitResult]]] = {}
     for rerun in reruns:
         first = table.get((cell_key(rerun), rerun.rerun_of))
@@ -160,8 +161,9 @@ def _perturbed(cell: Cell, metric: str, sd: float | None, rng: np.random.Generat
         return cell
     values = getattr(cell, f"per_unit_{metric}")
     noise = rng.normal(scale=sd, size=len(values))
-    return dataclasses.replace(cell, **{f"per_unit_{metric}": {
-        unit: value + shift for (unit, value), shift in zip(values.items(), noise, strict=True)}})
+    changes: dict[str, Any] = {f"per_unit_{metric}": {
+        unit: value + shift for (unit, value), shift in zip(values.items(), noise, strict=True)}}
+    return dataclasses.replace(cell, **changes)
 
 
 def stability(block: list[Cell], reference: str | None, metric: str, noise: RerunNoise,

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.arithmetic import current as current_arithmetic
 from harness.errors import ResultSchemaError, ResultsError
@@ -112,8 +112,8 @@ def environment() -> Environment:
     import lifeiqa
 
     # a query only: without optional locks git status never rewrites the repository's index
-    git = {"capture_output": True, "text": True, "cwd": Path(__file__).parent, "timeout": 10,
-           "env": {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}}
+    git: dict[str, Any] = {"capture_output": True, "text": True, "cwd": Path(__file__).parent,
+                           "timeout": 10, "env": {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], **git).stdout.strip() or None
         dirty = bool(subprocess.run(["git", "status", "--porcelain"], **git).stdout.strip())
@@ -137,7 +137,8 @@ def scheduler_job() -> SchedulerJob | None:
     in_array = bool(array and task and task.isdigit())
     return SchedulerJob(
         kind="slurm", job_id=f"{array}_{task}" if in_array else job,
-        array_job_id=array if in_array else None, array_task_id=int(task) if in_array else None,
+        array_job_id=array if in_array else None,
+        array_task_id=int(cast(str, task)) if in_array else None,
         node=os.environ.get("SLURMD_NODENAME", socket.gethostname()),
         restarts=int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0))
 

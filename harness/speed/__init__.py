@@ -94,7 +94,8 @@ class SpeedOptions:
 
     def __post_init__(self) -> None:
         known = ", ".join(f"{number} {name}" for number, name in SECTIONS.items())
-        if isinstance(self.sections, str) or not hasattr(self.sections, "__iter__"):
+        sections: object = self.sections  # as the caller gave it, which may be anything
+        if isinstance(sections, str) or not hasattr(sections, "__iter__"):
             raise InvalidOptionError(f"SpeedOptions.sections={self.sections!r}: expected a "
                                      f"sequence of section numbers ({known})")
         object.__setattr__(self, "sections", tuple(self.sections))
@@ -131,7 +132,7 @@ def _is_device_name(name: object) -> bool:
     if name == "auto":
         return True
     try:
-        torch.device(name)
+        torch.device(name)  # type: ignore[call-overload]  # any object: torch raises for one it refuses
     except (RuntimeError, TypeError):
         return False
     return isinstance(name, str)

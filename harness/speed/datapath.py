@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ class AuthorsStyleDataset(torch.utils.data.Dataset):
         from PIL import Image
 
         with Image.open(self.samples[index]) as image:
-            return self.transform(image.convert("RGB"))
+            return cast(torch.Tensor, self.transform(image.convert("RGB")))
 
 
 def data_path(bench: Bench) -> Table:

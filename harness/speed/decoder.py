@@ -7,7 +7,7 @@ import torch
 from harness.engine.train import autocast_for
 from harness.speed.report import Table
 from harness.speed.sizes import Bench
-from lifeiqa import LifeIQALoss
+from lifeiqa import LifeIQA, LifeIQALoss
 
 
 def decoder_overhead(bench: Bench) -> Table:
@@ -21,26 +21,26 @@ def decoder_overhead(bench: Bench) -> Table:
             memory_format=torch.channels_last)
         y = torch.rand(sizes.overhead_batch, device=device)
 
-        def normalised(x=x, model=model) -> torch.Tensor:
+        def normalised(x: torch.Tensor = x, model: LifeIQA = model) -> torch.Tensor:
             return (x - model.input_mean) / model.input_std
 
         @torch.no_grad()
-        def backbone_forward(model=model) -> None:
+        def backbone_forward(model: LifeIQA = model) -> None:
             with autocast_for(device, recipe):
                 model.backbone(normalised())
 
         @torch.no_grad()
-        def lifeiqa_forward(model=model, x=x) -> None:
+        def lifeiqa_forward(model: LifeIQA = model, x: torch.Tensor = x) -> None:
             with autocast_for(device, recipe):
                 model.forward_head(model.forward_features(x))
 
-        def backbone_train(model=model) -> None:
+        def backbone_train(model: LifeIQA = model) -> None:
             with autocast_for(device, recipe):
                 loss = sum(f.float().mean() for f in model.backbone(normalised()))
             loss.backward()
             model.zero_grad(set_to_none=True)
 
-        def lifeiqa_train(model=model, x=x, y=y) -> None:
+        def lifeiqa_train(model: LifeIQA = model, x: torch.Tensor = x, y: torch.Tensor = y) -> None:
             with autocast_for(device, recipe):
                 loss = loss_fn(model(x), y)
             loss.backward()

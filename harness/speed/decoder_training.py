@@ -43,6 +43,7 @@ def _token_projected_head(model: LifeIQA, features: BackboneFeatures) -> lifeiqa
     """``forward_head`` with the query projection applied to every deepest token, then averaged
     (the same function: the mean of a 1x1 convolution is the convolution of the mean)."""
     tokens = model.query_proj(features.deepest).flatten(2).transpose(1, 2)
+    assert model.memory_proj is not None  # the presets section 6 times all take the stage-3 path
     memory = model.with_shallow_tokens(model.memory_proj(features.pooled), features)
     decoded = model.decoder(model.query_embed + tokens.mean(dim=1, keepdim=True), memory)
     return lifeiqa.LifeIQAOutput(*model.head(decoded))
@@ -54,13 +55,14 @@ def configure(model: LifeIQA, stage: int) -> None:
     for module in model.modules():
         if isinstance(module, MultiheadAttention):
             if stage < 1:
-                module.forward = types.MethodType(_torch_attention, module)
+                # the earlier rows patch instance methods (the else branches undo it); mypy forbids that
+                module.forward = types.MethodType(_torch_attention, module)  # type: ignore[method-assign]
             else:
                 module.__dict__.pop("forward", None)
         if isinstance(module, SparseMoE):
             module.dispatch = "dense" if stage < 4 else model.config.moe_dispatch
     if stage < 2:
-        model.forward_head = types.MethodType(_token_projected_head, model)
+        model.forward_head = types.MethodType(_token_projected_head, model)  # type: ignore[method-assign]
     else:
         model.__dict__.pop("forward_head", None)
 
@@ -89,7 +91,7 @@ def head_flops_per_crop(model: LifeIQA, features: BackboneFeatures, targets: tor
     with FlopCounterMode(display=False) as counter:
         LifeIQALoss()(model.forward_head(features), targets).backward()
     model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / targets.shape[0]
+    return float(counter.get_total_flops() / targets.shape[0])
 
 
 def decoder_training(bench: Bench) -> Table:

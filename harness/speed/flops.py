@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -48,21 +50,25 @@ def model_flop_utilisation(flops_per_image: float, images: int, seconds: float,
     return flops_per_image * images / seconds / (peak_tflops * 1e12)
 
 
-def conv_backward_flop(grad_out_shape, x_shape, w_shape, *args, out_shape, **kwargs) -> int:
+def conv_backward_flop(grad_out_shape: Sequence[int], x_shape: Sequence[int], w_shape: Sequence[int],
+                       *args: Any, out_shape: tuple[Sequence[int] | None, ...], **kwargs: Any) -> int:
     """torch's count for a convolution's backward, with its weight gradient counted once: torch
     (2.x) counts a grouped convolution's weight gradient ``groups`` times, 20x too many FLOPs
     for EfficientNet's depthwise convolutions."""
     from torch.utils.flop_counter import conv_backward_flop as torch_count
     from torch.utils.flop_counter import conv_flop_count
 
-    flops = torch_count.__wrapped__(grad_out_shape, x_shape, w_shape, *args,
-                                    out_shape=out_shape, **kwargs)
+    # torch's registration wraps the count (functools.wraps) and annotates it without __wrapped__
+    flops: int = torch_count.__wrapped__(  # type: ignore[attr-defined]
+        grad_out_shape, x_shape, w_shape, *args, out_shape=out_shape, **kwargs)
     transposed, groups, output_mask = args[4], args[6], args[7]
     if output_mask[1] and groups > 1 and not transposed:
-        def swap(shape):
+        def swap(shape: Sequence[int]) -> list[int]:
             return [shape[1], shape[0], *shape[2:]]
 
-        weight = conv_flop_count(swap(x_shape), swap(grad_out_shape), swap(out_shape[1]))
+        weight_shape = out_shape[1]
+        assert weight_shape is not None  # output_mask[1]: the weight's gradient is computed
+        weight = conv_flop_count(swap(x_shape), swap(grad_out_shape), swap(weight_shape))
         flops -= weight - weight // groups
     return flops
 
@@ -81,4 +87,4 @@ def train_flops_per_image(model: lifeiqa.LifeIQA, device: torch.device, recipe: 
             loss = LifeIQALoss()(model(x), torch.zeros(2, device=device))
         loss.backward()
     model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / 2
+    return float(counter.get_total_flops() / 2)

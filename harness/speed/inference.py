@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import torch
 
-from harness.speed.report import Table
+from harness.speed.report import Row, Table
 from harness.speed.sizes import Bench
 
 PYIQA_METRICS: dict[str, dict[str, bool]] = {
@@ -30,14 +33,16 @@ def inference(bench: Bench) -> Table:
     for name in sizes.inference_metrics:
         torch.manual_seed(0)
         metrics[name] = pyiqa.create_metric(name, device=bench.device, **PYIQA_METRICS[name])
-    times = bench.median_times({name: (lambda m=metric: m(x)) for name, metric in metrics.items()},
+    times = bench.median_times({name: cast(Callable[[], object], lambda m=metric: m(x))
+                                for name, metric in metrics.items()},
                                warmup=1, repeats=max(2, min(sizes.repeats, 5)))
     reference = times.get("lifeiqa_effnet_lite0")
-    rows = tuple({"metric": name, "seconds_per_image": seconds / sizes.inference_batch,
-                  "images_per_s": sizes.inference_batch / seconds,
-                  "relative_to_lifeiqa_effnet": seconds / reference if reference else None,
-                  "offline_flags": ", ".join(f"{k}={v}" for k, v in PYIQA_METRICS[name].items())}
-                 for name, seconds in times.items())
+    rows: tuple[Row, ...] = tuple(
+        {"metric": name, "seconds_per_image": seconds / sizes.inference_batch,
+         "images_per_s": sizes.inference_batch / seconds,
+         "relative_to_lifeiqa_effnet": seconds / reference if reference else None,
+         "offline_flags": ", ".join(f"{k}={v}" for k, v in PYIQA_METRICS[name].items())}
+        for name, seconds in times.items())
     return Table(rows, (
         f"pyiqa.create_metric(name, **offline_flags) on {bench.device}, batches of "
         f"{sizes.inference_batch} RGB images of {sizes.inference_size[1]}x{sizes.inference_size[0]} "

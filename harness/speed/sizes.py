@@ -3,9 +3,10 @@ precision and a folder of generated images."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ _CPU = Sizes(
     train_presets=("lifeiqa_effnet_lite0", "lifeiqa_swin_b"), train_batch=4, train_images=8,
     train_crops=2, train_epochs=3,
 )
-_TINY = dict(  # seconds, for tests: the smallest models and a handful of images
+_TINY: dict[str, Any] = dict(  # seconds, for tests: the smallest models and a handful of images
     warmup=1, repeats=1, image_size=(256, 320),
     overhead_presets=("lifeiqa_effnet_lite0",), overhead_batch=2,
     loader_images=6, patch_num=4, loader_batch=8,
@@ -131,7 +132,7 @@ class Bench:
         """Wait for the device's queued work (see :func:`harness.speed.timing.synchronize`)."""
         synchronize(self.device)
 
-    def median_times(self, variants: dict[str, Callable[[], object]], warmup: int | None = None,
+    def median_times(self, variants: Mapping[str, Callable[[], object]], warmup: int | None = None,
                      repeats: int | None = None) -> dict[str, float]:
         """:func:`harness.speed.timing.median_times` on this device, by default with the sizes'
         warmup and repeats."""

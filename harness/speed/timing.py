@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -17,7 +17,7 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def median_times(device: torch.device, variants: dict[str, Callable[[], object]], warmup: int,
+def median_times(device: torch.device, variants: Mapping[str, Callable[[], object]], warmup: int,
                  repeats: int) -> dict[str, float]:
     """Median seconds of each variant over ``repeats`` rounds after ``warmup`` untimed ones; the
     variants run in alternation so that a change in the machine's load hits them alike."""

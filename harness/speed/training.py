@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +17,7 @@ from harness.engine.train import Stepper, train_finetune
 from harness.speed.flops import PEAK_SOURCE, device_peak, model_flop_utilisation, train_flops_per_image
 from harness.speed.report import Table
 from harness.speed.sizes import Bench
+from lifeiqa import LifeIQA
 
 
 def training(bench: Bench) -> Table:
@@ -37,7 +40,8 @@ def training(bench: Bench) -> Table:
             memory_format=torch.channels_last)
         y = torch.rand(sizes.train_batch, device=device)
 
-        def model_steps(stepper=stepper, forward=forward, x=x, y=y, model=model) -> None:
+        def model_steps(stepper: Stepper = stepper, forward: Callable[..., Any] = forward,
+                        x: torch.Tensor = x, y: torch.Tensor = y, model: LifeIQA = model) -> None:
             model.train()
             total = torch.zeros((), device=device)
             for _ in range(steps):
@@ -49,17 +53,23 @@ def training(bench: Bench) -> Table:
         repeats = max(1, sizes.repeats // 5)
         alone_times = [bench.median_times({"steps": model_steps}, 1, repeats)["steps"]]
         ends: list[float] = []
+
+        def mark_epoch(_: dict, ends: list[float] = ends) -> None:
+            bench.sync()
+            ends.append(time.perf_counter())
+
         train_finetune(model, recipe, records, np.array([r.score for r in records]), records[:2],
                        np.zeros(2), bench.cache, device=device, seed=0,
-                       on_epoch=lambda _, ends=ends: (bench.sync(), ends.append(time.perf_counter())),
+                       on_epoch=mark_epoch,
                        workers=bench.workers)
         epoch = float(statistics.median(np.diff(ends)))  # the first epoch (warmup) has no start mark
         alone_times.append(bench.median_times({"steps": model_steps}, 0, repeats)["steps"])
         alone = statistics.mean(alone_times)
-        row = {"preset": preset, "batch": sizes.train_batch, "steps_per_epoch": steps,
-               "epoch_images_per_s": samples / epoch, "steps_alone_images_per_s": samples / alone,
-               "epoch_over_steps": epoch / alone, "train_gflop_per_image": flops / 1e9,
-               "mfu": None, "mfu_steps_alone": None}
+        row: dict[str, Any] = {
+            "preset": preset, "batch": sizes.train_batch, "steps_per_epoch": steps,
+            "epoch_images_per_s": samples / epoch, "steps_alone_images_per_s": samples / alone,
+            "epoch_over_steps": epoch / alone, "train_gflop_per_image": flops / 1e9,
+            "mfu": None, "mfu_steps_alone": None}
         if peak:
             row["mfu"] = model_flop_utilisation(flops, samples, epoch, peak)
             row["mfu_steps_alone"] = model_flop_utilisation(flops, samples, alone, peak)

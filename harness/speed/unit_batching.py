@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -64,8 +65,8 @@ class BatchedSteps:
                    if not name.startswith("backbone.")]  # the frozen backbone is not stepped
         self.stacked = {name: torch.stack([m.get_parameter(name).detach() for m in models])
                         .requires_grad_() for name in trained}
-        self.features = BackboneFeatures(*(None if parts[0] is None else torch.stack(parts)
-                                           for parts in zip(*batches, strict=True)))
+        self.features = BackboneFeatures._make(None if parts[0] is None else torch.stack(parts)
+                                               for parts in zip(*batches, strict=True))
         self.targets = torch.stack(targets)
         stacked = list(self.stacked.values())
         self.optimizer = torch.optim.AdamW(stacked, lr=1e-4,
@@ -73,7 +74,8 @@ class BatchedSteps:
         # a functional copy of one unit whose forward is the cached-feature path, its experts
         # run densely (the sparse dispatch's shapes depend on the routing: vmap cannot batch it)
         self.base = copy.deepcopy(models[0])
-        self.base.forward = self.base.forward_head  # type: ignore[method-assign]
+        # an instance's forward replaced by another signature, which mypy forbids
+        self.base.forward = self.base.forward_head  # type: ignore[method-assign, assignment]
         for module in self.base.modules():
             if isinstance(module, SparseMoE):
                 module.dispatch = "dense"
@@ -82,10 +84,11 @@ class BatchedSteps:
         def unit_loss(params: dict[str, torch.Tensor], features: BackboneFeatures,
                       target: torch.Tensor) -> torch.Tensor:
             output = torch.func.functional_call(self.base, params, (features,), strict=False)
-            return loss_fn(output, target)
+            loss: torch.Tensor = loss_fn(output, target)
+            return loss
 
         # the unit axis is the first of every tensor; an absent field (no shallow stages) has none
-        unit_axes = BackboneFeatures(*(None if t is None else 0 for t in self.features))
+        unit_axes = BackboneFeatures._make(None if t is None else 0 for t in self.features)
         self.losses = torch.func.vmap(unit_loss, in_dims=(0, unit_axes, 0))
 
     def __call__(self) -> None:
@@ -116,7 +119,8 @@ def unit_batching(bench: Bench) -> Table:
         # each unit its own batch: the features shuffled, the targets drawn
         generator = torch.Generator().manual_seed(units)
         orders = [torch.randperm(batch, generator=generator) for _ in range(units)]
-        batches = [features.map(lambda t, o=o: t[o.to(t.device)].float().contiguous())
+        batches = [features.map(cast(Callable[[torch.Tensor], torch.Tensor],
+                                     lambda t, o=o: t[o.to(t.device)].float().contiguous()))
                    for o in orders]
         targets = [torch.rand(batch, generator=generator).to(device) for _ in range(units)]
         times = bench.median_times({"one at a time": one_at_a_time(models, batches, targets),

@@ -178,6 +178,7 @@ class RecordCollector:
         path, problem = resolve_inside(self.root, name, location, folder)
         if problem is not None:
             raise BadRow(problem.reason)
+        assert path is not None  # resolve_inside gives a path whenever it finds no problem
         path = self._case.match(self.root, PurePosixPath(image_id(self.root, path)))
         rel = image_id(self.root, path)
         meta = self.describe(name, ref) if self.describe else Meta()

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -72,8 +73,11 @@ def _load_photo(name: str) -> np.ndarray:
     import skimage.data
 
     if name == "motorcycle":
-        return skimage.data.stereo_motorcycle()[0]
-    return getattr(skimage.data, name)()
+        # scikit-image leaves this loader unannotated; it returns (left, right, disparity) arrays
+        stereo = cast(Callable[[], tuple[np.ndarray, ...]], skimage.data.stereo_motorcycle)
+        return stereo()[0]
+    photo: np.ndarray = getattr(skimage.data, name)()
+    return photo
 
 
 def _package_file(distribution: str, relative: str) -> Path | None:
@@ -104,7 +108,7 @@ def fit_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
     image = image[..., :3]
     scale = max(height / image.shape[0], width / image.shape[1])
     size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
-    resized = np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+    resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
     top = (resized.shape[0] - height) // 2
     left = (resized.shape[1] - width) // 2
     return np.ascontiguousarray(resized[top:top + height, left:left + width])
@@ -137,7 +141,7 @@ def _fractal_noise(height: int, width: int, exponent: float, rng: np.random.Gene
     spectrum = np.fft.rfft2(rng.standard_normal((height, width))) * radius ** (-exponent / 2)
     spectrum[0, 0] = 0.0
     field = np.fft.irfft2(spectrum, s=(height, width))
-    return field / field.std()
+    return cast(np.ndarray, field / field.std())
 
 
 def dead_leaves(height: int, width: int, rng: np.random.Generator,
@@ -190,7 +194,7 @@ def _palette_colours(hues: int, count: int, rng: np.random.Generator) -> np.ndar
     choice = rng.integers(0, hues, size=count)
     colours = hsv[choice]
     colours[:, 2] = rng.uniform(0.15, 0.95, size=count)
-    return hsv2rgb(colours[None])[0] * 255
+    return cast(np.ndarray, hsv2rgb(colours[None])[0] * 255)
 
 
 def _surface(canvas: np.ndarray, owner: np.ndarray, radii: np.ndarray, centres_y: np.ndarray,
@@ -207,7 +211,7 @@ def _surface(canvas: np.ndarray, owner: np.ndarray, radii: np.ndarray, centres_y
     yy, xx = np.nonzero(covered)
     gain = 1 + (tilt[index, 0] * (yy - centres_y[index]) + tilt[index, 1] * (xx - centres_x[index])
                 ) / radii[index] + grain[index] * noise[covered]
-    out = canvas.copy()
+    out: np.ndarray = canvas.copy()
     out[covered] *= np.clip(gain, 0.2, 2.0)[:, None].astype(np.float32)
     return out
 
@@ -256,14 +260,15 @@ def _photo_group(name: str, load: Callable[[], np.ndarray], height: int, width: 
 
 def _installed_photos() -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
     for name in PHOTOS:
-        yield f"photo:{name}", lambda name=name: _load_photo(name)
+        yield f"photo:{name}", cast(Callable[[], np.ndarray], lambda name=name: _load_photo(name))
     for distribution, relative in PACKAGE_PHOTOS:
         path = _package_file(distribution, relative)
         if path is None:  # another version of the package: the set is smaller, and says so
             log.warning("%s: not in the installed %s; that photo is left out of the synthetic "
                         "set (procedural content takes its place)", relative, distribution)
             continue
-        yield f"photo:{distribution}/{Path(relative).stem}", lambda path=path: _read_rgb(path)
+        yield (f"photo:{distribution}/{Path(relative).stem}",
+               cast(Callable[[], np.ndarray], lambda path=path: _read_rgb(path)))
 
 
 def _installed(height: int, width: int, seed: int, crops: int) -> Iterator[ContentGroup]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -110,7 +111,7 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 _LEVEL_STREAM = 1_000_005
 
 
-def _save(image: np.ndarray, path: Path, **params) -> None:
+def _save(image: np.ndarray, path: Path, **params: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path, **params)
 
@@ -248,7 +249,7 @@ def _write_koniq(config: SynthConfig, out: Path) -> dict:
         top, left = rng.integers(0, size.height // 4), rng.integers(0, size.width // 4)
         crop = pristine.image[top:top + size.height * 3 // 4, left:left + size.width * 3 // 4]
         content = np.asarray(Image.fromarray(crop).resize((size.width, size.height),
-                                                          Image.LANCZOS))
+                                                          Image.Resampling.LANCZOS))
         image, applied = D.authentic_mixture(content, rng)
         name = f"{10_000_000 + index * 7919}.jpg"
         _save(image, out / "512x384" / name, quality=95)
@@ -314,7 +315,8 @@ def _made_with(config: SynthConfig) -> dict:
 def _matches(manifest: dict | None, config: SynthConfig) -> bool:
     """Whether a manifest records a dataset made as :func:`_made_with` says."""
     made = json.loads(json.dumps(_made_with(config)))
-    return bool(manifest) and all(manifest.get(key) == value for key, value in made.items())
+    return manifest is not None and bool(manifest) and \
+        all(manifest.get(key) == value for key, value in made.items())
 
 
 def is_synthesized(like: str, out: str | Path, size: str = "default", seed: int = 0,

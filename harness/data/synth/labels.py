@@ -68,7 +68,8 @@ def consensus_quality(scores: dict[str, np.ndarray]) -> np.ndarray:
             raise ValueError(f"metric {name} gave {bad} non-finite score(s)")
         n = len(values)
         ranks.append((rankdata(values) - 1) / max(n - 1, 1))
-    return np.mean(ranks, axis=0)
+    quality: np.ndarray = np.mean(ranks, axis=0)
+    return quality
 
 
 def to_native_scale(quality: np.ndarray, low: float, high: float, higher_is_better: bool,

@@ -20,7 +20,8 @@ MANIFEST = "synth.json"
 
 def read_manifest(out: Path) -> dict | None:
     try:
-        return json.loads((Path(out) / MANIFEST).read_text())
+        manifest: dict = json.loads((Path(out) / MANIFEST).read_text())
+        return manifest
     except (OSError, ValueError):
         return None
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import torch
 
 from harness.data.cache import DecodedImageCache
-from harness.engine.features import CropPlan, FeatureCache
+from harness.engine.features import CropPlan, FeatureCache, LifeIQAExtractor
 from harness.engine.parts import JobParts
 from harness.engine.resume import EpochResume
 from harness.engine.train import TrainOutcome
@@ -19,6 +19,9 @@ from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
 from harness.plan.recipes import Recipe
 from lifeiqa import LifeIQA
+
+if TYPE_CHECKING:
+    from harness.engine.families.probe import StageExtractor
 
 EpochCallback = Callable[[dict], None]  # called with each epoch's history entry
 
@@ -54,7 +57,8 @@ class EngineContext:
         then features), in the order found."""
         return [*self.images.rebuilt, *(e for c in self.feature_caches for e in c.rebuilt)]
 
-    def feature_cache(self, model: LifeIQA, recipe: Recipe, extractor=None,
+    def feature_cache(self, model: LifeIQA, recipe: Recipe,
+                      extractor: LifeIQAExtractor | StageExtractor | None = None,
                       draw: int = 0) -> FeatureCache:
         """The frozen-backbone feature cache for ``model`` on ``recipe``'s crops (training
         crops of ``draw``: :attr:`harness.plan.jobs.Job.crop_draw`); ``extractor`` says what is
@@ -93,7 +97,8 @@ def build_module(model: ModelRef, *leading: object) -> torch.nn.Module:
     head's feature shapes) and the row's model arguments; a factory that fails (pyiqa raises
     many types when it would fetch weights) or returns no module raises ExecutionError."""
     try:
-        net = model.spec.factory(*leading, **model.arguments)
+        # every image-model and feature-head entry has a factory (built-ins and plug-ins alike)
+        net = cast("Callable[..., object]", model.spec.factory)(*leading, **model.arguments)
     except Exception as err:
         raise ExecutionError(f"{model_label(model)} could not be built offline from "
                              f"{model.arguments or 'no arguments'}: {type(err).__name__}: "
@@ -119,7 +124,7 @@ def scores_of(output: object, batch: int, model: ModelRef) -> torch.Tensor:
         found = f"a tensor of shape {shape}" if shape is not None else type(output).__name__
         raise ModelContractError(f"{model_label(model)}: its output for a batch of {batch} is "
                                  f"{found}; expected a tensor of shape ({batch},) or ({batch}, 1)")
-    return output.float().reshape(batch)
+    return cast(torch.Tensor, output).float().reshape(batch)  # a tensor: its shape was checked
 
 
 def check_finite(scores: torch.Tensor, model: ModelRef, what: str) -> None:

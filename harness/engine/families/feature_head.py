@@ -8,6 +8,8 @@ trains in seconds per unit, with Life-IQA's frozen loop (optimiser, schedule, lo
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -28,7 +30,7 @@ from harness.errors import InvalidOptionError
 from harness.plan.jobs import Job
 from harness.plan.model_specs import FeatureShapes
 from harness.plan.models import ModelRef
-from lifeiqa import BackboneFeatures, LifeIQAOutput
+from lifeiqa import BackboneFeatures, LifeIQA, LifeIQAOutput
 
 
 class FeatureHeadAdapter(nn.Module):
@@ -56,7 +58,7 @@ def shapes_of(features: BackboneFeatures) -> FeatureShapes:
 class FeatureHeadFamily:
     """A plug-in head on the preset's cached frozen features."""
 
-    kinds = ("feature_head",)
+    kinds: tuple[str, ...] = ("feature_head",)
 
     def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
                     on_epoch: EpochCallback | None = None) -> Trained:
@@ -77,7 +79,8 @@ class FeatureHeadFamily:
         with torch.no_grad():  # the contract, checked on one image's crops before training
             check_finite(model.eval().forward_head(train[0]).score, job.model,
                          "on one training image's features")
-        outcome = train_frozen(model, recipe, train, parts.train_y, test, parts.test_y,
+        # the adapter drives the frozen loop as Life-IQA's decoder does (forward_head)
+        outcome = train_frozen(cast(LifeIQA, model), recipe, train, parts.train_y, test, parts.test_y,
                                job.selection, val, parts.val_y, context.device, job.seed, on_epoch,
                                resume=context.resume)
         info = {**registry_info(job.model), "features": vars(shapes),

@@ -10,6 +10,8 @@ shape and finiteness, so a model that breaks the contract fails with its name at
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -26,7 +28,7 @@ from harness.engine.parts import JobParts
 from harness.engine.train import train_finetune
 from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
-from lifeiqa import LifeIQAOutput
+from lifeiqa import LifeIQA, LifeIQAOutput
 
 
 class ImageModelAdapter(nn.Module):
@@ -49,7 +51,7 @@ class ImageModelAdapter(nn.Module):
         return x
 
     def forward_head(self, x: torch.Tensor) -> LifeIQAOutput:
-        return self(x)
+        return cast(LifeIQAOutput, self(x))
 
 
 def build(model: ModelRef) -> ImageModelAdapter:
@@ -69,7 +71,7 @@ def check_output(adapter: ImageModelAdapter, crop_size: int, seed: int) -> None:
 class ImageModelFamily:
     """A network of crops, trained by the harness's fine-tuning loop."""
 
-    kinds = ("image_model",)
+    kinds: tuple[str, ...] = ("image_model",)
 
     def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
                     on_epoch: EpochCallback | None = None) -> Trained:
@@ -78,7 +80,8 @@ class ImageModelFamily:
         torch.manual_seed(job.seed)
         model = build(job.model)
         check_output(model, job.recipe.crop_size, job.seed)
-        outcome = train_finetune(model, job.recipe, parts.train, parts.train_y, parts.test,
+        # the adapter drives the loop as Life-IQA does (forward, forward_features, forward_head)
+        outcome = train_finetune(cast(LifeIQA, model), job.recipe, parts.train, parts.train_y, parts.test,
                                  parts.test_y, context.images, job.selection, parts.val,
                                  parts.val_y, context.device, job.seed, on_epoch,
                                  resume=context.resume)

@@ -7,6 +7,7 @@ features (recipe mode ``frozen``) or whole, on crops of the decoded images (``fi
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ def build_model(model: ModelRef, seed: int) -> lifeiqa.LifeIQA:
 class LifeIQAFamily:
     """Life-IQA, an ablation of it, or a configuration baseline, trained as the recipe's mode says."""
 
-    kinds = ("lifeiqa", "ablation", "lifeiqa_config")
+    kinds: tuple[str, ...] = ("lifeiqa", "ablation", "lifeiqa_config")
 
     def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
                     on_epoch: EpochCallback | None = None) -> Trained:
@@ -116,6 +117,7 @@ def test_part_routing(recorder: analyses.RouterRecorder, predict_test: Callable[
     logits = logits.reshape(len(parts.test), -1, experts)
     typed = [i for i, r in enumerate(parts.test) if r.distortion]
     records = [parts.test[i] for i in typed]
-    return analyses.routing(logits[typed], [r.distortion for r in records],
+    # every record in ``records`` has a distortion type (``typed``)
+    return analyses.routing(logits[typed], cast("list[str]", [r.distortion for r in records]),
                             [r.group for r in records], [r.level for r in records],
                             recorder.top_k, seed=seed)

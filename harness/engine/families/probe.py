@@ -10,6 +10,7 @@ seconds per split.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -59,13 +60,14 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray = ALPHAS) -> tupl
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     projected = vectors.T @ (z.T @ centred)
     n = len(y)
-    best = None
+    best: tuple[float, float, np.ndarray] | None = None
     for alpha in alphas:
         beta = vectors @ (projected / (eigenvalues + alpha))
         dof = float(np.sum(eigenvalues / (eigenvalues + alpha)))
         gcv = float(np.sum((centred - z @ beta) ** 2)) / max(n - dof, 1e-9) ** 2
         if best is None or gcv < best[1]:
             best = (alpha, gcv, beta)
+    assert best is not None  # alphas is never empty
     alpha, gcv, beta = best
     weights = beta / std
     bias = y_mean - float(mean @ weights)
@@ -73,11 +75,11 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: np.ndarray = ALPHAS) -> tupl
 
 
 def predict_ridge(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return x @ weights[:-1] + weights[-1]
+    return cast(np.ndarray, x @ weights[:-1] + weights[-1])
 
 
 def per_image(predictions: np.ndarray, crops: int) -> np.ndarray:
-    return predictions.reshape(-1, crops).mean(1)
+    return cast(np.ndarray, predictions.reshape(-1, crops).mean(1))
 
 
 def stage_separability(x_train: np.ndarray, train: Sequence[ImageRecord], train_crops: int,
@@ -85,10 +87,10 @@ def stage_separability(x_train: np.ndarray, train: Sequence[ImageRecord], train_
                        stride: int) -> dict:
     """The separability of one stage's per-image features (the mean over each image's crops)
     by distortion type; images without a type are left out."""
-    def typed(x: np.ndarray, records: Sequence[ImageRecord], crops: int):
+    def typed(x: np.ndarray, records: Sequence[ImageRecord], crops: int) -> tuple[np.ndarray, list[str]]:
         images = x.reshape(len(records), crops, -1).mean(1)
         keep = [i for i, r in enumerate(records) if r.distortion]
-        return images[keep], [records[i].distortion for i in keep]
+        return images[keep], cast("list[str]", [records[i].distortion for i in keep])
 
     train_x, train_labels = typed(x_train, train, train_crops)
     test_x, test_labels = typed(x_test, test, test_crops)
@@ -105,7 +107,7 @@ def stage_separability(x_train: np.ndarray, train: Sequence[ImageRecord], train_
 class ProbeFamily:
     """A ridge head on one pooled stage of the preset's frozen backbone."""
 
-    kinds = ("probe",)
+    kinds: tuple[str, ...] = ("probe",)
 
     def fit_predict(self, job: Job, parts: JobParts, context: EngineContext,
                     on_epoch: EpochCallback | None = None) -> Trained:
