@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -236,12 +235,12 @@ def test_html_in_names_is_escaped(tmp_path):
 # --- in a real browser -------------------------------------------------------------------------
 
 
-def _browser_missing() -> str | None:
+def _browser_missing(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
         return "the selenium package is not installed (pip install -e '.[dev]')"
-    for path in (CHROMIUM, CHROMEDRIVER):
+    for path in (chromium, chromedriver):
         if not path.exists():
             return f"{path} not found (apt-get install chromium chromium-driver)"
     return None
@@ -266,13 +265,18 @@ def _driver(javascript: bool = True):
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    missing = _browser_missing()
+def _require_browser(missing: str | None) -> None:
+    """Skip a test that needs the browser when it is missing; fail it under CI's
+    LIFEIQA_REQUIRE_BROWSER=1."""
     if missing:
         if os.environ.get("LIFEIQA_REQUIRE_BROWSER") == "1":
             pytest.fail(f"LIFEIQA_REQUIRE_BROWSER=1 but {missing}")
         pytest.skip(f"no headless browser: {missing}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_browser(_browser_missing())
     driver = _driver()
     yield driver
     driver.quit()
@@ -377,8 +381,7 @@ def test_a_fresh_page_in_chromium_links_each_unit_to_its_files(browser, fresh):
 
 @pytest.mark.slow
 def test_the_page_without_javascript_is_complete_tables(fresh):
-    if _browser_missing():
-        pytest.skip(f"no headless browser: {_browser_missing()}")
+    _require_browser(_browser_missing())
     driver = _driver(javascript=False)
     try:
         _open(driver, fresh / "site" / PAGE)
@@ -410,20 +413,14 @@ def test_the_browser_runs_offline(browser, tmp_path):
         "return document.getElementById('remote').naturalWidth") == 0
 
 
-@pytest.mark.slow
-def test_require_browser_turns_a_skip_into_a_failure(tmp_path):
+def test_require_browser_turns_a_skip_into_a_failure(monkeypatch):
     """CI sets LIFEIQA_REQUIRE_BROWSER=1: there a browser that cannot be found fails the tests
-    that need it instead of skipping them (shown on a copy of this file with the browser moved)."""
-    copy_of = tmp_path / "test_copy.py"
-    copy_of.write_text(Path(__file__).read_text().replace(
-        'CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")',
-        'CHROMIUM, CHROMEDRIVER = Path("/nonexistent/chromium"), Path("/usr/bin/chromedriver")'))
-    shutil.copy(Path(__file__).parent / "conftest.py", tmp_path / "conftest.py")
-    shutil.copytree(Path(__file__).parent / "netblock", tmp_path / "netblock")
-    for required, outcome in (("1", "1 error"), ("", "1 skipped")):
-        ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                              str(copy_of), "-k", "escaped_html_does_not_run"], capture_output=True,
-                             text=True, env={**os.environ, "LIFEIQA_REQUIRE_BROWSER": required},
-                             cwd=ROOT, timeout=300)
-        assert outcome in ran.stdout, ran.stdout
-    assert "no headless browser: /nonexistent/chromium not found" in ran.stdout
+    that need it instead of skipping them."""
+    missing = _browser_missing(Path("/nonexistent/chromium"), CHROMEDRIVER)
+    monkeypatch.setenv("LIFEIQA_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="LIFEIQA_REQUIRE_BROWSER=1 but "):
+        _require_browser(missing)
+    monkeypatch.delenv("LIFEIQA_REQUIRE_BROWSER")
+    with pytest.raises(pytest.skip.Exception,
+                       match="no headless browser: /nonexistent/chromium not found"):
+        _require_browser(missing)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
+
 
 def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache"), "OMP_WAIT_POLICY": "PASSIVE"}
@@ -46,7 +48,14 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     assert bad.returncode == 2 and "--limit 0: expected an integer >= 1" in bad.stderr
 
 
-@pytest.mark.slow
+def listed(capsys, *args: str) -> tuple[int, str, str]:
+    """``lifeiqa-bench list ...`` in this process: listing imports nothing a fresh interpreter
+    would import differently, and ten interpreters cost half a minute."""
+    code = main(["list", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize("what,expected", [
     ("protocols", {"splits", "comparison", "cross-dataset", "pyiqa-zero-shot"}),
     ("recipes", {"cpu_demo", "cpu_bench", "authors_koniq10k", "finetune_short"}),
@@ -54,17 +63,14 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     ("models", {"full", "no_gcn", "deiqt_head", "probe_stage3", "cnniqa", "piqe"}),
     ("datasets", {"kadid10k", "tid2013", "koniq10k", "spaq", "live", "csiq", "livec"}),
 ])
-def test_list_names_what_a_run_can_name(tmp_path, what, expected):
-    listed = bench(tmp_path, "list", what, "--json")
-    assert listed.returncode == 0, listed.stderr
-    rows = json.loads(listed.stdout)
-    assert expected <= {row["name"] for row in rows}
-    table = bench(tmp_path, "list", what)
-    assert all(name in table.stdout for name in expected)
+def test_list_names_what_a_run_can_name(capsys, what, expected):
+    code, out, err = listed(capsys, what, "--json")
+    assert code == 0, err
+    assert expected <= {row["name"] for row in json.loads(out)}
+    code, out, _ = listed(capsys, what)
+    assert code == 0 and all(name in out for name in expected)
 
 
-@pytest.mark.slow
-def test_list_refuses_an_unknown_catalog(tmp_path):
-    result = bench(tmp_path, "list", "modles")
-    assert result.returncode == 2
-    assert "unknown catalog 'modles'; did you mean models?" in result.stderr
+def test_list_refuses_an_unknown_catalog(capsys):
+    code, _, err = listed(capsys, "modles")
+    assert code == 2 and "unknown catalog 'modles'; did you mean models?" in err
