@@ -33,13 +33,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# in parallel, one worker a core (pytest-xdist); the Slurm tests share one worker (one cluster)
+# in parallel, one worker a core (pytest-xdist), a test file's tests on one worker: the Slurm
+# tests share one cluster. (Not --dist loadgroup: under pytest 9 xdist 3.8 ignores its groups.)
 test: lint typecheck
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # between two edits: everything but the slow and browser tiers (pyproject.toml's markers)
 test-fast: lint typecheck
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup -m "not slow and not browser"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow and not browser"
 
 # the documentation site, built into site/ (mkdocs.yml; the reference pages are generated)
 docs: $(STAMP)

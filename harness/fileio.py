@@ -90,13 +90,14 @@ def reason_of(err: OSError) -> str:
     """Why a write failed, in words: the system's reason, and for a full disk or quota what
     that means."""
     reason = err.strerror or str(err)
+    # errno is None for an OSError raised without one: get() then finds no hint
     hint = _NO_ROOM.get(err.errno)  # type: ignore[arg-type]
     return f"{reason} ({hint})" if hint else reason
 
 
 def _explained(err: OSError, path: Path) -> OSError:
     """``err`` with a message that names the file being written (the OS often does not)."""
-    hint = _NO_ROOM.get(err.errno)  # type: ignore[arg-type]
+    hint = _NO_ROOM.get(err.errno)  # type: ignore[arg-type]  # as in reason_of
     text = f"cannot write {path}: {reason_of(err)}" + ("; nothing was replaced" if hint else "")
     return OSError(err.errno, text) if err.errno is not None else OSError(text)
 

@@ -112,6 +112,7 @@ class MultiheadAttention(nn.MultiheadAttention):
     as keys and values in place and fed to ``scaled_dot_product_attention``.
     """
 
+    # narrower than nn.MultiheadAttention.forward on purpose (see above)
     def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         batch, queries, dim = query.shape
         heads, head_dim = self.num_heads, self.head_dim

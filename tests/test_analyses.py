@@ -4,15 +4,12 @@ computation on a small fixture, then both protocols end to end with resume and l
 import dataclasses
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from commands import bench
 from scipy import stats
 
 from harness.data.records import ImageRecord
@@ -328,18 +325,12 @@ FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--splits", "2", "--s
         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
 
 
-def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    return subprocess.run([script, *args], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")})
-
-
 @pytest.mark.slow
 def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
     runs = tmp_path / "runs"
     args = ("run", "--protocol", "routing", "--datasets", "synth-kadid10k", "--runs", str(runs),
             *FAST)
-    first = bench(tmp_path, *args)
+    first = bench(*args, cache=tmp_path / "cache")
     assert first.returncode == 0, first.stdout + first.stderr
     results = [read_result(p) for p in sorted(runs.rglob("result.json"))]
     assert sorted(r.model.name for r in results) == ["lifeiqa_tiny"] * 2 + ["no_balance_loss"] * 2
@@ -354,7 +345,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
     no_balance = next(r for r in results if r.model.name == "no_balance_loss")
     assert no_balance.config["recipe"]["aux_weight"] == 0 == no_balance.config["recipe"]["z_weight"]
     assert no_balance.config["analysis"] == "routing"
-    again = bench(tmp_path, *args)
+    again = bench(*args, cache=tmp_path / "cache")
     assert again.returncode == 0 and "0 run, 4 already done" in again.stdout + again.stderr
     # the table's numbers are the medians over the stored units
     cells = {c.model: c for c in routing_cells(results)}
@@ -363,8 +354,8 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
         np.median([f["mutual_information"] for f in full]))
     np.testing.assert_allclose(cells["lifeiqa_tiny"].frequency,
                                np.mean([f["frequency"] for f in full], axis=0))
-    board = bench(tmp_path, "leaderboard", "routing", "--runs", str(runs), "--out",
-                  str(tmp_path / "board"))
+    board = bench("leaderboard", "routing", "--runs", str(runs), "--out", str(tmp_path / "board"),
+                  cache=tmp_path / "cache")
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "Expert routing by distortion type" in text and "-routing.png" in text
@@ -380,7 +371,8 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
 @pytest.mark.slow
 def test_feature_separability_end_to_end(tmp_path):
     runs = tmp_path / "runs"
-    run = bench(tmp_path, "run", "--protocol", "feature-separability", "--runs", str(runs), *FAST)
+    run = bench("run", "--protocol", "feature-separability", "--runs", str(runs), *FAST,
+                cache=tmp_path / "cache")
     assert run.returncode == 0, run.stdout + run.stderr
     results = [read_result(p) for p in sorted(runs.rglob("result.json"))]
     assert sorted({r.analyses["separability"]["stage"] for r in results}) == [1, 2, 3, 4]
@@ -388,8 +380,8 @@ def test_feature_separability_end_to_end(tmp_path):
         found = result.analyses["separability"]
         assert -1 <= found["silhouette"] <= 1 and 0 <= found["knn_accuracy"] <= 1
         assert len(found["embedding"]["points"]) == result.split.test_images
-    board = bench(tmp_path, "leaderboard", "feature-separability", "--runs", str(runs),
-                  "--out", str(tmp_path / "board"))
+    board = bench("leaderboard", "feature-separability", "--runs", str(runs), "--out",
+                  str(tmp_path / "board"), cache=tmp_path / "cache")
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "Stage-feature separability" in text and "-embedding.png" in text

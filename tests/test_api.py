@@ -3,13 +3,8 @@ asked, and bad input refused before any work (API and CLI alike, exit status 2 a
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from commands import bench
 
 import harness
 from harness.errors import DataNotFoundError, InvalidOptionError, NoResultsError, UnknownNameError
@@ -19,12 +14,6 @@ OPTIONS = dict(datasets=["synth-kadid10k"], model="lifeiqa_tiny", synth_size="ti
 CLI_OPTIONS = ["--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny", "--synth-size", "tiny",
                "--splits", "2", "--set", "epochs=1", "--set", "train_crops=1", "--set",
                "test_crops=1", "--set", "batch_size=32"]
-
-
-def bench(*args: str, cache: Path) -> subprocess.CompletedProcess:
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    env = {**os.environ, "LIFEIQA_CACHE": str(cache)}
-    return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+import commands
 import pytest
 import yaml
 
@@ -19,12 +21,12 @@ from harness.results.store import read_result
 
 ROOT = Path(__file__).resolve().parent.parent
 X86 = platform.machine().lower() in ("x86_64", "amd64")
+PIN = (*arithmetic.SETTINGS, arithmetic.VARIABLE)  # the variables conftest.py's pin set
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without the pin (conftest.py set it), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in arithmetic.SETTINGS and k != arithmetic.VARIABLE}
+    env = {k: v for k, v in os.environ.items() if k not in PIN}
     return {**env, **extra}
 
 
@@ -43,22 +45,22 @@ def recorded(env: dict[str, str]) -> dict:
     return json.loads(out.stdout)
 
 
-def bench(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+def bench(*args: str, cache: Path | None = None, env: Mapping[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    """The command line from the repository root in :func:`clean_environment` with ``env``."""
+    return commands.bench(*args, cache=cache, cwd=ROOT, env=env, unset=PIN)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not X86, reason="the x86-avx2 profile is the default on x86-64 only")
 def test_units_record_the_pinned_arithmetic_and_native_runs_keep_apart(tmp_path):
-    cache = str(tmp_path / "cache")
+    cache = tmp_path / "cache"
     run = ("run", "--protocol", "ci-golden", "--synth-size", "tiny", "--datasets", "synth-csiq",
            "--models", "probe_stage4", "--splits", "1", "--suite", "golden")
-    pinned = bench(*run, "--runs", str(tmp_path / "pinned"),
-                   env=clean_environment(LIFEIQA_CACHE=cache))
+    pinned = bench(*run, "--runs", str(tmp_path / "pinned"), cache=cache)
     assert pinned.returncode == 0, pinned.stderr
-    native = bench(*run, "--runs", str(tmp_path / "native"),
-                   env=clean_environment(LIFEIQA_CACHE=cache, LIFEIQA_ARITHMETIC="native"))
+    native = bench(*run, "--runs", str(tmp_path / "native"), cache=cache,
+                   env={"LIFEIQA_ARITHMETIC": "native"})
     assert native.returncode == 0, native.stderr
     [a] = [read_result(p).environment.arithmetic for p in (tmp_path / "pinned").rglob("result.json")]
     [b] = [read_result(p).environment.arithmetic for p in (tmp_path / "native").rglob("result.json")]
@@ -75,12 +77,10 @@ def test_units_record_the_pinned_arithmetic_and_native_runs_keep_apart(tmp_path)
     assert manifest["arithmetic"] == b.kernels
     # a reference made under one arithmetic says so when checked against units of another
     golden = tmp_path / "golden.yaml"
-    written = bench("check", str(tmp_path / "pinned" / "golden"), "--write-golden", str(golden),
-                    env=clean_environment())
+    written = bench("check", str(tmp_path / "pinned" / "golden"), "--write-golden", str(golden))
     assert written.returncode == 0, written.stderr
     assert yaml.safe_load(golden.read_text())["generated"]["arithmetic"] == [a.label]
-    checked = bench("check", str(tmp_path / "native" / "golden"), "--against", str(golden),
-                    env=clean_environment())
+    checked = bench("check", str(tmp_path / "native" / "golden"), "--against", str(golden))
     assert f"the reference's units computed under {a.label}, these under {b.label}" in \
         checked.stdout + checked.stderr
 
@@ -105,7 +105,7 @@ def test_pinning_after_torch_loaded_changes_nothing():
 
 
 def test_an_unknown_profile_is_one_line_naming_the_variable():
-    out = bench("list", env=clean_environment(LIFEIQA_ARITHMETIC="x86_avx2"))
+    out = bench("list", env={"LIFEIQA_ARITHMETIC": "x86_avx2"})
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "lifeiqa-bench: error: unknown arithmetic profile (LIFEIQA_ARITHMETIC) 'x86_avx2'; did "

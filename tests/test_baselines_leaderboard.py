@@ -1,15 +1,10 @@
 """The registry's built-in models (probes, pyiqa architectures, zero-shot metrics) and
 leaderboards."""
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from commands import bench
 from dataset_fixtures import write_kadid10k_release
 
 import lifeiqa
@@ -24,12 +19,6 @@ from harness.results import metrics
 from harness.results.aggregate import Cell, compare_block
 from harness.results.schema import Environment, ProtocolRef, Seeds, SplitInfo, UnitResult
 from harness.results.store import ResultsStore
-
-
-def bench(cache: Path, *args: str) -> subprocess.CompletedProcess:
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    env = {**os.environ, "LIFEIQA_CACHE": str(cache)}
-    return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
 
 
 def test_registry_names_needs_and_data_seen():
@@ -139,10 +128,10 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
         "name: mini\nversion: '1'\nkind: splits\nsplits: 2\ntest_fraction: 0.34\n"
         "datasets: [kadid10k]\nvariants: [full, no_moe]\n"
         "baselines: [deiqt_head, probe_stage3, cnniqa, piqe]\nbreakdown: distortion\n")
-    run = bench(cache, "run", "--protocol", str(protocol), "--runs", str(runs), "--model",
+    run = bench("run", "--protocol", str(protocol), "--runs", str(runs), "--model",
                 "lifeiqa_tiny", "--recipe", "cpu_demo", "--dataset-root",
                 f"kadid10k={tmp_path / 'kadid'}", "--set", "epochs=1", "--set", "train_crops=2",
-                "--set", "test_crops=2")
+                "--set", "test_crops=2", cache=cache)
     assert run.returncode == 0, run.stdout + run.stderr
     by_model = {}
     for result in ResultsStore(runs).results("mini"):
@@ -157,8 +146,8 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
     assert by_model["deiqt_head"][0].model_config["num_queries"] == 1
     assert by_model["probe_stage3"][0].model_config["probe_stride"] == 16
 
-    board = bench(cache, "leaderboard", "mini", "--runs", str(runs), "--out",
-                  str(tmp_path / "board"), "--published", "none")
+    board = bench("leaderboard", "mini", "--runs", str(runs), "--out",
+                  str(tmp_path / "board"), "--published", "none", cache=cache)
     assert board.returncode == 0, board.stdout + board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     for model in by_model:

@@ -8,12 +8,12 @@ import hashlib
 import json
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import commands
 import numpy as np
 import pytest
 from PIL import Image
@@ -82,13 +82,12 @@ def dataset(tmp_path: Path) -> Path:
 
 
 def bench(*args: str, cwd: Path, cache: Path, pythonpath: Path | None = None
-          ) -> subprocess.CompletedProcess:
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    env = {**os.environ, "LIFEIQA_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+          ) -> subprocess.CompletedProcess[str]:
+    """The command line on one thread, with ``pythonpath`` (an installed plug-in) importable."""
+    env = {"OMP_NUM_THREADS": "1"}
     if pythonpath is not None:  # keeps the socket block (tests/netblock) on the path
-        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    return subprocess.run([script, *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=600)
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), os.environ.get("PYTHONPATH", "")])
+    return commands.bench(*args, cwd=cwd, cache=cache, env=env)
 
 
 def unit_results(runs: Path) -> list[dict]:

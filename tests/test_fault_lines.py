@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import fcntl
 import os
-import resource
-import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import commands
 import pytest
 
 from harness.data.synth.generate import remove_orphans, synthesize
 
-SCRIPT = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
 
-
-def _file_limit(limit: int):
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
-
-
-def bench(*args: str, cwd: Path, file_limit: int | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=600, cwd=cwd,
-                          env={**os.environ, "LIFEIQA_CACHE": str(cwd / "cache"),
-                               "PYTHONDONTWRITEBYTECODE": "1"},
-                          preexec_fn=None if file_limit is None else _file_limit(file_limit))
+def bench(*args: str, cwd: Path, file_limit: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line in ``cwd`` with its data cache there, writing no bytecode."""
+    return commands.bench(*args, cwd=cwd, cache=cwd / "cache", file_limit=file_limit,
+                          env={"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 @pytest.mark.slow
@@ -105,7 +93,7 @@ def test_a_feature_cache_entry_that_cannot_be_written_is_named(tmp_path):
             f"cache._write(Path({str(entry)!r}), {{'pooled': torch.zeros(4096)}})\n")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-                         preexec_fn=_file_limit(1024))
+                         preexec_fn=commands.file_size_limit(1024))
     assert ran.returncode == 1
     assert f"OSError: [Errno 27] cannot write {entry}: File too large" in ran.stderr
     assert list(entry.parent.iterdir()) == []

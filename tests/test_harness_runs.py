@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from commands import bench, start_bench
 
 import lifeiqa
 from harness.data.cache import DecodedImageCache
@@ -31,15 +31,6 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("lifeiqa-cache")
 
 
-def bench(cache: Path, *args: str, wait: bool = True):
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    env = {**os.environ, "LIFEIQA_CACHE": str(cache)}
-    if not wait:
-        return subprocess.Popen([script, *args], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
-
-
 def results(runs: Path) -> dict[str, UnitResult]:
     return {str(p.parent.relative_to(runs)): read_result(p)
             for p in sorted(runs.rglob("result.json"))}
@@ -48,7 +39,7 @@ def results(runs: Path) -> dict[str, UnitResult]:
 @pytest.mark.slow
 def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path):
     runs = tmp_path / "runs"
-    first = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
+    first = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, cache=cache)
     assert first.returncode == 0, first.stdout + first.stderr
     stored = results(runs)
     assert len(stored) == 2
@@ -67,7 +58,7 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
     assert len(predictions) - 1 == result.split.test_images == 125
     assert "selection: last epoch" in first.stdout and "protocol v1.0" in first.stdout
 
-    again = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
+    again = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, cache=cache)
     assert "0 run, 2 already done" in again.stdout
     if not environment().git_dirty:  # a clean checkout reuses its own units without a word
         assert "other code" not in again.stderr
@@ -76,12 +67,12 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
     data = json.loads(other.read_text())
     data["environment"].update(git_commit="0" * 40, git_dirty=True)
     other.write_text(json.dumps(data))
-    reused = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
+    reused = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, cache=cache)
     assert "0 run, 2 already done" in reused.stdout
     assert "already done were made by other code than this checkout's" in reused.stderr
     assert "0000000000 with uncommitted changes: 1" in reused.stderr
-    changed = bench(cache, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
-                    "--set", "epochs=3")
+    changed = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
+                    "--set", "epochs=3", cache=cache)
     assert changed.returncode != 0
     assert "recipe.epochs: stored 2, requested 3" in changed.stdout + changed.stderr
 
@@ -89,10 +80,11 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
 @pytest.mark.slow
 def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_path):
     args = ["run", "--protocol", "splits", "--splits", "3", *FAST]
-    reference = bench(cache, *args, "--runs", str(tmp_path / "reference"))
+    reference = bench(*args, "--runs", str(tmp_path / "reference"), cache=cache)
     assert reference.returncode == 0, reference.stderr
     runs = tmp_path / "killed"
-    process = bench(cache, *args, "--runs", str(runs), wait=False)
+    process = start_bench(*args, "--runs", str(runs), cache=cache, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while not list(runs.rglob("result.json")) and time.time() < deadline:
         time.sleep(0.2)
@@ -101,7 +93,7 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_pat
     finished = results(runs)
     assert 1 <= len(finished) < 3, "kill landed too late to test a resume"
     stamps = {k: (runs / k / "result.json").stat().st_mtime_ns for k in finished}
-    resumed = bench(cache, *args, "--runs", str(runs))
+    resumed = bench(*args, "--runs", str(runs), cache=cache)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(finished)} already done" in resumed.stdout
     assert all((runs / k / "result.json").stat().st_mtime_ns == t for k, t in stamps.items())
@@ -115,11 +107,11 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_pat
 @pytest.mark.slow
 def test_cross_dataset_and_per_distortion_protocols_run(cache, tmp_path):
     runs = str(tmp_path / "runs")
-    cross = bench(cache, "--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST)
+    cross = bench("--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST, cache=cache)
     assert cross.returncode == 0, cross.stdout + cross.stderr
     assert "synth-kadid10k -> synth-tid2013" in cross.stdout
     assert "synth-koniq10k -> synth-kadid10k" in cross.stdout
-    per = bench(cache, "--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST)
+    per = bench("--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST, cache=cache)
     assert per.returncode == 0, per.stderr
     assert "Per-distortion SRCC" in per.stdout and "white noise in color component" in per.stdout
 
@@ -195,12 +187,13 @@ def test_processes_sharing_a_feature_cache_split_the_images_between_them(cache, 
 @pytest.mark.slow
 def test_finetune_mode_and_guards(cache, tmp_path):
     runs = str(tmp_path / "runs")
-    tuned = bench(cache, "--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
-                  "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1")
+    tuned = bench("--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
+                  "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1",
+                  cache=cache)
     assert tuned.returncode == 0, tuned.stdout + tuned.stderr
-    oracle = bench(cache, "--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST)
+    oracle = bench("--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST, cache=cache)
     assert oracle.returncode != 0 and "--allow-oracle" in oracle.stderr
-    plan = bench(cache, "--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
+    plan = bench("--protocol", "ablation", "--dry-run", "--runs", runs, *FAST, cache=cache)
     assert plan.returncode == 0
     assert plan.stdout.count("to do") == 100 and "lifeiqa_tiny+no_gcn" in plan.stdout
     assert "lifeiqa_tiny+stage1_kv" in plan.stdout
@@ -211,8 +204,8 @@ def test_a_harness_trained_checkpoint_serves_pyiqa(cache, tmp_path):
     import pyiqa
 
     runs = tmp_path / "runs"
-    trained = bench(cache, "--protocol", "splits", "--splits", "1", "--runs", str(runs), *FAST,
-                    "--save-checkpoints")
+    trained = bench("--protocol", "splits", "--splits", "1", "--runs", str(runs), *FAST,
+                    "--save-checkpoints", cache=cache)
     assert trained.returncode == 0, trained.stderr
     checkpoint = next(runs.rglob("checkpoint.safetensors"))
     model = lifeiqa.load_checkpoint(checkpoint)

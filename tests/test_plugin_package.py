@@ -18,16 +18,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from commands import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lifeiqa-example-plugin"
 ROWS = ("lifeiqa_tiny", "example_sharpness", "example_tiny_cnn(width=8)",
         "example_mlp_head(hidden=32)", "pyiqa:piqe")
-
-
-def bench(env: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout)
 
 
 def environment(cache: Path, *paths: Path) -> dict:
@@ -71,7 +67,7 @@ def run_args(root: Path, suite: str, splits: int) -> list[str]:
 @pytest.mark.slow
 def test_the_installed_plugin_lists_its_models_and_dataset(world):
     _, env, without = world
-    listed = bench(env, "list", "models", "--json")
+    listed = bench("list", "models", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     models = {row["name"]: row for row in json.loads(listed.stdout)}
     for name, family in (("example_sharpness", "zero_shot"), ("example_tiny_cnn", "image_model"),
@@ -79,20 +75,20 @@ def test_the_installed_plugin_lists_its_models_and_dataset(world):
         assert models[name]["family"] == family
         assert models[name]["plugin"] == "lifeiqa-example-plugin 0.1.0"
     assert models["piqe"]["plugin"] == ""
-    datasets = bench(env, "list", "datasets", "--json")
+    datasets = bench("list", "datasets", "--json", env=env)
     assert "example_photos" in {row["name"] for row in json.loads(datasets.stdout)}
-    assert "example_photos" not in bench(without, "list", "datasets").stdout
+    assert "example_photos" not in bench("list", "datasets", env=without).stdout
 
 
 @pytest.mark.slow
 def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(world):
     root, env, without = world
-    pooled = bench(env, *run_args(root, "pool", 2), "--executor", "pool", "--workers", "2")
+    pooled = bench(*run_args(root, "pool", 2), "--executor", "pool", "--workers", "2", env=env)
     assert pooled.returncode == 0, pooled.stdout[-3000:] + pooled.stderr[-3000:]
     assert "10 run, 0 already done, 0 failed" in pooled.stdout
     assert "[worker 0]" in pooled.stdout and "[worker 1]" in pooled.stdout
-    submitted = bench(env, *run_args(root, "submitit", 1), "--executor", "slurm",
-                      "--slurm-cluster", "local")
+    submitted = bench(*run_args(root, "submitit", 1), "--executor", "slurm",
+                      "--slurm-cluster", "local", env=env)
     assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
     assert "5 run, 0 already done, 0 failed" in submitted.stdout
 
@@ -114,17 +110,17 @@ def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(wor
                 assert result["per_distortion"]  # the CSV's distortion column
 
     # a rerun resumes: every unit is there, nothing runs again
-    again = bench(env, *run_args(root, "pool", 2), "--executor", "pool", "--workers", "2")
+    again = bench(*run_args(root, "pool", 2), "--executor", "pool", "--workers", "2", env=env)
     assert "0 run, 10 already done, 0 failed" in again.stdout
 
     # where the plug-in is not installed, its units still load, summarise and render
-    summary = bench(without, "summarize", "pool", "--runs", str(root / "runs"))
+    summary = bench("summarize", "pool", "--runs", str(root / "runs"), env=without)
     assert summary.returncode == 0, summary.stderr
     table = [line for line in summary.stdout.splitlines() if line.startswith("| ")]
     assert {line.split("|")[1].strip() for line in table} >= set(ROWS)
     board = root / "board"
-    rendered = bench(without, "leaderboard", "pool", "--runs", str(root / "runs"), "--out",
-                     str(board))
+    rendered = bench("leaderboard", "pool", "--runs", str(root / "runs"), "--out",
+                     str(board), env=without)
     assert rendered.returncode == 0, rendered.stderr
     text = (board / "leaderboard.md").read_text()
     assert "example_tiny_cnn(width=8): plug-in lifeiqa-example-plugin 0.1.0 (2 units)" in text
@@ -136,9 +132,9 @@ def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(wor
     # a reference file written for the suite checks the plug-in and pyiqa rows, and catches a
     # reproduction that falls short of it
     golden = root / "golden.yaml"
-    written = bench(without, "check", str(root / "runs" / "pool"), "--write-golden", str(golden))
+    written = bench("check", str(root / "runs" / "pool"), "--write-golden", str(golden), env=without)
     assert written.returncode == 0, written.stderr
-    passed = bench(without, "check", str(root / "runs" / "pool"), "--against", str(golden))
+    passed = bench("check", str(root / "runs" / "pool"), "--against", str(golden), env=without)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     reference = yaml.safe_load(golden.read_text())
     checked = {entry["model"] for entry in reference["entries"]}
@@ -147,7 +143,7 @@ def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(wor
         if entry["model"] in ("example_tiny_cnn(width=8)", "pyiqa:piqe"):
             entry["metrics"]["srcc"] = 0.99  # far above what the units reached
     golden.write_text(yaml.safe_dump(reference, sort_keys=False))
-    failed = bench(without, "check", str(root / "runs" / "pool"), "--against", str(golden))
+    failed = bench("check", str(root / "runs" / "pool"), "--against", str(golden), env=without)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     for model in ("example_tiny_cnn(width=8)", "pyiqa:piqe"):
         assert any(model in line and "FAIL" in line for line in failed.stdout.splitlines())
@@ -168,8 +164,8 @@ def test_a_plugin_that_fails_to_load_is_named_and_nothing_runs(tmp_path):
         '[tool.setuptools.packages.find]\nwhere = ["src"]\n')
     pip_install(package, tmp_path / "site")
     env = environment(tmp_path / "cache", tmp_path / "site")
-    result = bench(env, "run", "--protocol", "splits", "--add-models", "my_model", "--runs",
-                   str(tmp_path / "runs"))
+    result = bench("run", "--protocol", "splits", "--add-models", "my_model", "--runs",
+                   str(tmp_path / "runs"), env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "lifeiqa-bench run: error: plug-in broken-plugin 2.0 (entry point broken = broken_plugin, "

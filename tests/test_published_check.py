@@ -7,15 +7,12 @@ protocols/) that load back."""
 import copy
 import csv
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from commands import bench, start_bench
 from PIL import Image
 
 from harness import cli
@@ -60,23 +57,15 @@ def write_noise_koniq(root: Path, count: int = IMAGES) -> Path:
     return root
 
 
-def bench(*args: str, wait: bool = True, env: dict | None = None):
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    if not wait:
-        return subprocess.Popen([script, *args], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-    return subprocess.run([script, *args], capture_output=True, text=True, env=env, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     """Two suites on the same splits: ``good`` (trained) and ``degraded`` (untrained), run
     side by side as a user would."""
     base = tmp_path_factory.mktemp("check")
     data = write_noise_koniq(base / "koniq")
-    env = {**os.environ, "LIFEIQA_CACHE": str(base / "cache"), "OMP_NUM_THREADS": "1"}
     common = [*RUN, "--runs", str(base / "runs"), "--dataset-root", f"koniq10k={data}"]
-    processes = [bench(*common, "--suite", suite, *extra, wait=False, env=env)
+    processes = [start_bench(*common, "--suite", suite, *extra, cache=base / "cache",
+                             env={"OMP_NUM_THREADS": "1"})
                  for suite, extra in (("good", GOOD), ("degraded", DEGRADED))]
     for process in processes:
         output, _ = process.communicate(timeout=900)
@@ -467,9 +456,9 @@ def plugin_runs(tmp_path_factory) -> Path:
         "name": "my-zero-shot", "version": "0.3", "kind": "cross-dataset", "seeds": 1,
         "validation_fraction": 0.0, "synthetic_pairs": [["synth-koniq10k", "synth-koniq10k"]],
         "variants": [], "baselines": ["pyiqa:piqe", "myplugin_net", "my_net(width=64)"]}))
-    env = {**os.environ, "LIFEIQA_CACHE": str(base / "cache"), "OMP_NUM_THREADS": "1"}
     done = bench("run", "--protocol", str(protocol), "--include", str(base / "plugin.py"),
-                 "--synth-size", "tiny", "--device", "cpu", "--runs", str(base / "runs"), env=env)
+                 "--synth-size", "tiny", "--device", "cpu", "--runs", str(base / "runs"),
+                 cache=base / "cache", env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return base / "runs" / "my-zero-shot"
 

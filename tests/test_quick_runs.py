@@ -4,28 +4,22 @@ and ``lifeiqa-bench list``."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from commands import bench
 
 from harness.cli import main
 
-
-def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache"), "OMP_WAIT_POLICY": "PASSIVE"}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
+PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}  # OpenMP threads that wait sleep rather than spin
 
 
 @pytest.mark.slow
 def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     runs = tmp_path / "runs"
-    result = bench(tmp_path, "run", "--protocol", "comparison", "--synth-size", "tiny",
+    result = bench("run", "--protocol", "comparison", "--synth-size", "tiny",
                    "--splits", "2", "--models", "piqe", "--add-models", "probe_stage3",
-                   "--model", "lifeiqa_tiny", "--limit", "7", "--runs", str(runs))
+                   "--model", "lifeiqa_tiny", "--limit", "7", "--runs", str(runs),
+                   cache=tmp_path / "cache", env=PASSIVE)
     assert result.returncode == 0, result.stdout + result.stderr
     units = [json.loads(p.read_text()) for p in sorted(runs.rglob("result.json"))]
     assert len(units) == 4
@@ -40,11 +34,13 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     assert "[--limit N]: a quick look at most N (7) images" in result.stdout
     for args in (("--write-golden", str(tmp_path / "g.yaml")),
                  ("--against", "leaderboards/published.yaml")):
-        refused = bench(tmp_path, "check", str(runs / "comparison"), *args)
+        refused = bench("check", str(runs / "comparison"), *args, cache=tmp_path / "cache",
+                        env=PASSIVE)
         assert refused.returncode == 2
         assert "4 unit(s) ran with --limit [7]" in refused.stderr
     assert not (tmp_path / "g.yaml").exists()
-    bad = bench(tmp_path, "run", "--protocol", "splits", "--limit", "0")
+    bad = bench("run", "--protocol", "splits", "--limit", "0", cache=tmp_path / "cache",
+                env=PASSIVE)
     assert bad.returncode == 2 and "--limit 0: expected an integer >= 1" in bad.stderr
 
 

@@ -5,12 +5,10 @@ command line where a user would meet it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from commands import bench
 
 from harness.errors import InvalidOptionError
 from harness.fileio import FOLDER_NAME_BYTES, check_suite, folder_name
@@ -51,12 +49,6 @@ def test_a_suite_is_checked_and_its_unit_folders_nest_under_it():
             check_suite(suite)
 
 
-def bench(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                          text=True, timeout=600, cwd=cwd,
-                          env={**os.environ, "LIFEIQA_CACHE": str(cwd / "cache"), **env})
-
-
 def outside(root: Path, runs: Path) -> list[Path]:
     """Every file under ``root`` outside ``runs`` and the cache."""
     return [p for p in root.rglob("*") if p.is_file()
@@ -67,7 +59,8 @@ def outside(root: Path, runs: Path) -> list[Path]:
 @pytest.mark.parametrize("suite", ["../escape", "/tmp/absolute-suite", "a\\b", "x" * 80])
 def test_run_refuses_a_suite_outside_the_runs_folder_in_one_line(suite, tmp_path):
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
-                "--models", "piqe", "--runs", "runs", "--suite", suite, cwd=tmp_path)
+                "--models", "piqe", "--runs", "runs", "--suite", suite, cwd=tmp_path,
+                cache=tmp_path / "cache")
     assert ran.returncode == 2
     assert ran.stderr.strip().splitlines() == [
         f"lifeiqa-bench run: error: --suite {suite!r}: a suite names folders under the runs "
@@ -82,7 +75,7 @@ def test_a_protocol_named_outside_the_runs_folder_is_refused_as_the_default_suit
     protocol.write_text("name: ../../escape\nversion: 1\nkind: splits\n"
                         "synthetic_datasets: [synth-kadid10k]\nbaselines: [piqe]\n")
     ran = bench("run", "--protocol", str(protocol), "--synth-size", "tiny", "--splits", "1",
-                "--runs", "runs", cwd=tmp_path)
+                "--runs", "runs", cwd=tmp_path, cache=tmp_path / "cache")
     assert ran.returncode == 2 and len(ran.stderr.strip().splitlines()) == 1
     assert f"protocol {protocol}: name (the default suite; or pass --suite) '../../escape'" \
         in ran.stderr
@@ -92,7 +85,8 @@ def test_a_protocol_named_outside_the_runs_folder_is_refused_as_the_default_suit
 def test_a_model_argument_with_a_path_stays_in_its_folder_and_its_row_is_shown(tmp_path):
     hostile = "piqe(loss_reduction='/../../../ESCAPED_MODEL')"
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
-                "--models", "piqe", "--add-models", hostile, "--runs", "runs", cwd=tmp_path)
+                "--models", "piqe", "--add-models", hostile, "--runs", "runs", cwd=tmp_path,
+                cache=tmp_path / "cache")
     assert ran.returncode == 0, ran.stderr
     runs = tmp_path / "runs"
     assert outside(tmp_path, runs) == []
@@ -102,6 +96,6 @@ def test_a_model_argument_with_a_path_stays_in_its_folder_and_its_row_is_shown(t
     # the true name and arguments are in the unit's config
     stored = json.loads(results[1].read_text())
     assert stored["config"]["model_args"] == {"loss_reduction": "/../../../ESCAPED_MODEL"}
-    shown = bench("summarize", "comparison", "--runs", "runs", cwd=tmp_path)
+    shown = bench("summarize", "comparison", "--runs", "runs", cwd=tmp_path, cache=tmp_path / "cache")
     assert shown.returncode == 0 and "| piqe(loss_reduction='/../../../ESCAPED_MODEL')" in \
         shown.stdout

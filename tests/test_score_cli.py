@@ -1,26 +1,17 @@
 """``lifeiqa-bench score`` run as a user runs it, on real image files."""
 
 import csv
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from commands import bench
 from PIL import Image
 
 import lifeiqa
 from harness.engine.score import read_image
 from lifeiqa import LabelScale
-
-
-def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    return subprocess.run([script, *args], capture_output=True, text=True, timeout=300,
-                          env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,10 @@
 parameter counts and the ablation rows, end to end."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from commands import bench
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -149,13 +145,10 @@ def test_ablation_protocol_lists_the_rows_and_they_train_end_to_end(tmp_path):
     protocol.write_text("name: fusion\nversion: '1'\nkind: splits\nsplits: 1\n"
                         "synthetic_datasets: [synth-kadid10k]\n"
                         "variants: [full, stage2_kv, stage1_kv, learnable_adjacency]\n")
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    run = subprocess.run(
-        [script, "run", "--protocol", str(protocol), "--runs", str(tmp_path / "runs"),
-         "--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=1",
-         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"],
-        capture_output=True, text=True, timeout=900,
-        env={**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")})
+    run = bench("run", "--protocol", str(protocol), "--runs", str(tmp_path / "runs"),
+                "--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=1",
+                "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32",
+                cache=tmp_path / "cache")
     assert run.returncode == 0, run.stdout + run.stderr
     configs = {p.parent.parent.parent.name: json.loads(p.read_text())["model_config"]
                for p in (tmp_path / "runs").rglob("result.json")}
@@ -167,9 +160,8 @@ def test_ablation_protocol_lists_the_rows_and_they_train_end_to_end(tmp_path):
     assert added == 16 * 24 + 24
     assert configs["lifeiqa_tiny+stage2_kv"]["head_parameters"] \
         - configs["lifeiqa_tiny"]["head_parameters"] == 32 * 24 + 24
-    board = subprocess.run([script, "leaderboard", "fusion", "--runs", str(tmp_path / "runs"),
-                            "--out", str(tmp_path / "board")], capture_output=True, text=True,
-                           timeout=300)
+    board = bench("leaderboard", "fusion", "--runs", str(tmp_path / "runs"),
+                  "--out", str(tmp_path / "board"))
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     total = configs["lifeiqa_tiny+stage1_kv"]["parameters"]

@@ -2,13 +2,10 @@
 
 import csv
 import itertools
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import bench
 
 from harness.data.registry import load_dataset
 from harness.data.synth import generate
@@ -25,9 +22,7 @@ def kadid_like(tmp_path_factory):
 
 @pytest.mark.slow
 def test_check_command_reads_the_kadid_like_set(kadid_like):
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    result = subprocess.run([script, "datasets", "check", str(kadid_like), "--dataset",
-                             "kadid10k"], capture_output=True, text=True, timeout=300)
+    result = bench("datasets", "check", str(kadid_like), "--dataset", "kadid10k")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "images: 250   content groups: 2" in result.stdout
     assert "distortion types (25)" in result.stdout

@@ -1,25 +1,15 @@
 """Bad data is found before any training starts, all of it, with file and row."""
 
 import csv
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from commands import bench
 from dataset_fixtures import write_kadid10k_release
 
 from harness.data.registry import get_dataset_spec, load_dataset
 from harness.data.validate import DatasetValidationError, require_valid, validate_dataset
 from harness.results.store import read_result
-
-
-def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    return subprocess.run([script, *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ REQUIRED_ROLES = ("path", "score")
 def parse_score(value: object) -> tuple[float | None, str | None]:
     """``value`` as a finite float, or the reason it is not one (shared with the HF loader)."""
     try:
-        score = float(value)  # type: ignore[arg-type]
+        score = float(value)  # type: ignore[arg-type]  # any object: TypeError is caught
     except (TypeError, ValueError):
         return None, f"score {value!r} is not a number"
     if not math.isfinite(score):

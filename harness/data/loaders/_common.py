@@ -48,13 +48,13 @@ def parse_score(value: object) -> float:
     score, reason = _parse_score(value.strip() if isinstance(value, str) else value)
     if reason is not None:
         raise BadRow(reason)
-    return score  # type: ignore[return-value]
+    return score  # type: ignore[return-value]  # a float whenever there is no reason
 
 
 def parse_int(value: object, what: str) -> int:
     """An integer from text or a number that holds one (spreadsheets store 3 as 3.0)."""
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # any object: TypeError is caught
     except (TypeError, ValueError):
         raise BadRow(f"{what} {value!r} is not an integer") from None
     if not number.is_integer():
@@ -130,6 +130,7 @@ class RecordCollector:
 
     def find(self, name: str) -> Path:
         """A metadata file under the root, any letter case; DatasetLayoutError if absent."""
+        # required=True (the default) raises rather than return None
         return find_child(self.root, name)  # type: ignore[return-value]
 
     def folder(self, *candidates: str) -> str:
