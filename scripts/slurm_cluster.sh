@@ -80,7 +80,8 @@ StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
-NodeName=$HOST CPUs=$(nproc) RealMemory=$memory State=UNKNOWN
+# (--all: plain nproc honours OMP_NUM_THREADS, which test workers set to their share)
+NodeName=$HOST CPUs=$(nproc --all) RealMemory=$memory State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
     if [ "$accounting" = yes ]; then
@@ -135,7 +136,7 @@ start() {
     wait_for "slurmctld" 60 scontrol ping
     start_daemon slurmd /usr/sbin/slurmd -D -f "$DIR/slurm.conf"
     wait_for "slurmd (node $HOST idle)" 60 bash -c "sinfo -h -N -o %t | grep -qx idle"
-    echo "slurm: cluster $CLUSTER up (partition debug, $(nproc) CPUs, accounting $accounting); $(env_line)"
+    echo "slurm: cluster $CLUSTER up (partition debug, $(nproc --all) CPUs, accounting $accounting); $(env_line)"
 }
 
 # stop the controller and node (and, with "all", munge and the accounting daemons)

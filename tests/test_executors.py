@@ -186,3 +186,21 @@ def test_runs_executed_together_share_one_pool_and_match_local(kadid, reference,
                             "different executors")):
         with pytest.raises(harness.InvalidOptionError, match=message):
             harness.evaluate_all([options("pair/one", 1), other])
+
+
+def test_ctrl_c_during_a_submission_waits_for_its_end():
+    """sbatch and the ledger of what it queued happen together: a Ctrl-C in between is raised
+    once both are done, and Python's own handler is back afterwards."""
+    import os
+    import signal
+    import time
+
+    from harness.engine.slurm import _interrupts_deferred
+
+    order = []
+    with pytest.raises(KeyboardInterrupt), _interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        order.append("submitted and recorded")
+    assert order == ["submitted and recorded"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -151,26 +151,6 @@ def restart(env: dict[str, str], *flags: str) -> None:
                    capture_output=True, timeout=180)
 
 
-def wait_until_idle(env: dict[str, str], seconds: float = 90) -> None:
-    """Wait until no CPU of the node is allocated. slurmctld 22.05 now and then holds the CPU of
-    a cancelled submitit task (its step ignores SIGTERM and is killed KillWait later) for as
-    long as the task would have lived, though slurmd has ended it; a restarted controller lets
-    it go, and an admin would restart it, so after ``seconds`` the test does."""
-    def allocated() -> str:
-        return subprocess.run(["sinfo", "--noheader", "--format=%C"], env=env, check=True,
-                              capture_output=True, text=True).stdout.split("/")[0]
-
-    end = time.monotonic() + seconds
-    while allocated() != "0" and time.monotonic() < end:
-        time.sleep(1)
-    if allocated() != "0":
-        restart(env)
-        end = time.monotonic() + 60
-        while allocated() != "0":
-            assert time.monotonic() < end, f"the node keeps {allocated()} CPU(s) allocated: {squeue(env)}"
-            time.sleep(1)
-
-
 def results(runs: Path) -> dict[str, object]:
     return {path.parent.name: read_result(path) for path in runs.rglob("result.json")}
 
@@ -210,9 +190,7 @@ def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_red
     # no submitit leftovers beside the task folders
     assert not list((runs / "splits" / "slurm").glob(".submission_file_*"))
 
-    # the rerun submits the cancelled unit alone, with knobs a cluster user sets: two CPUs, the
-    # whole node, once Slurm has let go of the cancelled task's
-    wait_until_idle(env)
+    # the rerun submits the cancelled unit alone, with knobs a cluster user sets
     rerun = bench(env, runs, "--set", "epochs=600", "--slurm-cpus-per-task", "2",
                   "--slurm-setup", "echo the setup line ran", "--slurm-extra", "comment=lifeiqa")
     code, out = finish(rerun)

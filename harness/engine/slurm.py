@@ -28,9 +28,11 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -377,13 +379,16 @@ def _run_slurm_plan(plan: RunPlan) -> RunSummary:
     submit = [job for job in todo if job.key not in mine]
     handles: dict[str, Any] = {}
     tasks = list(attached)
-    if submit:
-        new, handles = _submit_units(plan, submit, logs, store)
-        tasks += new
     poll = slurm.slurm_poll or (SLURM_POLL if on_cluster else 0.5)
     try:
+        if submit:
+            with _interrupts_deferred():
+                new, handles = _submit_units(plan, submit, logs, store)
+            tasks += new
         _watch(tasks, queue, handles, poll, summary)
     except KeyboardInterrupt:
+        if not tasks:  # nothing queued: the command line's own word on Ctrl-C says it all
+            raise
         ended = {job.key for job in summary.done + summary.skipped} | {
             job.key for job, _ in summary.failed}
         left = sum(task.job.key not in ended for task in tasks)
@@ -393,6 +398,24 @@ def _run_slurm_plan(plan: RunPlan) -> RunSummary:
             f"collect their results (finished units are skipped), or scancel "
             f"{' '.join(sorted({t.job_id.split('_')[0] for t in tasks}))} to stop them") from None
     return summary
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C held until the block ends, then raised: sbatch and the ledger that records what it
+    queued happen together or not at all, else a rerun would submit the same units again. (In
+    the main thread only, the one Python gives signals to.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):  # the default handler raises KeyboardInterrupt
+        previous(signal.SIGINT, None)
 
 
 def _submit_units(plan: RunPlan, jobs: list[Job], logs: Path,
