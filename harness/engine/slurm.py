@@ -382,9 +382,9 @@ def _run_slurm_plan(plan: RunPlan) -> RunSummary:
     poll = slurm.slurm_poll or (SLURM_POLL if on_cluster else 0.5)
     try:
         if submit:
-            with _interrupts_deferred():
+            with _interrupts_deferred():  # a Ctrl-C then raises with the new tasks known
                 new, handles = _submit_units(plan, submit, logs, store)
-            tasks += new
+                tasks += new
         _watch(tasks, queue, handles, poll, summary)
     except KeyboardInterrupt:
         if not tasks:  # nothing queued: the command line's own word on Ctrl-C says it all
