@@ -158,7 +158,6 @@ class SlurmUnit:
         return submitit.helpers.DelayedSubmission(self, job)
 
 
-
 def task_threads() -> int | None:
     """The CPUs Slurm allocated to this task (``--cpus-per-task``, else the job's CPUs on this
     node shared by its tasks there); None outside Slurm. A task asked for no CPU count gets one,
