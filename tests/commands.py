@@ -21,8 +21,9 @@ def command(*args: str) -> list[str]:
 def environment(cache: Path | None = None, env: Mapping[str, str] | None = None,
                 unset: Collection[str] = ()) -> dict[str, str]:
     """This process's environment less ``unset``, ``env`` over it, and ``LIFEIQA_CACHE`` at
-    ``cache`` where given. Inherited, because it carries what conftest.py set for every command
-    (the socket block, the pinned arithmetic, the thread share)."""
+    ``cache`` where given (else the session's shared cache). Inherited, because it carries what
+    conftest.py set for every command (the socket block, the pinned arithmetic, the thread share,
+    the data cache)."""
     inherited = {k: v for k, v in os.environ.items() if k not in unset}
     return {**inherited, **(env or {}), **({} if cache is None else {"LIFEIQA_CACHE": str(cache)})}
 

@@ -39,12 +39,31 @@ if not arithmetic.pin():
     raise RuntimeError("tests/conftest.py: torch, numpy or scipy loaded before the arithmetic "
                        "was pinned; a plug-in imported them first")
 
+# One data cache for the session, the user's never: synthetic sets, decoded images and features
+# are made once and read by every test, worker (pytest-xdist) and command that does not set its
+# own (the cache is safe for concurrent use: entries are locked and replaced whole). A test that
+# needs a cold cache, or damages one, sets LIFEIQA_CACHE itself. The main process chooses; the
+# workers it starts inherit the choice. LIFEIQA_TEST_CACHE names a folder to keep between sessions.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    _kept = os.environ.get("LIFEIQA_TEST_CACHE")
+    os.environ["LIFEIQA_CACHE"] = _kept or tempfile.mkdtemp(prefix="lifeiqa-test-cache-")
+    if not _kept:
+        atexit.register(shutil.rmtree, os.environ["LIFEIQA_CACHE"], ignore_errors=True)
+SESSION_CACHE = Path(os.environ["LIFEIQA_CACHE"])
+
 # No test reads or writes the user's installed Life-IQA weights (lifeiqa.weights) or picks up a
 # checkpoint named in the user's environment; tests that register weights use their own folder.
 _WEIGHTS = tempfile.mkdtemp(prefix="lifeiqa-test-weights-")
 os.environ["LIFEIQA_WEIGHTS_DIR"] = _WEIGHTS
 os.environ.pop("LIFEIQA_CHECKPOINT", None)
 atexit.register(shutil.rmtree, _WEIGHTS, ignore_errors=True)
+
+
+@pytest.fixture
+def session_cache() -> Path:
+    """The session's shared data cache (above), for a test that moves LIFEIQA_CACHE elsewhere
+    for part of its work."""
+    return SESSION_CACHE
 
 
 @pytest.fixture(autouse=True)

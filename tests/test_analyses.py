@@ -330,7 +330,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
     runs = tmp_path / "runs"
     args = ("run", "--protocol", "routing", "--datasets", "synth-kadid10k", "--runs", str(runs),
             *FAST)
-    first = bench(*args, cache=tmp_path / "cache")
+    first = bench(*args)
     assert first.returncode == 0, first.stdout + first.stderr
     results = [read_result(p) for p in sorted(runs.rglob("result.json"))]
     assert sorted(r.model.name for r in results) == ["lifeiqa_tiny"] * 2 + ["no_balance_loss"] * 2
@@ -345,7 +345,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
     no_balance = next(r for r in results if r.model.name == "no_balance_loss")
     assert no_balance.config["recipe"]["aux_weight"] == 0 == no_balance.config["recipe"]["z_weight"]
     assert no_balance.config["analysis"] == "routing"
-    again = bench(*args, cache=tmp_path / "cache")
+    again = bench(*args)
     assert again.returncode == 0 and "0 run, 4 already done" in again.stdout + again.stderr
     # the table's numbers are the medians over the stored units
     cells = {c.model: c for c in routing_cells(results)}
@@ -354,8 +354,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
         np.median([f["mutual_information"] for f in full]))
     np.testing.assert_allclose(cells["lifeiqa_tiny"].frequency,
                                np.mean([f["frequency"] for f in full], axis=0))
-    board = bench("leaderboard", "routing", "--runs", str(runs), "--out", str(tmp_path / "board"),
-                  cache=tmp_path / "cache")
+    board = bench("leaderboard", "routing", "--runs", str(runs), "--out", str(tmp_path / "board"))
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "Expert routing by distortion type" in text and "-routing.png" in text
@@ -371,8 +370,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
 @pytest.mark.slow
 def test_feature_separability_end_to_end(tmp_path):
     runs = tmp_path / "runs"
-    run = bench("run", "--protocol", "feature-separability", "--runs", str(runs), *FAST,
-                cache=tmp_path / "cache")
+    run = bench("run", "--protocol", "feature-separability", "--runs", str(runs), *FAST)
     assert run.returncode == 0, run.stdout + run.stderr
     results = [read_result(p) for p in sorted(runs.rglob("result.json"))]
     assert sorted({r.analyses["separability"]["stage"] for r in results}) == [1, 2, 3, 4]
@@ -381,7 +379,7 @@ def test_feature_separability_end_to_end(tmp_path):
         assert -1 <= found["silhouette"] <= 1 and 0 <= found["knn_accuracy"] <= 1
         assert len(found["embedding"]["points"]) == result.split.test_images
     board = bench("leaderboard", "feature-separability", "--runs", str(runs), "--out",
-                  str(tmp_path / "board"), cache=tmp_path / "cache")
+                  str(tmp_path / "board"))
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     assert "Stage-feature separability" in text and "-embedding.png" in text

@@ -16,20 +16,12 @@ CLI_OPTIONS = ["--datasets", "synth-kadid10k", "--model", "lifeiqa_tiny", "--syn
                "test_crops=1", "--set", "batch_size=32"]
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("api-cache")
-
-
 @pytest.mark.slow
-def test_api_returns_the_numbers_the_cli_stores_and_prints_nothing(cache, tmp_path, capfd,
-                                                                  monkeypatch):
-    cli = bench("run", "--protocol", "splits", "--runs", str(tmp_path / "cli"), *CLI_OPTIONS,
-                cache=cache)
+def test_api_returns_the_numbers_the_cli_stores_and_prints_nothing(tmp_path, capfd):
+    cli = bench("run", "--protocol", "splits", "--runs", str(tmp_path / "cli"), *CLI_OPTIONS)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     capfd.readouterr()
 
-    monkeypatch.setenv("LIFEIQA_CACHE", str(cache))
     results = harness.evaluate("splits", runs=str(tmp_path / "api"), **OPTIONS)
     printed = capfd.readouterr()
     assert printed.out == "" and printed.err == ""  # the API logs; it does not print

@@ -121,7 +121,7 @@ def test_markers_follow_the_paired_test_and_order_puts_the_reference_first():
 
 @pytest.mark.slow
 def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_path):
-    cache, runs = tmp_path / "cache", tmp_path / "runs"
+    runs = tmp_path / "runs"
     write_kadid10k_release(tmp_path / "kadid", bad_rows=False)  # 12 images, 3 references
     protocol = tmp_path / "mini.yaml"
     protocol.write_text(
@@ -131,7 +131,7 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
     run = bench("run", "--protocol", str(protocol), "--runs", str(runs), "--model",
                 "lifeiqa_tiny", "--recipe", "cpu_demo", "--dataset-root",
                 f"kadid10k={tmp_path / 'kadid'}", "--set", "epochs=1", "--set", "train_crops=2",
-                "--set", "test_crops=2", cache=cache)
+                "--set", "test_crops=2")
     assert run.returncode == 0, run.stdout + run.stderr
     by_model = {}
     for result in ResultsStore(runs).results("mini"):
@@ -147,7 +147,7 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
     assert by_model["probe_stage3"][0].model_config["probe_stride"] == 16
 
     board = bench("leaderboard", "mini", "--runs", str(runs), "--out",
-                  str(tmp_path / "board"), "--published", "none", cache=cache)
+                  str(tmp_path / "board"), "--published", "none")
     assert board.returncode == 0, board.stdout + board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     for model in by_model:

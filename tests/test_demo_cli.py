@@ -1,6 +1,5 @@
 """The README's main command, run as a user runs it, in its seconds-long smoke form."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -12,10 +11,9 @@ import pytest
 @pytest.mark.slow
 def test_demo_runs_every_step_and_writes_the_leaderboard(tmp_path):
     script = shutil.which("lifeiqa-bench") or str(Path(sys.executable).parent / "lifeiqa-bench")
-    env = {**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")}
     runs = tmp_path / "runs"
     result = subprocess.run([script, "demo", "--smoke", "--runs", str(runs)], capture_output=True,
-                            text=True, timeout=900, env=env)
+                            text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     board = (runs / "demo" / "leaderboard" / "leaderboard.md").read_text()
     for heading in ("## comparison (protocol v1.0) · selection: last epoch",

@@ -124,12 +124,6 @@ def test_blocks_not_run_are_valid_python():
             compile(block.code, block.where, "exec")
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory) -> Path:
-    """One synthetic-data and feature cache for every page: the pages read the same tiny sets."""
-    return tmp_path_factory.mktemp("docs-cache")
-
-
 def _run(block: Block, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     if block.language == "bash":
         command = ["bash", "-euo", "pipefail", "-c", block.code]
@@ -141,14 +135,15 @@ def _run(block: Block, folder: Path, env: dict[str, str]) -> subprocess.Complete
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [str(p.relative_to(ROOT)) for p in pages()])
-def test_the_blocks_of_a_page_run_in_order(page, tmp_path, shared_cache):
+def test_the_blocks_of_a_page_run_in_order(page, tmp_path):
     runnable = [b for b in blocks(ROOT / page) if b.skip is None]
     if not runnable:
         pytest.skip(f"{page} has no block that runs offline")
     for name in LINKED:
         (tmp_path / name).symlink_to(ROOT / name)
+    # the session's data cache (conftest.py): the pages read the same tiny sets as other tests
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "LIFEIQA_CACHE": str(shared_cache), "LIFEIQA_WEIGHTS_DIR": str(tmp_path / ".weights")}
+           "LIFEIQA_WEIGHTS_DIR": str(tmp_path / ".weights")}
     for block in runnable:
         done = _run(block, tmp_path, env)
         assert done.returncode == 0, (f"{block.where} failed (exit {done.returncode}):\n"

@@ -23,15 +23,6 @@ def kadid(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """The cache for this module, read (at use) here and by every child process."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("lifeiqa-cache")
-        patch.setenv("LIFEIQA_CACHE", str(path))
-        yield path
-
-
 def bench(kadid: Path, runs: Path, *extra: str) -> int:
     """``lifeiqa-bench run`` in this process: 2 splits of a small KADID layout, tiny model."""
     return main(["run", "--protocol", "splits", "--splits", "2", "--dataset-root",
@@ -60,7 +51,7 @@ def assert_same_units(ours: dict, reference: dict, count: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(kadid, cache, tmp_path_factory) -> dict:
+def reference(kadid, tmp_path_factory) -> dict:
     runs = tmp_path_factory.mktemp("local")
     assert bench(kadid, runs) == 0
     return units(runs)

@@ -15,16 +15,19 @@ import pytest
 from harness.data.synth.generate import remove_orphans, synthesize
 
 
-def bench(*args: str, cwd: Path, file_limit: int | None = None) -> subprocess.CompletedProcess[str]:
-    """The command line in ``cwd`` with its data cache there, writing no bytecode."""
-    return commands.bench(*args, cwd=cwd, cache=cwd / "cache", file_limit=file_limit,
+def bench(*args: str, cwd: Path, file_limit: int | None = None,
+          cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line in ``cwd``, writing no bytecode; its data cache the session's unless
+    ``cache`` names another."""
+    return commands.bench(*args, cwd=cwd, cache=cache, file_limit=file_limit,
                           env={"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 @pytest.mark.slow
 def test_synthetic_data_that_cannot_be_written_is_named_with_the_cache_in_one_line(tmp_path):
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
-                "--models", "piqe", "--runs", "runs", cwd=tmp_path, file_limit=4096)
+                "--models", "piqe", "--runs", "runs", cwd=tmp_path, file_limit=4096,
+                cache=tmp_path / "cache")
     assert ran.returncode == 1, ran.stdout + ran.stderr
     lines = ran.stderr.strip().splitlines()
     assert "Traceback" not in ran.stderr and lines[-1].startswith(

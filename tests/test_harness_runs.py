@@ -26,20 +26,15 @@ FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--set", "epochs=2",
         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("lifeiqa-cache")
-
-
 def results(runs: Path) -> dict[str, UnitResult]:
     return {str(p.parent.relative_to(runs)): read_result(p)
             for p in sorted(runs.rglob("result.json"))}
 
 
 @pytest.mark.slow
-def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path):
+def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path):
     runs = tmp_path / "runs"
-    first = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, cache=cache)
+    first = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
     assert first.returncode == 0, first.stdout + first.stderr
     stored = results(runs)
     assert len(stored) == 2
@@ -58,7 +53,7 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
     assert len(predictions) - 1 == result.split.test_images == 125
     assert "selection: last epoch" in first.stdout and "protocol v1.0" in first.stdout
 
-    again = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, cache=cache)
+    again = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
     assert "0 run, 2 already done" in again.stdout
     if not environment().git_dirty:  # a clean checkout reuses its own units without a word
         assert "other code" not in again.stderr
@@ -67,23 +62,23 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(cache, tmp_path
     data = json.loads(other.read_text())
     data["environment"].update(git_commit="0" * 40, git_dirty=True)
     other.write_text(json.dumps(data))
-    reused = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, cache=cache)
+    reused = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
     assert "0 run, 2 already done" in reused.stdout
     assert "already done were made by other code than this checkout's" in reused.stderr
     assert "0000000000 with uncommitted changes: 1" in reused.stderr
     changed = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
-                    "--set", "epochs=3", cache=cache)
+                    "--set", "epochs=3")
     assert changed.returncode != 0
     assert "recipe.epochs: stored 2, requested 3" in changed.stdout + changed.stderr
 
 
 @pytest.mark.slow
-def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_path):
+def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(tmp_path):
     args = ["run", "--protocol", "splits", "--splits", "3", *FAST]
-    reference = bench(*args, "--runs", str(tmp_path / "reference"), cache=cache)
+    reference = bench(*args, "--runs", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     runs = tmp_path / "killed"
-    process = start_bench(*args, "--runs", str(runs), cache=cache, stdout=subprocess.DEVNULL,
+    process = start_bench(*args, "--runs", str(runs), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while not list(runs.rglob("result.json")) and time.time() < deadline:
@@ -93,7 +88,7 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_pat
     finished = results(runs)
     assert 1 <= len(finished) < 3, "kill landed too late to test a resume"
     stamps = {k: (runs / k / "result.json").stat().st_mtime_ns for k in finished}
-    resumed = bench(*args, "--runs", str(runs), cache=cache)
+    resumed = bench(*args, "--runs", str(runs))
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(finished)} already done" in resumed.stdout
     assert all((runs / k / "result.json").stat().st_mtime_ns == t for k, t in stamps.items())
@@ -105,23 +100,23 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(cache, tmp_pat
 
 
 @pytest.mark.slow
-def test_cross_dataset_and_per_distortion_protocols_run(cache, tmp_path):
+def test_cross_dataset_and_per_distortion_protocols_run(tmp_path):
     runs = str(tmp_path / "runs")
-    cross = bench("--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST, cache=cache)
+    cross = bench("--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST)
     assert cross.returncode == 0, cross.stdout + cross.stderr
     assert "synth-kadid10k -> synth-tid2013" in cross.stdout
     assert "synth-koniq10k -> synth-kadid10k" in cross.stdout
-    per = bench("--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST, cache=cache)
+    per = bench("--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST)
     assert per.returncode == 0, per.stderr
     assert "Per-distortion SRCC" in per.stdout and "white noise in color component" in per.stdout
 
 
-def test_cached_features_predict_like_the_frozen_backbone(cache, tmp_path):
-    root = synthesize("kadid10k", cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
+def test_cached_features_predict_like_the_frozen_backbone(session_cache, tmp_path):
+    root = synthesize("kadid10k", session_cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
     records = load_dataset("kadid10k", root).records[:6]
     model = lifeiqa.create_model("lifeiqa_tiny").eval()
     plan = CropPlan(train_crops=2, test_crops=3, crop_size=224, resize_policy="native")
-    features = FeatureCache(tmp_path / "features", model, plan, DecodedImageCache(cache / "images"))
+    features = FeatureCache(tmp_path / "features", model, plan, DecodedImageCache(session_cache / "images"))
     cached = predict_features(model, features.get_all(records, "test"), torch.device("cpu"))
     reread = predict_features(model, features.get_all(records, "test"), torch.device("cpu"))
     with torch.no_grad():
@@ -164,8 +159,8 @@ print(len(computed), digest.hexdigest())
 
 
 @pytest.mark.slow
-def test_processes_sharing_a_feature_cache_split_the_images_between_them(cache, tmp_path):
-    root = synthesize("kadid10k", cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
+def test_processes_sharing_a_feature_cache_split_the_images_between_them(session_cache, tmp_path):
+    root = synthesize("kadid10k", session_cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
     go = tmp_path / "go"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     workers = [subprocess.Popen([sys.executable, "-c", FILL_CACHE, str(root), str(tmp_path), str(go)],
@@ -185,27 +180,26 @@ def test_processes_sharing_a_feature_cache_split_the_images_between_them(cache, 
 
 
 @pytest.mark.slow
-def test_finetune_mode_and_guards(cache, tmp_path):
+def test_finetune_mode_and_guards(tmp_path):
     runs = str(tmp_path / "runs")
     tuned = bench("--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
-                  "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1",
-                  cache=cache)
+                  "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1")
     assert tuned.returncode == 0, tuned.stdout + tuned.stderr
-    oracle = bench("--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST, cache=cache)
+    oracle = bench("--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST)
     assert oracle.returncode != 0 and "--allow-oracle" in oracle.stderr
-    plan = bench("--protocol", "ablation", "--dry-run", "--runs", runs, *FAST, cache=cache)
+    plan = bench("--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
     assert plan.returncode == 0
     assert plan.stdout.count("to do") == 100 and "lifeiqa_tiny+no_gcn" in plan.stdout
     assert "lifeiqa_tiny+stage1_kv" in plan.stdout
 
 
 @pytest.mark.slow
-def test_a_harness_trained_checkpoint_serves_pyiqa(cache, tmp_path):
+def test_a_harness_trained_checkpoint_serves_pyiqa(tmp_path):
     import pyiqa
 
     runs = tmp_path / "runs"
     trained = bench("--protocol", "splits", "--splits", "1", "--runs", str(runs), *FAST,
-                    "--save-checkpoints", cache=cache)
+                    "--save-checkpoints")
     assert trained.returncode == 0, trained.stderr
     checkpoint = next(runs.rglob("checkpoint.safetensors"))
     model = lifeiqa.load_checkpoint(checkpoint)

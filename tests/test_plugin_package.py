@@ -26,11 +26,11 @@ ROWS = ("lifeiqa_tiny", "example_sharpness", "example_tiny_cnn(width=8)",
         "example_mlp_head(hidden=32)", "pyiqa:piqe")
 
 
-def environment(cache: Path, *paths: Path) -> dict:
-    """The test session's environment (sockets blocked) with ``paths`` importable."""
+def environment(*paths: Path) -> dict:
+    """The test session's environment (sockets blocked, its data cache) with ``paths``
+    importable."""
     python_path = os.pathsep.join([os.environ["PYTHONPATH"], *map(str, paths)])
-    return {**os.environ, "PYTHONPATH": python_path, "LIFEIQA_CACHE": str(cache),
-            "OMP_WAIT_POLICY": "PASSIVE"}
+    return {**os.environ, "PYTHONPATH": python_path, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def pip_install(source: Path, target: Path) -> None:
@@ -48,8 +48,7 @@ def world(tmp_path_factory):
     """The installed example, its data folder, and the environments with and without it."""
     root = tmp_path_factory.mktemp("plugin-package")
     pip_install(EXAMPLE, root / "site")
-    cache = root / "cache"
-    with_plugin, without = environment(cache, root / "site"), environment(cache)
+    with_plugin, without = environment(root / "site"), environment()
     made = subprocess.run([sys.executable, "-m", "lifeiqa_example_plugin.make_data",
                            str(root / "photos"), "--size", "tiny"], capture_output=True, text=True,
                           env=with_plugin, timeout=600)
@@ -163,7 +162,7 @@ def test_a_plugin_that_fails_to_load_is_named_and_nothing_runs(tmp_path):
         '[project.entry-points."lifeiqa_bench.models"]\nbroken = "broken_plugin"\n'
         '[tool.setuptools.packages.find]\nwhere = ["src"]\n')
     pip_install(package, tmp_path / "site")
-    env = environment(tmp_path / "cache", tmp_path / "site")
+    env = environment(tmp_path / "site")
     result = bench("run", "--protocol", "splits", "--add-models", "my_model", "--runs",
                    str(tmp_path / "runs"), env=env)
     assert result.returncode == 2

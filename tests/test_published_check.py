@@ -64,8 +64,7 @@ def runs(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("check")
     data = write_noise_koniq(base / "koniq")
     common = [*RUN, "--runs", str(base / "runs"), "--dataset-root", f"koniq10k={data}"]
-    processes = [start_bench(*common, "--suite", suite, *extra, cache=base / "cache",
-                             env={"OMP_NUM_THREADS": "1"})
+    processes = [start_bench(*common, "--suite", suite, *extra, env={"OMP_NUM_THREADS": "1"})
                  for suite, extra in (("good", GOOD), ("degraded", DEGRADED))]
     for process in processes:
         output, _ = process.communicate(timeout=900)
@@ -417,10 +416,8 @@ def zero_shot_runs(tmp_path_factory) -> Path:
         "name": "my-zero-shot", "version": "0.3", "kind": "cross-dataset", "seeds": 1,
         "validation_fraction": 0.0, "synthetic_pairs": [["synth-koniq10k", "synth-koniq10k"]],
         "variants": [], "baselines": ["pyiqa:piqe"]}))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LIFEIQA_CACHE", str(base / "cache"))
-        assert cli.main(["run", "--protocol", str(protocol), "--synth-size", "tiny", "--device",
-                         "cpu", "--runs", str(base / "runs")]) == 0
+    assert cli.main(["run", "--protocol", str(protocol), "--synth-size", "tiny", "--device",
+                     "cpu", "--runs", str(base / "runs")]) == 0
     return base / "runs" / "my-zero-shot"
 
 
@@ -458,7 +455,7 @@ def plugin_runs(tmp_path_factory) -> Path:
         "variants": [], "baselines": ["pyiqa:piqe", "myplugin_net", "my_net(width=64)"]}))
     done = bench("run", "--protocol", str(protocol), "--include", str(base / "plugin.py"),
                  "--synth-size", "tiny", "--device", "cpu", "--runs", str(base / "runs"),
-                 cache=base / "cache", env={"OMP_NUM_THREADS": "1"})
+                 env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return base / "runs" / "my-zero-shot"
 

@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def own_caches(tmp_path, monkeypatch):
-    """Every weights and cache location in tmp_path: no test reads or writes the user's."""
+    """Every weights location in tmp_path (the data cache is the session's): no test reads or
+    writes the user's."""
     monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path / "weights"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(weights.CHECKPOINT_ENV, raising=False)
 
 

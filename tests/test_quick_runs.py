@@ -18,8 +18,7 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     runs = tmp_path / "runs"
     result = bench("run", "--protocol", "comparison", "--synth-size", "tiny",
                    "--splits", "2", "--models", "piqe", "--add-models", "probe_stage3",
-                   "--model", "lifeiqa_tiny", "--limit", "7", "--runs", str(runs),
-                   cache=tmp_path / "cache", env=PASSIVE)
+                   "--model", "lifeiqa_tiny", "--limit", "7", "--runs", str(runs), env=PASSIVE)
     assert result.returncode == 0, result.stdout + result.stderr
     units = [json.loads(p.read_text()) for p in sorted(runs.rglob("result.json"))]
     assert len(units) == 4
@@ -34,12 +33,12 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
     assert "[--limit N]: a quick look at most N (7) images" in result.stdout
     for args in (("--write-golden", str(tmp_path / "g.yaml")),
                  ("--against", "leaderboards/published.yaml")):
-        refused = bench("check", str(runs / "comparison"), *args, cache=tmp_path / "cache",
+        refused = bench("check", str(runs / "comparison"), *args,
                         env=PASSIVE)
         assert refused.returncode == 2
         assert "4 unit(s) ran with --limit [7]" in refused.stderr
     assert not (tmp_path / "g.yaml").exists()
-    bad = bench("run", "--protocol", "splits", "--limit", "0", cache=tmp_path / "cache",
+    bad = bench("run", "--protocol", "splits", "--limit", "0",
                 env=PASSIVE)
     assert bad.returncode == 2 and "--limit 0: expected an integer >= 1" in bad.stderr
 

@@ -23,7 +23,6 @@ KONIQ = get_dataset_spec("koniq10k")
 
 @pytest.fixture(autouse=True)
 def own_caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(weights.WEIGHTS_DIR_ENV, str(tmp_path / "weights"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv(weights.CHECKPOINT_ENV, raising=False)
@@ -78,7 +77,8 @@ def test_the_pyiqa_layout_partition_is_its_official_split_column(tmp_path):
         group_partition(dataset, {"train": dataset.groups[:2]}, "split.json")
 
 
-def test_options_are_checked_before_any_work(tmp_path):
+def test_options_are_checked_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     out = str(tmp_path / "model.safetensors")
     mistakes = [
         (dict(out=str(tmp_path / "model.pt")), "are .safetensors files"),
@@ -111,7 +111,8 @@ def test_options_are_checked_before_any_work(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_add_then_pyiqa_scores_a_folder_as_the_score_command(tmp_path, capsys):
+def test_train_add_then_pyiqa_scores_a_folder_as_the_score_command(tmp_path, capsys,
+                                                                   session_cache):
     checkpoint = tmp_path / "release.safetensors"
     assert main(["train", "--synth-size", "tiny", "--device", "cpu", "--out", str(checkpoint)]) == 0
     printed = capsys.readouterr().out
@@ -132,7 +133,7 @@ def test_train_add_then_pyiqa_scores_a_folder_as_the_score_command(tmp_path, cap
     assert len(report["history"]) == made["recipe_fields"]["epochs"] == 20
 
     assert main(["weights", "add", str(checkpoint), "--name", "lifeiqa_effnet_lite0"]) == 0
-    folder = next((tmp_path / "cache" / "synth").glob("koniq10k-tiny-*")) / "512x384"
+    folder = next((session_cache / "synth").glob("koniq10k-tiny-*")) / "512x384"
     scores = tmp_path / "scores.csv"
     assert main(["score", str(folder), "--checkpoint", str(checkpoint), "--out", str(scores)]) == 0
     with open(scores, newline="") as handle:

@@ -426,12 +426,10 @@ def test_a_missing_or_damaged_predictions_file_is_refused_naming_it(tmp_path, da
 def fresh(tmp_path_factory) -> harness.Results:
     """A tiny real run: one split of the splits protocol on a tiny synthetic KADID-10k."""
     root = tmp_path_factory.mktemp("fresh")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LIFEIQA_CACHE", str(root / "cache"))
-        return harness.evaluate("splits", runs=str(root / "runs"), datasets=["synth-kadid10k"],
-                                model="lifeiqa_tiny", synth_size="tiny", splits=1,
-                                overrides={"epochs": 1, "train_crops": 1, "test_crops": 1,
-                                           "batch_size": 32})
+    return harness.evaluate("splits", runs=str(root / "runs"), datasets=["synth-kadid10k"],
+                            model="lifeiqa_tiny", synth_size="tiny", splits=1,
+                            overrides={"epochs": 1, "train_crops": 1, "test_crops": 1,
+                                       "batch_size": 32})
 
 
 @pytest.mark.slow

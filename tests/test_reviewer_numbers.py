@@ -98,9 +98,7 @@ def test_data_efficiency_fractions_are_cells_of_their_own():
 
 
 @pytest.mark.slow
-def test_a_data_efficiency_run_then_summarize_shows_one_cell_per_fraction(tmp_path, monkeypatch,
-                                                                         capsys):
-    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
+def test_a_data_efficiency_run_then_summarize_shows_one_cell_per_fraction(tmp_path, capsys):
     runs = tmp_path / "runs"
     results = harness.evaluate(
         "data-efficiency", runs=str(runs), model="lifeiqa_tiny", synth_size="tiny", splits=1,
@@ -169,12 +167,11 @@ def write_mos_and_dmos_sets(root: Path) -> tuple[Path, Path]:
     return koniq, csiq
 
 
-def test_oracle_selection_on_a_mos_to_dmos_pair_selects_the_best_epoch(tmp_path, monkeypatch):
+def test_oracle_selection_on_a_mos_to_dmos_pair_selects_the_best_epoch(tmp_path):
     koniq, csiq = write_mos_and_dmos_sets(tmp_path / "data")
     protocol = tmp_path / "pair.yaml"
     protocol.write_text("name: pair\nversion: '1'\nkind: cross-dataset\nseeds: 1\n"
                         "pairs: [[koniq10k, csiq]]\nvariants: [full]\n")
-    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     results = harness.evaluate(
         str(protocol), runs=str(tmp_path / "runs"), model="lifeiqa_tiny", recipe="cpu_demo",
         dataset_roots={"koniq10k": str(koniq), "csiq": str(csiq)}, device="cpu",
@@ -279,7 +276,7 @@ def test_every_cell_shows_n_and_missing_and_failed_units_are_named(tmp_path):
     assert store.failures("s") == []
 
 
-def test_the_runner_records_a_diverged_unit(tmp_path, monkeypatch):
+def test_the_runner_records_a_diverged_unit(tmp_path):
     from harness.data.sources import DataSources
     from harness.engine.runner import JobRunner
     from harness.engine.train import NonFiniteLossError
@@ -287,7 +284,6 @@ def test_the_runner_records_a_diverged_unit(tmp_path, monkeypatch):
     from harness.plan.recipes import get_recipe
     from harness.results.schema import config_hash
 
-    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     job = Job("s", "splits", "1.0", "splits", ModelRef("lifeiqa_tiny", "full"), "synth-kadid10k",
               "synth-kadid10k", "split_00", 0, 0, 1.0, 0.2, 0.0, "last", "none",
               get_recipe("cpu_demo"))

@@ -59,8 +59,7 @@ def outside(root: Path, runs: Path) -> list[Path]:
 @pytest.mark.parametrize("suite", ["../escape", "/tmp/absolute-suite", "a\\b", "x" * 80])
 def test_run_refuses_a_suite_outside_the_runs_folder_in_one_line(suite, tmp_path):
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
-                "--models", "piqe", "--runs", "runs", "--suite", suite, cwd=tmp_path,
-                cache=tmp_path / "cache")
+                "--models", "piqe", "--runs", "runs", "--suite", suite, cwd=tmp_path)
     assert ran.returncode == 2
     assert ran.stderr.strip().splitlines() == [
         f"lifeiqa-bench run: error: --suite {suite!r}: a suite names folders under the runs "
@@ -75,7 +74,7 @@ def test_a_protocol_named_outside_the_runs_folder_is_refused_as_the_default_suit
     protocol.write_text("name: ../../escape\nversion: 1\nkind: splits\n"
                         "synthetic_datasets: [synth-kadid10k]\nbaselines: [piqe]\n")
     ran = bench("run", "--protocol", str(protocol), "--synth-size", "tiny", "--splits", "1",
-                "--runs", "runs", cwd=tmp_path, cache=tmp_path / "cache")
+                "--runs", "runs", cwd=tmp_path)
     assert ran.returncode == 2 and len(ran.stderr.strip().splitlines()) == 1
     assert f"protocol {protocol}: name (the default suite; or pass --suite) '../../escape'" \
         in ran.stderr
@@ -85,8 +84,7 @@ def test_a_protocol_named_outside_the_runs_folder_is_refused_as_the_default_suit
 def test_a_model_argument_with_a_path_stays_in_its_folder_and_its_row_is_shown(tmp_path):
     hostile = "piqe(loss_reduction='/../../../ESCAPED_MODEL')"
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
-                "--models", "piqe", "--add-models", hostile, "--runs", "runs", cwd=tmp_path,
-                cache=tmp_path / "cache")
+                "--models", "piqe", "--add-models", hostile, "--runs", "runs", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     runs = tmp_path / "runs"
     assert outside(tmp_path, runs) == []
@@ -96,6 +94,6 @@ def test_a_model_argument_with_a_path_stays_in_its_folder_and_its_row_is_shown(t
     # the true name and arguments are in the unit's config
     stored = json.loads(results[1].read_text())
     assert stored["config"]["model_args"] == {"loss_reduction": "/../../../ESCAPED_MODEL"}
-    shown = bench("summarize", "comparison", "--runs", "runs", cwd=tmp_path, cache=tmp_path / "cache")
+    shown = bench("summarize", "comparison", "--runs", "runs", cwd=tmp_path)
     assert shown.returncode == 0 and "| piqe(loss_reduction='/../../../ESCAPED_MODEL')" in \
         shown.stdout

@@ -47,10 +47,10 @@ def _cluster_missing(env: dict[str, str]) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict[str, str]:
-    """The environment of the commands and of their Slurm tasks (sbatch passes it on)."""
-    environment = {**os.environ, "SLURM_CONF": str(SLURM_DIR / "slurm.conf"),
-                   "LIFEIQA_CACHE": str(tmp_path_factory.mktemp("slurm-cache"))}
+def env() -> dict[str, str]:
+    """The environment of the commands and of their Slurm tasks (sbatch passes it on), the
+    session's data cache with it."""
+    environment = {**os.environ, "SLURM_CONF": str(SLURM_DIR / "slurm.conf")}
     missing = _cluster_missing(environment)
     if missing:
         if os.environ.get("LIFEIQA_REQUIRE_SLURM") == "1":
@@ -161,9 +161,12 @@ def submitted(runs: Path) -> dict[str, str]:
     return {unit.rsplit("/", 1)[-1]: entry["job_id"] for unit, entry in ledger["tasks"].items()}
 
 
-def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_redone(env, tmp_path):
-    runs = tmp_path / "runs"
-    run = bench(env, runs, "--set", "epochs=600")
+def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_redone(env, epochs_lasting,
+                                                                                   tmp_path):
+    # 15 s of work: the second task is still training when the test cancels it after its
+    # second epoch
+    runs, epochs = tmp_path / "runs", epochs_lasting(15)
+    run = bench(env, runs, "--set", f"epochs={epochs}")
     lines = read_until(run, "split_01 -> task")
     # each task's log is named as it is submitted
     tasks = dict(line.split(" -> task ")[1].split(", log ") for line in lines if " -> task " in line)
@@ -172,7 +175,7 @@ def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_red
     # the unit's output reaches its log as it goes, before the unit ends
     log = Path(tasks[second])
     end = time.monotonic() + 120
-    while "epoch 2/600" not in (log.read_text() if log.is_file() else ""):
+    while f"epoch 2/{epochs}" not in (log.read_text() if log.is_file() else ""):
         assert time.monotonic() < end, "no epoch line in the task's log while it runs"
         time.sleep(0.5)
     subprocess.run(["scancel", second], env=env, check=True)
@@ -191,7 +194,7 @@ def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_red
     assert not list((runs / "splits" / "slurm").glob(".submission_file_*"))
 
     # the rerun submits the cancelled unit alone, with knobs a cluster user sets
-    rerun = bench(env, runs, "--set", "epochs=600", "--slurm-cpus-per-task", "2",
+    rerun = bench(env, runs, "--set", f"epochs={epochs}", "--slurm-cpus-per-task", "2",
                   "--slurm-setup", "echo the setup line ran", "--slurm-extra", "comment=lifeiqa")
     code, out = finish(rerun)
     assert code == 0 and "1 run, 1 already done, 0 failed" in out, out
@@ -293,9 +296,10 @@ def no_accounting(env):
 
 
 def test_without_accounting_a_cancelled_task_is_still_reported_and_the_run_ends(env, no_accounting,
+                                                                               epochs_lasting,
                                                                                tmp_path):
     runs = tmp_path / "runs"
-    run = bench(env, runs, "--set", "epochs=600")
+    run = bench(env, runs, "--set", f"epochs={epochs_lasting(15)}")
     lines = read_until(run, "split_01 -> task")
     second = lines[-1].split(" -> task ")[1].split(",")[0]
     wait_for_state(env, second, "RUNNING")

@@ -241,8 +241,7 @@ def test_gpu_check_tiny_runs_the_speed_benchmark_and_a_run_on_cpu(tmp_path):
     a user types it (the default sections, JSON written), the training section again compiled,
     then a fine-tuning run end to end."""
     out = tmp_path / "out"
-    env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "OUT": str(out), "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--tiny"], cwd=tmp_path,
                             capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -272,8 +271,7 @@ def test_gpu_check_resumes_from_a_named_step_and_refuses_an_unknown_one(tmp_path
     """``--from train`` runs the release training alone (a lease too short to redo what passed);
     an unknown step name is refused before anything runs."""
     out = tmp_path / "out"
-    env = {**os.environ, "OUT": str(out), "LIFEIQA_CACHE": str(tmp_path / "cache"),
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "OUT": str(out), "CUDA_VISIBLE_DEVICES": ""}
     script = str(ROOT / "scripts" / "gpu_check.sh")
     bad = subprocess.run(["bash", script, "--tiny", "--from", "spede"], cwd=tmp_path,
                          capture_output=True, text=True, env=env, timeout=60)
@@ -289,13 +287,15 @@ def test_gpu_check_resumes_from_a_named_step_and_refuses_an_unknown_one(tmp_path
 @pytest.mark.slow
 def test_protocol_scaling_runs_a_command_cold_and_counts_its_units(tmp_path):
     """Section 8 at the tiny sizes: ``lifeiqa-bench run --protocol splits --synth-size tiny
-    --splits 1`` in a fresh process with an empty cache: its wall time and its one unit (what a
-    one-split board says is tested in tests/test_demo_cli.py)."""
+    --model lifeiqa_tiny --set epochs=1 --splits 1`` in a fresh process with an empty cache: its
+    wall time and its one unit (what a one-split board says is tested in
+    tests/test_demo_cli.py)."""
     sizes = SIZES[("cpu", True)]
     bench = Bench(CPU, sizes, Recipe(name="speed"), 0, tmp_path, [], DecodedImageCache(tmp_path / "d"))
     (row,) = protocol_scaling(bench).rows
     assert (row["command"], row["splits"], row["units"]) == (
-        "lifeiqa-bench run --protocol splits --synth-size tiny", 1, 1)
+        "lifeiqa-bench run --protocol splits --synth-size tiny --model lifeiqa_tiny --set epochs=1",
+        1, 1)
     assert row["unit_s_summed"] > 0 and row["wall_s"] > 0
     assert row["fixed_s_fit"] is None  # one split count: no line to fit
     run = tmp_path / "scaling-splits-1"

@@ -176,7 +176,7 @@ def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_nois
 
     from harness.reporting.leaderboard_format import read_leaderboard_document
 
-    env = {**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache"), "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
     def bench(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,

@@ -77,6 +77,8 @@ _CPU = Sizes(
     train_presets=("lifeiqa_effnet_lite0", "lifeiqa_swin_b"), train_batch=4, train_images=8,
     train_crops=2, train_epochs=3,
 )
+_TINY_RUN = ("run", "--protocol", "splits", "--synth-size", "tiny", "--model", "lifeiqa_tiny",
+             "--set", "epochs=1")
 _TINY: dict[str, Any] = dict(  # seconds, for tests: the smallest models and a handful of images
     warmup=1, repeats=1, image_size=(256, 320),
     overhead_presets=("lifeiqa_effnet_lite0",), overhead_batch=2,
@@ -87,9 +89,10 @@ _TINY: dict[str, Any] = dict(  # seconds, for tests: the smallest models and a h
     inference_size=(224, 288),
     train_presets=("lifeiqa_tiny",), train_batch=4, train_images=4, train_crops=2, train_epochs=2,
     splits=3, decoder_steps=(("lifeiqa_effnet_lite0_small", 192, 8),), unit_counts=(1, 2),
-    # one unit each: the sections' machinery, not the demo (tests/test_demo_cli.py runs that)
-    scaling=(("splits", ("run", "--protocol", "splits", "--synth-size", "tiny"), (1,)),),
-    arithmetic=(("run", "--protocol", "splits", "--synth-size", "tiny"), 1, 1),
+    # one unit each, of the random tiny model for one epoch: the sections' machinery, not the
+    # demo (tests/test_demo_cli.py runs that) nor the default model's training (tens of seconds)
+    scaling=(("splits", _TINY_RUN, (1,)),),
+    arithmetic=(_TINY_RUN, 1, 1),
 )
 SIZES: dict[tuple[str, bool], Sizes] = {  # (device kind, tiny) -> sizes
     ("cpu", False): _CPU,
