@@ -109,7 +109,8 @@ def short_run(recipe: Recipe, tiny_features, selection: str = "last"):
     torch.manual_seed(0)
     model = lifeiqa.create_model("lifeiqa_tiny")
     recipe = recipe.override(mode="frozen", batch_size=4, train_crops=1, test_crops=1)
-    return train_frozen(model, recipe, train_x, train_y, test_x, test_y, selection, seed=0)
+    return train_frozen(model, recipe, train_x, train_y, test_x, test_y, selection=selection,
+                        seed=0)
 
 
 def recorded_rates(history: list[dict]) -> list[float]:
@@ -308,7 +309,6 @@ def test_image_policy_and_test_crops_switches(tmp_path):
 
 @pytest.mark.slow
 def test_reproduce_runs_end_to_end_on_the_embedded_default(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
     # the command configures the harness loggers onto this test's captured streams: undo after
     logger = logging.getLogger("harness")
     for name, value in (("handlers", []), ("propagate", logger.propagate), ("level", logger.level)):

@@ -102,8 +102,9 @@ def test_pyiqa_architectures_build_offline_and_train_through_the_adapter(name, s
 def _cell(variant: str, values: list[float]) -> Cell:
     units = [f"split_{k:02d}" for k in range(len(values))]
     summary = metrics.summarize(values)
-    return Cell("comparison", "1.0", "last", ModelRef("lifeiqa_x", variant), "synth", units,
-                summary, summary, dict(zip(units, values, strict=True)))
+    return Cell(protocol="comparison", version="1.0", selection="last",
+                model_ref=ModelRef("lifeiqa_x", variant), dataset="synth", units=units,
+                srcc=summary, plcc=summary, per_unit_srcc=dict(zip(units, values, strict=True)))
 
 
 def test_markers_follow_the_paired_test_and_order_puts_the_reference_first():

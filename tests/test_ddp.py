@@ -78,8 +78,8 @@ def _train(root: Path, cache: Path) -> dict[str, np.ndarray]:
             train_x, test_x = features.get_all(train, "train"), features.get_all(test, "test")
             if mode == "frozen":
                 recipe = base.override(epochs=2, batch_size=5)
-                outcome = train_frozen(model, recipe, train_x, train_y, test_x, test_y, "oracle",
-                                       seed=3)
+                outcome = train_frozen(model, recipe, train_x, train_y, test_x, test_y,
+                                       selection="oracle", seed=3)
             else:
                 scales = np.linspace(-30, 30, len(train_x))
                 train_x = [BackboneFeatures(f.pooled, f.deepest * s)

@@ -229,7 +229,17 @@ def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys
                      "--report", str(report)]) == 0
     rerun = json.loads(report.read_text())
     assert "3 units within" in rerun["rows"][0]["note"] and rerun["warnings"] == []
+    assert rerun["rows"][0]["failed_by"] == []
     moved = yaml.safe_load(per_unit.read_text())
+    moved["entries"][0]["split_files"][1]["srcc"] += 0.5  # one unit's golden value far off
+    shifted = tmp_path / "shifted.yaml"
+    shifted.write_text(yaml.safe_dump(moved))
+    assert cli.main(["check", str(runs / "good"), "--against", str(shifted), "--report",
+                     str(report)]) == 1
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["verdict"] == "FAIL" and row["failed_by"] == ["unit_moved"], row
+    assert row["note"].startswith("unit split_01 moved -0.5")
+    moved["entries"][0]["split_files"][1]["srcc"] -= 0.5
     moved["entries"][0]["split_files"][0]["sha256_16"] = "0" * 16
     per_unit.write_text(yaml.safe_dump(moved))
     cli.main(["check", str(runs / "good"), "--against", str(per_unit), "--report", str(report)])
@@ -245,6 +255,7 @@ def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys
     assert not failed["passed"] and failed["counts"]["FAIL"] == 1
     (row,) = failed["rows"]
     assert row["verdict"] == "FAIL" and row["reproduced_as"] == "lifeiqa_tiny"
+    assert "shortfall" in row["failed_by"]
     assert row["reproduced"] < entry.metrics["srcc"] - entry.tolerance["srcc"]  # a real drop
 
     # A row's own tolerance overrides the default; an oracle reference fails unless the
@@ -514,14 +525,16 @@ def test_a_pyiqa_zero_shot_result_is_checked_against_published_figures(zero_shot
     assert "-> FAILED" in capsys.readouterr().out
     (row,) = check_suite(zero_shot_runs, far).rows
     assert row.verdict == "FAIL" and row.delta == pytest.approx(-0.3, abs=1e-4)
+    assert row.failed_by == ("shortfall",)
 
     other_images = write_table(tmp_path, figures(measured["srcc"]), columns={
         "synth-koniq10k": {"dataset": "synth-koniq10k", "evaluated_on": "official-test"}})
     report = check_suite(zero_shot_runs, other_images)
     (row,) = report.rows
     assert row.verdict == "PASS"
-    assert row.evaluation_mismatch == ("not like for like: reference: the release's official test "
-                                       "part; here: the whole dataset (24 images)")
+    assert row.evaluation_mismatch == ("reference: the release's official test part; here: the "
+                                       "whole dataset (24 images)")
+    assert row.note == f"not like for like: {row.evaluation_mismatch}" and row.failed_by == ()
     assert any("computed on other images than their reference" in w for w in report.warnings)
 
     # a zero-shot figure against a model that trained: a selection mismatch
@@ -531,6 +544,7 @@ def test_a_pyiqa_zero_shot_result_is_checked_against_published_figures(zero_shot
     (row,) = check_suite(runs / "good", trained).rows
     assert row.verdict == "FAIL" and "the reference trained nothing (zero-shot) but the " \
                                       "reproduction trained (last epoch)" in row.note
+    assert "selection" in row.failed_by
 
 
 def test_the_bundled_pyiqa_file_checks_a_suite_and_explains_what_it_cannot_reproduce(
@@ -539,9 +553,13 @@ def test_the_bundled_pyiqa_file_checks_a_suite_and_explains_what_it_cannot_repro
     assert cli.main(["check", str(zero_shot_runs), "--against", str(PYIQA_FILE), "--report",
                      str(report)]) == 0
     out = capsys.readouterr().out
-    counts = json.loads(report.read_text())["counts"]
+    checked = json.loads(report.read_text())
+    counts = checked["counts"]
     entries = load_published(PYIQA_FILE).entries
     assert counts["N/A"] == sum(e.unreproducible is not None for e in entries)
+    # each N/A row carries its entry's reason as a field, which the summary groups by
+    assert sorted(r["unreproducible"] for r in checked["rows"] if r["verdict"] == "N/A") == sorted(
+        e.unreproducible for e in entries if e.unreproducible and "srcc" in e.metrics)
     assert counts["MISSING"] == sum(e.unreproducible is None for e in entries)
     assert "N/A (not reproducible here)" in out
     assert "row(s) not reproducible here" in out and "full-reference metric" in out

@@ -27,9 +27,10 @@ REFERENCE = [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80, 0.84, 0.78, 0.86]
 def cell(variant: str, values: list[float], config: str, units: list[str] = UNITS) -> Cell:
     summary = metrics.summarize(values)
     per_unit = dict(zip(units, values, strict=True))
-    return Cell("comparison", "1.0", "last", ModelRef("lifeiqa_x", variant), "synth", list(units),
-                summary, summary, per_unit, dict(per_unit), suite="s", config_hash=config,
-                unit_hashes=dict.fromkeys(units, "abc"))
+    return Cell(protocol="comparison", version="1.0", selection="last",
+                model_ref=ModelRef("lifeiqa_x", variant), dataset="synth", units=list(units),
+                srcc=summary, plcc=summary, per_unit_srcc=per_unit, per_unit_plcc=dict(per_unit),
+                suite="s", config_hash=config, unit_hashes=dict.fromkeys(units, "abc"))
 
 
 def test_each_config_of_a_model_gets_its_own_comparison_and_marker():

@@ -326,7 +326,7 @@ crop ``i % crops`` of training image ``i // crops``."""
 
 def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[BackboneFeatures],
                  train_targets: np.ndarray, test_features: Sequence[BackboneFeatures],
-                 test_targets: np.ndarray, selection: str = "last",
+                 test_targets: np.ndarray, *, selection: str = "last",
                  val_features: Sequence[BackboneFeatures] = (),
                  val_targets: np.ndarray | None = None,
                  device: torch.device | str = "cpu", seed: int = 0,
@@ -339,13 +339,14 @@ def train_frozen(model: LifeIQA, recipe: Recipe, train_features: Sequence[Backbo
         return stacked.map(lambda t: t[index])
 
     return train_frozen_on(model, recipe, sample_features, train_features[0].pooled.shape[0],
-                           train_targets, test_features, test_targets, selection, val_features,
-                           val_targets, device, seed, on_epoch, resume)
+                           train_targets, test_features, test_targets, selection=selection,
+                           val_features=val_features, val_targets=val_targets, device=device,
+                           seed=seed, on_epoch=on_epoch, resume=resume)
 
 
 def train_frozen_on(model: LifeIQA, recipe: Recipe, sample_features: SampleFeatures, crops: int,
                     train_targets: np.ndarray, test_features: Sequence[BackboneFeatures],
-                    test_targets: np.ndarray, selection: str = "last",
+                    test_targets: np.ndarray, *, selection: str = "last",
                     val_features: Sequence[BackboneFeatures] = (),
                     val_targets: np.ndarray | None = None,
                     device: torch.device | str = "cpu", seed: int = 0,
@@ -411,7 +412,7 @@ def predict_records(model: LifeIQA, records: Sequence[ImageRecord], images: Deco
 
 def train_finetune(model: LifeIQA, recipe: Recipe, train_records: Sequence[ImageRecord],
                    train_targets: np.ndarray, test_records: Sequence[ImageRecord],
-                   test_targets: np.ndarray, images: DecodedImageCache, selection: str = "last",
+                   test_targets: np.ndarray, images: DecodedImageCache, *, selection: str = "last",
                    val_records: Sequence[ImageRecord] = (), val_targets: np.ndarray | None = None,
                    device: torch.device | str = "cpu", seed: int = 0,
                    on_epoch: Callable[[dict], None] | None = None,

@@ -99,6 +99,10 @@ MEDIAN_SE = math.sqrt(math.pi / 2)  # standard error of a median / that of a mea
 ORACLES = ("oracle", "authors")  # selections that look at the test set
 EPSILON = 1e-9  # a shortfall exactly equal to the tolerance passes despite binary rounding
 VERDICTS = ("PASS", "FAIL", "MISSING", "N/A")
+# what fails a compared row (CheckRow.failed_by): a median below the reference beyond the
+# tolerance; a median above a golden value beyond it; a unit beyond a golden entry's unit
+# tolerance; fewer units than required; another epoch selection than the reference's
+FAILURES = ("shortfall", "gain", "unit_moved", "too_few_units", "selection")
 WHOLE = "whole datasets"  # SplitInfo.file of units that ran on whole datasets
 
 
@@ -132,6 +136,8 @@ class CheckRow:
     # how the images the reference and the reproduction were computed on differ ("": the same,
     # or the reference does not say)
     evaluation_mismatch: str = ""
+    failed_by: tuple[str, ...] = ()  # FAILURES that make the verdict FAIL (empty otherwise)
+    unreproducible: str = ""  # why an N/A row cannot be reproduced here (the entry's reason)
 
     @property
     def delta(self) -> float | None:
@@ -215,7 +221,7 @@ def _evaluated_on(units: list[UnitResult]) -> tuple[str, str]:
     return "test-parts", f"the median over {len(units)} random test part(s) of {counted} images"
 
 
-def _evaluation_note(entry: PublishedEntry, units: list[UnitResult], cell: Cell) -> str:
+def _evaluation_mismatch(entry: PublishedEntry, units: list[UnitResult], cell: Cell) -> str:
     """How the reference's images differ from the reproduction's ("" when they do not, or the
     reference does not say)."""
     if not entry.evaluated_on or not units:
@@ -223,41 +229,45 @@ def _evaluation_note(entry: PublishedEntry, units: list[UnitResult], cell: Cell)
     mine, text = _evaluated_on(units)
     if mine == entry.evaluated_on:
         return ""
-    note = f"not like for like: reference: {EVALUATED_ON[entry.evaluated_on]}; here: {text}"
+    mismatch = f"reference: {EVALUATED_ON[entry.evaluated_on]}; here: {text}"
     if cell.not_zero_shot:
-        note += " (including images the metric's weights were fitted on)"
-    return note
+        mismatch += " (including images the metric's weights were fitted on)"
+    return mismatch
 
 
 def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float, cell: Cell,
              allow_selection_mismatch: bool, min_units: int | None,
-             zero_shot: bool = False) -> tuple[str, list[str]]:
-    """PASS or FAIL, and why, for one compared row (see the module doc)."""
-    notes = []
+             zero_shot: bool = False) -> tuple[tuple[str, ...], list[str]]:
+    """What fails one compared row (``FAILURES``; none: it passes), and the notes that say why
+    (see the module doc)."""
+    failed, notes = [], []
     delta = value - entry.metrics[metric]
-    fail = delta < -(tolerance + EPSILON)
+    if delta < -(tolerance + EPSILON):
+        failed.append("shortfall")
     if entry.provenance == "measured" and delta > tolerance + EPSILON:
-        fail = True
+        failed.append("gain")
         notes.append(f"gain of {delta:+.4f} beyond the tolerance: suspicious on the same splits "
                      f"(test images in training? another split?)")
     if entry.unit_tolerance.get(metric) is not None:
-        notes += _unit_differences(entry, metric, cell)
-        fail = fail or any(note.startswith("unit ") for note in notes)
+        moved, unit_notes = _unit_differences(entry, metric, cell)
+        notes += unit_notes
+        if moved:
+            failed.append("unit_moved")
     required = max(entry.units or 0, min_units or 0)
     if cell.n < required:
-        fail = True
+        failed.append("too_few_units")
         notes.append(f"{cell.n} unit(s), fewer than the {required} required")
     mismatch = _selection_mismatch(entry, cell, zero_shot)
     if mismatch and not allow_selection_mismatch:
-        fail = True
+        failed.append("selection")
         notes.append(f"{mismatch} (--allow-selection-mismatch to compare)")
-    return ("FAIL" if fail else "PASS"), notes
+    return tuple(failed), notes
 
 
-def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> list[str]:
-    """Notes (one failing note per unit beyond the unit tolerance, the worst first) from a
-    per-unit comparison with a golden entry; units whose split file differs are not compared
-    (the split note says so)."""
+def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> tuple[list[str], list[str]]:
+    """The units beyond a golden entry's unit tolerance (the worst first) and the notes of the
+    per-unit comparison (one per such unit, else how close they all came); units whose split
+    file differs are not compared (the split note says so)."""
     tolerance = entry.unit_tolerance[metric]
     golden = entry.unit_values(metric)
     mine = getattr(cell, f"per_unit_{metric}")
@@ -270,7 +280,7 @@ def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> list[st
     if deltas and not beyond:
         worst = max(deltas, key=lambda u: abs(deltas[u]))
         notes.append(f"{len(deltas)} units within ±{tolerance:g} (largest {deltas[worst]:+.2g})")
-    return notes
+    return beyond, notes
 
 
 def _known_datasets() -> set[str]:
@@ -319,7 +329,8 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
             if entry.unreproducible:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
                                      reproduced_selection=None, verdict="N/A",
-                                     note=f"not reproducible here: {entry.unreproducible}"))
+                                     note=f"not reproducible here: {entry.unreproducible}",
+                                     unreproducible=entry.unreproducible))
                 continue
             if not matched:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
@@ -338,14 +349,16 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
                                               f"v{entry.protocol_version}: not comparable"))
                     continue
                 value = getattr(cell, metric).median
-                verdict, notes = _verdict(entry, metric, value, common["tolerance"], cell,
-                                          allow_selection_mismatch, min_units, zero_shot)
+                failed, notes = _verdict(entry, metric, value, common["tolerance"], cell,
+                                         allow_selection_mismatch, min_units, zero_shot)
                 split_note = _split_note(entry, _unit_hashes(results, cell))
-                evaluation = _evaluation_note(entry, units, cell)
-                rows.append(CheckRow(**common, reproduced=value, verdict=verdict,
-                                     note="; ".join(notes + [n for n in (split_note, evaluation)
-                                                             if n]),
-                                     split_mismatch=split_note, evaluation_mismatch=evaluation))
+                evaluation = _evaluation_mismatch(entry, units, cell)
+                notes += [split_note] if split_note else []
+                notes += [f"not like for like: {evaluation}"] if evaluation else []
+                rows.append(CheckRow(**common, reproduced=value,
+                                     verdict="FAIL" if failed else "PASS", note="; ".join(notes),
+                                     split_mismatch=split_note, evaluation_mismatch=evaluation,
+                                     failed_by=failed))
     return rows
 
 
@@ -381,7 +394,7 @@ def evaluation_warnings(rows: list[CheckRow]) -> list[str]:
         return []
     return [f"{len(differing)} compared row(s) were computed on other images than their "
             f"reference (e.g. {differing[0].model} on {differing[0].dataset}: "
-            f"{differing[0].evaluation_mismatch.removeprefix('not like for like: ')}): the "
+            f"{differing[0].evaluation_mismatch}): the "
             f"difference is more than rerun noise, and a metric trained on the dataset may "
             f"score its own training images here"]
 
@@ -423,7 +436,7 @@ def unreproducible_summary(rows: list[CheckRow]) -> list[str]:
     by_reason: dict[str, list[CheckRow]] = defaultdict(list)
     for r in rows:
         if r.verdict == "N/A":
-            by_reason[r.note.removeprefix("not reproducible here: ")].append(r)
+            by_reason[r.unreproducible].append(r)
     lines = []
     for reason, group in by_reason.items():
         models = sorted({r.model for r in group})

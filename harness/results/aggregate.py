@@ -46,7 +46,7 @@ PLCC_KIND = "raw Pearson, no logistic fit"  # Scores.plcc; plcc_logistic is not 
 SHORT_MARK = "‡"  # an interval that is the range of too few units to reach 95 %
 
 
-@dataclass
+@dataclass(kw_only=True)  # 19 fields: a positional call is unreadable
 class Cell:
     protocol: str
     version: str
@@ -127,17 +127,20 @@ def aggregate(results: list[UnitResult]) -> list[Cell]:
                 by_type[name].append(value)
         protocol, version, selection, suite, _, dataset, fraction, config = key
         cells.append(Cell(
-            protocol, version, selection, items[0].model, dataset, [r.unit for r in items],
-            metrics.summarize([r.metrics.srcc for r in items]),
-            metrics.summarize([r.metrics.plcc for r in items]),
-            {r.unit: r.metrics.srcc for r in items},
-            {r.unit: r.metrics.plcc for r in items},
-            {name: float(np.median(v)) for name, v in sorted(by_type.items())},
-            sorted({r.split_name for r in items}),
-            any(r.config.get("breakdown") == "distortion" for r in items),
-            any(r.test_dataset in r.model_config.get("trained_on", ()) for r in items),
-            suite, fraction, config, {r.unit: r.split.sha256_16 for r in items},
-            items[0].config.get("limit"),
+            protocol=protocol, version=version, selection=selection, model_ref=items[0].model,
+            dataset=dataset, units=[r.unit for r in items],
+            srcc=metrics.summarize([r.metrics.srcc for r in items]),
+            plcc=metrics.summarize([r.metrics.plcc for r in items]),
+            per_unit_srcc={r.unit: r.metrics.srcc for r in items},
+            per_unit_plcc={r.unit: r.metrics.plcc for r in items},
+            per_distortion={name: float(np.median(v)) for name, v in sorted(by_type.items())},
+            split_files=sorted({r.split_name for r in items}),
+            show_breakdown=any(r.config.get("breakdown") == "distortion" for r in items),
+            not_zero_shot=any(r.test_dataset in r.model_config.get("trained_on", ())
+                              for r in items),
+            suite=suite, train_fraction=fraction, config_hash=config,
+            unit_hashes={r.unit: r.split.sha256_16 for r in items},
+            limit=items[0].config.get("limit"),
         ))
     return cells
 

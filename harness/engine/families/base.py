@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
@@ -13,12 +13,12 @@ from harness.data.cache import DecodedImageCache
 from harness.engine.features import CropPlan, FeatureCache, LifeIQAExtractor
 from harness.engine.parts import JobParts
 from harness.engine.resume import EpochResume
-from harness.engine.train import TrainOutcome
+from harness.engine.train import TrainOutcome, train_finetune, train_frozen
 from harness.errors import ExecutionError, ModelContractError
 from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
 from harness.plan.recipes import Recipe
-from lifeiqa import LifeIQA
+from lifeiqa import BackboneFeatures, LifeIQA
 
 if TYPE_CHECKING:
     from harness.engine.families.probe import StageExtractor
@@ -132,3 +132,26 @@ def check_finite(scores: torch.Tensor, model: ModelRef, what: str) -> None:
     if not bool(torch.isfinite(scores).all()):
         raise ModelContractError(f"{model_label(model)}: non-finite scores {what} "
                                  f"({scores.detach().flatten()[:4].tolist()} ...)")
+
+
+def finetune(model: LifeIQA, job: Job, parts: JobParts, context: EngineContext,
+             on_epoch: EpochCallback | None) -> TrainOutcome:
+    """The job's parts trained on from pixels, the whole network (:func:`train_finetune`), as
+    every family that trains end to end runs it: the job's recipe, selection and seed, the
+    engine's images, device and resume file."""
+    return train_finetune(model, job.recipe, parts.train, parts.train_y, parts.test, parts.test_y,
+                          context.images, selection=job.selection, val_records=parts.val,
+                          val_targets=parts.val_y, device=context.device, seed=job.seed,
+                          on_epoch=on_epoch, resume=context.resume)
+
+
+def train_on_features(model: LifeIQA, job: Job, parts: JobParts, context: EngineContext,
+                      on_epoch: EpochCallback | None, *, train: Sequence[BackboneFeatures],
+                      test: Sequence[BackboneFeatures],
+                      val: Sequence[BackboneFeatures]) -> TrainOutcome:
+    """The head trained on the parts' cached features (:func:`train_frozen`), as every family
+    that trains on frozen features runs it (the parts give the targets)."""
+    return train_frozen(model, job.recipe, train, parts.train_y, test, parts.test_y,
+                        selection=job.selection, val_features=val, val_targets=parts.val_y,
+                        device=context.device, seed=job.seed, on_epoch=on_epoch,
+                        resume=context.resume)

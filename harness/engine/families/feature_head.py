@@ -22,10 +22,10 @@ from harness.engine.families.base import (
     model_label,
     registry_info,
     scores_of,
+    train_on_features,
 )
 from harness.engine.families.lifeiqa import build_model
 from harness.engine.parts import JobParts
-from harness.engine.train import train_frozen
 from harness.errors import InvalidOptionError
 from harness.plan.jobs import Job
 from harness.plan.model_specs import FeatureShapes
@@ -80,9 +80,8 @@ class FeatureHeadFamily:
             check_finite(model.eval().forward_head(train[0]).score, job.model,
                          "on one training image's features")
         # the adapter drives the frozen loop as Life-IQA's decoder does (forward_head)
-        outcome = train_frozen(cast(LifeIQA, model), recipe, train, parts.train_y, test, parts.test_y,
-                               job.selection, val, parts.val_y, context.device, job.seed, on_epoch,
-                               resume=context.resume)
+        outcome = train_on_features(cast(LifeIQA, model), job, parts, context, on_epoch,
+                                    train=train, test=test, val=val)
         info = {**registry_info(job.model), "features": vars(shapes),
                 "trainable_parameters": sum(p.numel() for p in head.parameters()
                                             if p.requires_grad)}

@@ -21,11 +21,11 @@ from harness.engine.families.base import (
     Trained,
     build_module,
     check_finite,
+    finetune,
     registry_info,
     scores_of,
 )
 from harness.engine.parts import JobParts
-from harness.engine.train import train_finetune
 from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
 from lifeiqa import LifeIQA, LifeIQAOutput
@@ -81,10 +81,7 @@ class ImageModelFamily:
         model = build(job.model)
         check_output(model, job.recipe.crop_size, job.seed)
         # the adapter drives the loop as Life-IQA does (forward, forward_features, forward_head)
-        outcome = train_finetune(cast(LifeIQA, model), job.recipe, parts.train, parts.train_y, parts.test,
-                                 parts.test_y, context.images, job.selection, parts.val,
-                                 parts.val_y, context.device, job.seed, on_epoch,
-                                 resume=context.resume)
+        outcome = finetune(cast(LifeIQA, model), job, parts, context, on_epoch)
         info = {**registry_info(job.model), **job.model.spec.settings,
                 "trainable_parameters": sum(p.numel() for p in model.parameters()
                                             if p.requires_grad)}

@@ -14,10 +14,16 @@ import torch
 
 import lifeiqa
 from harness.engine import analyses
-from harness.engine.families.base import EngineContext, EpochCallback, Trained
+from harness.engine.families.base import (
+    EngineContext,
+    EpochCallback,
+    Trained,
+    finetune,
+    train_on_features,
+)
 from harness.engine.features import CropPlan
 from harness.engine.parts import JobParts
-from harness.engine.train import predict_features, predict_records, train_finetune, train_frozen
+from harness.engine.train import predict_features, predict_records
 from harness.errors import InvalidOptionError
 from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
@@ -51,19 +57,14 @@ class LifeIQAFamily:
         if recipe.mode == "frozen":
             features = context.feature_cache(model, recipe, draw=job.crop_draw)
             test_features = features.get_all(parts.test, "test")
-            outcome = train_frozen(model, recipe, features.get_all(parts.train, "train"),
-                                   parts.train_y, test_features,
-                                   parts.test_y, job.selection, features.get_all(parts.val, "test"),
-                                   parts.val_y, context.device, job.seed, on_epoch,
-                                   resume=context.resume)
+            outcome = train_on_features(model, job, parts, context, on_epoch,
+                                        train=features.get_all(parts.train, "train"),
+                                        test=test_features, val=features.get_all(parts.val, "test"))
 
             def predict_test() -> np.ndarray:
                 return predict_features(model, test_features, context.device)
         elif recipe.mode == "finetune":
-            outcome = train_finetune(model, recipe, parts.train, parts.train_y, parts.test,
-                                     parts.test_y, context.images, job.selection, parts.val,
-                                     parts.val_y, context.device, job.seed, on_epoch,
-                                     resume=context.resume)
+            outcome = finetune(model, job, parts, context, on_epoch)
             plan = CropPlan(recipe.train_crops, recipe.test_crops, recipe.crop_size,
                             recipe.resize_policy, recipe.hflip)
 
