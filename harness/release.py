@@ -33,8 +33,9 @@ import numpy as np
 import lifeiqa
 from harness.data.cache import DecodedImageCache
 from harness.data.partitions import Partition, group_partition, official_partition
+from harness.data.records import SYNTH_PREFIX
 from harness.data.registry import get_dataset_spec
-from harness.data.sources import SYNTH_PREFIX, DataSources, cache_root
+from harness.data.sources import DataSources, cache_root
 from harness.data.validate import require_valid
 from harness.device import resolve_device
 from harness.engine.families import EngineContext, family_for

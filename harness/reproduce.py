@@ -33,7 +33,7 @@ from typing import Any, cast
 import numpy as np
 
 from harness.api import Results, evaluate_options, run_options
-from harness.data.sources import SYNTH_PREFIX
+from harness.data.records import SYNTH_PREFIX
 from harness.errors import InvalidOptionError, unknown_name
 from harness.plan.options import RunOptions
 from harness.plan.recipes import RECIPES, get_recipe

@@ -22,7 +22,8 @@ import lifeiqa
 from harness.data.cache import DecodedImageCache
 from harness.data.sources import DataSources, cache_root
 from harness.engine.families.base import EngineContext
-from harness.engine.families.probe import StageExtractor, fit_ridge, predict_ridge, stage_matrix
+from harness.engine.families.probe import fit_ridge, predict_ridge, stage_matrix
+from harness.engine.features import StageExtractor
 from harness.engine.train import train_frozen
 from harness.plan.recipes import get_recipe
 from harness.plan.splits import plan_split

@@ -9,7 +9,8 @@ from dataset_fixtures import write_kadid10k_release
 
 import lifeiqa
 from harness.engine.families.image_model import build
-from harness.engine.families.probe import StageExtractor, fit_ridge, predict_ridge
+from harness.engine.families.probe import fit_ridge, predict_ridge
+from harness.engine.features import StageExtractor
 from harness.plan.builtin_models import pyiqa_trained_on
 from harness.plan.models import ModelRef
 from harness.plan.protocols import load_protocol, parse_protocol

@@ -13,8 +13,7 @@ import lifeiqa
 from harness.data.cache import DecodedImageCache
 from harness.data.registry import load_dataset
 from harness.data.synth.generate import synthesize
-from harness.engine.families.probe import StageExtractor
-from harness.engine.features import CropPlan, FeatureCache, tensor_checksum
+from harness.engine.features import CropPlan, FeatureCache, StageExtractor, tensor_checksum
 from harness.engine.train import predict_features
 from harness.plan.protocols import load_protocol
 from lifeiqa import BackboneFeatures, LifeIQAConfig

@@ -42,9 +42,8 @@ import yaml
 
 from harness.data.custom import DEFAULT_COLUMNS, load_custom_csv
 from harness.data.layout import DatasetLayoutError
-from harness.data.records import Dataset, ScoreScale
+from harness.data.records import SYNTH_PREFIX, Dataset, ScoreScale
 from harness.data.registry import find_dataset_spec
-from harness.data.sources import SYNTH_PREFIX
 from harness.errors import DataNotFoundError, DatasetError
 
 KEYS = ("csv", "images", "range", "better", *DEFAULT_COLUMNS, "score_name")

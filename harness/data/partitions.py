@@ -9,16 +9,13 @@ groups (a split file's parts, :func:`group_partition`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from harness.data.records import Dataset, ImageRecord
 from harness.errors import DatasetError
-
-if TYPE_CHECKING:
-    from harness.data.specs import DatasetSpec
 
 PARTS = ("train", "val", "test")
 # the names releases use for their parts: KonIQ-10k's ``set`` column, pyiqa's ``official_split``
@@ -41,6 +38,16 @@ class Assignment(NamedTuple):
 
     parts: dict[str, str]
     source: str
+
+
+class ReleaseSpec(Protocol):
+    """What :func:`official_partition` reads of a dataset's spec (``DatasetSpec`` is one)."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def official_partition(self) -> Callable[[Dataset], Assignment | None] | None: ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ def _divide(records: Iterable[ImageRecord], part_of: dict[str, str], source: str
     return Partition(tuple(parts["train"]), tuple(parts["val"]), tuple(parts["test"]), source)
 
 
-def official_partition(dataset: Dataset, spec: DatasetSpec) -> Partition:
+def official_partition(dataset: Dataset, spec: ReleaseSpec) -> Partition:
     """The partition ``dataset``'s release defines; DatasetError if it defines none or leaves
     records out."""
     found = spec.official_partition(dataset) if spec.official_partition else None

@@ -6,6 +6,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# the name of a generated stand-in for a dataset: synth-kadid10k for kadid10k
+SYNTH_PREFIX = "synth-"
+
 
 @dataclass(frozen=True)
 class ScoreScale:

@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.data.layout import find_child
-from harness.data.records import Dataset
+from harness.data.records import SYNTH_PREFIX, Dataset
 from harness.data.registry import get_dataset_spec, load_dataset
 from harness.data.specs import DatasetSpec
 
 if TYPE_CHECKING:
     from harness.data.declared import DatasetDeclaration
-
-SYNTH_PREFIX = "synth-"
-
 
 def cache_root() -> Path:
     return Path(os.environ.get("LIFEIQA_CACHE", Path.home() / ".cache" / "lifeiqa")).expanduser()

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import cast
 
 from harness.data.declared import DatasetDeclaration
-from harness.data.sources import SYNTH_PREFIX, DataSources
+from harness.data.records import SYNTH_PREFIX
+from harness.data.sources import DataSources
 from harness.data.validate import require_valid
 from harness.engine import distributed
 from harness.engine.runner import JobRunner, RunSummary, pending, prepare_data, record_outcome

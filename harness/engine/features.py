@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from timm.models import FeatureInfo
     from typing_extensions import Buffer
 
-    from harness.engine.families.probe import StageExtractor
-
 
 @dataclass(frozen=True)
 class CropPlan:
@@ -180,6 +178,15 @@ class LifeIQAExtractor(BackbonePass):
         # the order of lifeiqa's forward_features: shallow stages concatenated, shallow first
         shallow = torch.cat([tensors[f"shallow{s}"] for s in stages], dim=-1) if stages else None
         return BackboneFeatures(tensors["pooled"], tensors["deepest"], shallow)
+
+
+class StageExtractor(BackbonePass):
+    """Global average of every feature stage of the model's backbone, keyed by stride
+    (``s4``, ``s8``, ...): the layer probes' view of the shared backbone pass."""
+
+    @staticmethod
+    def wrap(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: t for name, t in tensors.items() if name[0] == "s" and name[1:].isdigit()}
 
 
 class FeatureCache:

@@ -20,8 +20,9 @@ from typing import Any
 
 import lifeiqa
 from harness.data.declared import declare_dataset
+from harness.data.records import SYNTH_PREFIX
 from harness.data.registry import list_datasets
-from harness.data.sources import SYNTH_PREFIX, DataSources
+from harness.data.sources import DataSources
 from harness.data.synth.generate import SIZES, WRITERS
 from harness.device import parse_device, resolve_device
 from harness.errors import DataNotFoundError, InvalidOptionError, unknown_name

@@ -286,8 +286,8 @@ def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> tuple[l
 def _known_datasets() -> set[str]:
     """The harness's dataset names (and their synthetic counterparts), to explain a reference
     row on a name the harness does not have; empty if the registry cannot say."""
+    from harness.data.records import SYNTH_PREFIX
     from harness.data.registry import list_datasets
-    from harness.data.sources import SYNTH_PREFIX
 
     try:
         names = set(list_datasets())

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import torch
 
 from harness.data.cache import DecodedImageCache
-from harness.engine.features import CropPlan, FeatureCache, LifeIQAExtractor
+from harness.engine.features import CropPlan, FeatureCache, LifeIQAExtractor, StageExtractor
 from harness.engine.parts import JobParts
 from harness.engine.resume import EpochResume
 from harness.engine.train import TrainOutcome, train_finetune, train_frozen
@@ -19,9 +19,6 @@ from harness.plan.jobs import Job
 from harness.plan.models import ModelRef
 from harness.plan.recipes import Recipe
 from lifeiqa import BackboneFeatures, LifeIQA
-
-if TYPE_CHECKING:
-    from harness.engine.families.probe import StageExtractor
 
 EpochCallback = Callable[[dict], None]  # called with each epoch's history entry
 

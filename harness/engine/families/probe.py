@@ -19,22 +19,13 @@ from harness.data.records import ImageRecord
 from harness.engine import analyses
 from harness.engine.families.base import EngineContext, EpochCallback, Trained
 from harness.engine.families.lifeiqa import build_model
-from harness.engine.features import BackbonePass
+from harness.engine.features import StageExtractor
 from harness.engine.parts import JobParts
 from harness.engine.train import TrainOutcome
 from harness.errors import InvalidOptionError
 from harness.plan.jobs import Job
 
 ALPHAS = np.logspace(-3, 4, 15)
-
-
-class StageExtractor(BackbonePass):
-    """Global average of every feature stage of the model's backbone, keyed by stride
-    (``s4``, ``s8``, ...): the probes' view of the shared backbone pass."""
-
-    @staticmethod
-    def wrap(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: t for name, t in tensors.items() if name[0] == "s" and name[1:].isdigit()}
 
 
 def stage_matrix(features: Sequence[dict[str, torch.Tensor]], stride: int) -> np.ndarray:
