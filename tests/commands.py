@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
+import pytest
+
 
 def command(*args: str) -> list[str]:
     """``lifeiqa-bench ARGS`` as this interpreter's ``python -m harness.cli``: a script found on
@@ -48,6 +50,22 @@ def bench(*args: str, cache: Path | None = None, cwd: Path | None = None,
     return subprocess.run(command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env=environment(cache, env, unset),
                           preexec_fn=None if file_limit is None else file_size_limit(file_limit))
+
+
+def bench_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``lifeiqa-bench ARGS`` in this process (``harness.cli.main``), for a command that is
+    refused or done in moments: its exit status and what it printed, as :func:`bench` returns
+    them, without the seconds a fresh interpreter spends importing torch. Its environment is
+    this process's (``monkeypatch.setenv`` for a test's own)."""
+    from harness.cli import main
+
+    capsys.readouterr()  # what the test printed before is not the command's
+    try:
+        code = main(list(args))
+    except SystemExit as end:  # argparse's own refusals
+        code = end.code if isinstance(end.code, int) else 1
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(command(*args), code, out, err)
 
 
 def start_bench(*args: str, cache: Path | None = None, cwd: Path | None = None,

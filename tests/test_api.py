@@ -4,7 +4,7 @@ asked, and bad input refused before any work (API and CLI alike, exit status 2 a
 from __future__ import annotations
 
 import pytest
-from commands import bench
+from commands import bench, bench_here
 
 import harness
 from harness.errors import DataNotFoundError, InvalidOptionError, NoResultsError, UnknownNameError
@@ -100,7 +100,6 @@ def test_an_unknown_option_is_named(tmp_path):
         harness.dry_run("splits", colour="red", runs=str(tmp_path))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["run", "--protocol", "nonexistent"], "unknown protocol 'nonexistent'"),
     (["datasets", "check", "/nonexistent", "--dataset", "kadid10k"],
@@ -111,9 +110,11 @@ def test_an_unknown_option_is_named(tmp_path):
     (["run", "--protocol", "splits", "--data-root", "/nonexistent"], "no such folder"),
     (["run", "--protocol", "splits", "--set", "epochs"], "--set 'epochs': expected FIELD=VALUE"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
-    result = bench(*args, "--runs", str(tmp_path / "runs"), cache=tmp_path / "cache") \
-        if args[0] == "run" else bench(*args, cache=tmp_path / "cache")
+def test_cli_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path, capsys,
+                                                     monkeypatch):
+    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
+    runs = ["--runs", str(tmp_path / "runs")] if args[0] == "run" else []
+    result = bench_here(capsys, *args, *runs)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr

@@ -3,12 +3,10 @@ work: each fault is one line naming the file and the key, through the real comma
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import fields
 
 import pytest
+from commands import bench_here
 
 from harness.errors import InvalidOptionError
 from harness.plan.protocols import FIELD_RULES, Protocol, parse_protocol
@@ -34,7 +32,6 @@ def test_protocol_values_are_checked_when_read(key, value, expected):
     assert str(caught.value) == f"protocol mine.yaml: {key}: {value!r}: expected {expected}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("line", "expected"), [
     ("splits: 0", "protocol {path}: splits: 0: expected a whole number >= 1"),
     ("splits: two", "protocol {path}: splits: 'two': expected a whole number >= 1"),
@@ -43,13 +40,13 @@ def test_protocol_values_are_checked_when_read(key, value, expected):
                               "protocol {path}: datasets)"),
     ("synthetic_datasets: [synth-kadid]", "unknown dataset 'synth-kadid'; did you mean "),
 ])
-def test_a_bad_protocol_is_one_line_before_any_work(line, expected, tmp_path):
+def test_a_bad_protocol_is_one_line_before_any_work(line, expected, tmp_path, capsys,
+                                                   monkeypatch):
     path = tmp_path / "mine.yaml"
     path.write_text(f"name: mine\nversion: 1\nkind: splits\nbaselines: [piqe]\n{line}\n")
-    ran = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--protocol", str(path),
-                          "--synth-size", "tiny", "--runs", str(tmp_path / "runs")],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "LIFEIQA_CACHE": str(tmp_path / "cache")})
+    monkeypatch.setenv("LIFEIQA_CACHE", str(tmp_path / "cache"))
+    ran = bench_here(capsys, "run", "--protocol", str(path), "--synth-size", "tiny", "--runs",
+                     str(tmp_path / "runs"))
     assert ran.returncode == 2 and len(ran.stderr.strip().splitlines()) == 1, ran.stderr
     assert ran.stderr.startswith(f"lifeiqa-bench run: error: {expected.format(path=path)}")
     assert not (tmp_path / "runs").exists()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from commands import bench
-
-from harness.cli import main
+from commands import bench, bench_here
 
 PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}  # OpenMP threads that wait sleep rather than spin
 
@@ -46,9 +44,8 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
 def listed(capsys, *args: str) -> tuple[int, str, str]:
     """``lifeiqa-bench list ...`` in this process: listing imports nothing a fresh interpreter
     would import differently, and ten interpreters cost half a minute."""
-    code = main(["list", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    done = bench_here(capsys, "list", *args)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.parametrize("what,expected", [

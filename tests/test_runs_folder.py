@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from commands import bench
+from commands import bench, bench_here
 
 from harness.errors import InvalidOptionError
 from harness.fileio import FOLDER_NAME_BYTES, check_suite, folder_name
@@ -55,11 +55,12 @@ def outside(root: Path, runs: Path) -> list[Path]:
             and not p.is_relative_to(runs) and not p.is_relative_to(root / "cache")]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("suite", ["../escape", "/tmp/absolute-suite", "a\\b", "x" * 80])
-def test_run_refuses_a_suite_outside_the_runs_folder_in_one_line(suite, tmp_path):
-    ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "1",
-                "--models", "piqe", "--runs", "runs", "--suite", suite, cwd=tmp_path)
+def test_run_refuses_a_suite_outside_the_runs_folder_in_one_line(suite, tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ran = bench_here(capsys, "run", "--protocol", "comparison", "--synth-size", "tiny",
+                     "--splits", "1", "--models", "piqe", "--runs", "runs", "--suite", suite)
     assert ran.returncode == 2
     assert ran.stderr.strip().splitlines() == [
         f"lifeiqa-bench run: error: --suite {suite!r}: a suite names folders under the runs "
