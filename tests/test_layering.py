@@ -160,3 +160,33 @@ def test_a_cycle_through_a_type_only_import_is_found():
     finally:
         first.unlink()
         second.unlink()
+
+
+def test_only_the_cli_parses_arguments_or_ends_the_process():
+    offenders = []
+    for path in sorted((ROOT / "harness").rglob("*.py")):
+        if module_name(path).startswith("harness.cli"):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            name = node.id if isinstance(node, ast.Name) else \
+                node.attr if isinstance(node, ast.Attribute) else None
+            if name in ("SystemExit", "Namespace", "exit") and not (
+                    name == "exit" and not ast.unparse(node).startswith(("sys.", "os."))):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+        if "argparse" in imports(path):
+            offenders.append(f"{path.relative_to(ROOT)} imports argparse")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_library_code_does_not_print():
+    """Only the command line prints; the library logs (silent unless the caller asks)."""
+    offenders = []
+    for path in sorted((ROOT / "harness").rglob("*.py")):
+        if module_name(path).startswith("harness.cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id == "print":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, "\n".join(offenders)
