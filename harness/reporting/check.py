@@ -353,8 +353,10 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
                                          allow_selection_mismatch, min_units, zero_shot)
                 split_note = _split_note(entry, _unit_hashes(results, cell))
                 evaluation = _evaluation_mismatch(entry, units, cell)
-                notes += [split_note] if split_note else []
-                notes += [f"not like for like: {evaluation}"] if evaluation else []
+                if split_note:
+                    notes.append(split_note)
+                if evaluation:
+                    notes.append(f"not like for like: {evaluation}")
                 rows.append(CheckRow(**common, reproduced=value,
                                      verdict="FAIL" if failed else "PASS", note="; ".join(notes),
                                      split_mismatch=split_note, evaluation_mismatch=evaluation,
