@@ -23,7 +23,8 @@ _OPTIONS = ("RunOptions", "ExecutorOptions", "RunPlan")
 _RELEASE = ("train_release", "plan_release", "TrainOptions", "ReleaseModel")
 # the plug-in seam: what a package registers its models with (harness/plan/registry.py)
 _REGISTRY = ("register_scorer", "register_image_model", "register_feature_head",
-             "register_model", "get_model", "list_models", "ModelSpec", "FeatureShapes")
+             "register_bench_model", "get_bench_model", "list_bench_models", "BenchModelSpec",
+             "FeatureShapes")
 _ERRORS = ("HarnessError", "InvalidOptionError", "UnknownNameError", "DatasetError",
            "DataNotFoundError", "PluginError", "ResultsError", "NoResultsError", "ResultSchemaError",
            "ExecutionError")

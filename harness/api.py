@@ -463,7 +463,7 @@ def catalog(what: str, include: Sequence[str] = ()) -> list[dict[str, Any]]:
     from harness.data.registry import get_dataset_spec, list_datasets
     from harness.plan.protocols import list_protocols, load_protocol
     from harness.plan.recipes import RECIPES
-    from harness.plan.registry import get_model, list_models
+    from harness.plan.registry import get_bench_model, list_bench_models
     from harness.plugins import include_all
     from lifeiqa.config import ABLATIONS
 
@@ -499,8 +499,8 @@ def catalog(what: str, include: Sequence[str] = ()) -> list[dict[str, Any]]:
              "needs": "the preset", "trained_on": "",
              "description": "Life-IQA as the preset configures it" if name == "full" else
              f"the paper's ablation {name} of the preset"} for name in dict.fromkeys(("full", *ABLATIONS))]
-    for name in list_models():
-        model_spec = get_model(name)
+    for name in list_bench_models():
+        model_spec = get_bench_model(name)
         rows.append({"name": name, "family": model_spec.family,
                      "plugin": model_spec.plugin.label if model_spec.plugin else "",
                      "needs": model_spec.needs,

@@ -8,7 +8,6 @@ other :class:`HarnessError` exits 1.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -87,10 +86,8 @@ class RunInterruptedError(HarnessError):
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> UnknownNameError:
-    """``UnknownNameError`` for ``name`` naming the close registered names and all of them."""
-    known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    message = f"unknown {kind} {name!r}"
-    message += f"; did you mean {', '.join(close)}?" if close else "."
-    message += f" Known: {', '.join(known)}" + (f" {hint}" if hint else "")
-    return UnknownNameError(message)
+    """``UnknownNameError`` for ``name`` naming the close registered names and all of them
+    (worded as every registry words it: :func:`lifeiqa.naming.unknown_message`)."""
+    from lifeiqa.naming import unknown_message
+
+    return UnknownNameError(unknown_message(kind, name, known) + (f" {hint}" if hint else ""))

@@ -6,17 +6,16 @@ Below the checkpoint loader (which names the presets a checkpoint matches) and b
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 from dataclasses import dataclass
 
 from .backbone import PYPI_EFFNET_LITE0
 from .config import LifeIQAConfig
 from .errors import UnknownModelError
+from .naming import Registry, unknown_message
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class PresetSpec:
     """A registered preset: its architecture and where its backbone weights come from."""
 
     name: str
@@ -25,37 +24,35 @@ class ModelSpec:
     description: str
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+def _unknown(kind: str, name: str, known: list[str]) -> UnknownModelError:
+    return UnknownModelError(unknown_message(kind, name, known))
+
+
+def _taken(name: str, new: PresetSpec, known: PresetSpec) -> ValueError:
+    return ValueError(f"model {name!r} is already registered")
+
+
+_PRESETS: Registry[PresetSpec] = Registry("Life-IQA model", _unknown, _taken)
 
 
 def register_model(name: str, config: LifeIQAConfig, pretrained_weights: str | None,
-                   description: str) -> ModelSpec:
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is already registered")
-    spec = ModelSpec(name, config, pretrained_weights, description)
-    _REGISTRY[name] = spec
-    return spec
+                   description: str) -> PresetSpec:
+    return _PRESETS.register(name, PresetSpec(name, config, pretrained_weights, description))
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered preset names matching a shell-style ``pattern``, sorted."""
-    return sorted(name for name in _REGISTRY if fnmatch.fnmatch(name, pattern))
+    return sorted(_PRESETS.names(pattern))
 
 
-def get_spec(name: str) -> ModelSpec:
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownModelError(
-            f"unknown Life-IQA model {name!r}{hint} Registered: {', '.join(list_models())}"
-        )
-    return _REGISTRY[name]
+def get_spec(name: str) -> PresetSpec:
+    return _PRESETS.get(name)
 
 
 def matching_presets(config: LifeIQAConfig) -> list[str]:
     """Names of the presets whose architecture equals ``config`` (normalisation aside)."""
     plain = config.replace(input_mean=None, input_std=None)
-    return [name for name, spec in _REGISTRY.items() if spec.config == plain]
+    return [name for name in _PRESETS if _PRESETS.get(name).config == plain]
 
 
 # --- presets -------------------------------------------------------------------------------

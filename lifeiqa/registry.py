@@ -10,9 +10,9 @@ from .checkpoint import load_checkpoint
 from .config import apply_ablation
 from .errors import CheckpointError
 from .model import LifeIQA
-from .presets import ModelSpec, get_spec, list_models, matching_presets, register_model
+from .presets import PresetSpec, get_spec, list_models, matching_presets, register_model
 
-__all__ = ["ModelSpec", "create_model", "get_spec", "list_models", "matching_presets",
+__all__ = ["PresetSpec", "create_model", "get_spec", "list_models", "matching_presets",
            "register_model"]
 
 

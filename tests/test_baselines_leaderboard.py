@@ -14,7 +14,7 @@ from harness.engine.features import StageExtractor
 from harness.plan.builtin_models import pyiqa_trained_on
 from harness.plan.models import ModelRef
 from harness.plan.protocols import load_protocol, parse_protocol
-from harness.plan.registry import get_model, list_models
+from harness.plan.registry import get_bench_model, list_bench_models
 from harness.reporting.leaderboard import model_order
 from harness.results import metrics
 from harness.results.aggregate import Cell, compare_block
@@ -23,26 +23,26 @@ from harness.results.store import ResultsStore
 
 
 def test_registry_names_needs_and_data_seen():
-    names = list_models()
+    names = list_bench_models()
     for name in ("deiqt_head", "probe_stage1", "probe_stage4", "cnniqa", "wadiqam_nr", "musiq",
                  "topiq_nr", "piqe"):
         assert name in names
     for name in names:
-        spec = get_model(name)
+        spec = get_bench_model(name)
         # the harness's own say what they need (a plug-in's may leave it to its docs)
         assert spec.description and (spec.needs or spec.plugin is not None)
-    assert get_model("piqe").trained_on == ()
-    assert get_model("brisque").trained_on == ("live",)
+    assert get_bench_model("piqe").trained_on == ()
+    assert get_bench_model("brisque").trained_on == ("live",)
     # read from pyiqa's own config: its default musiq / dbcnn weights were fitted on KonIQ-10k
     assert pyiqa_trained_on("musiq") == ("koniq10k",)
     assert pyiqa_trained_on("musiq-spaq") == ("spaq",)
-    assert get_model("pyiqa:dbcnn").trained_on == ("koniq10k",)
+    assert get_bench_model("pyiqa:dbcnn").trained_on == ("koniq10k",)
     with pytest.raises(KeyError, match="did you mean"):
-        get_model("cnn_iqa")
+        get_bench_model("cnn_iqa")
     with pytest.raises(KeyError, match="pyiqa has no metric"):
-        get_model("pyiqa:no_such_metric")
+        get_bench_model("pyiqa:no_such_metric")
     with pytest.raises(KeyError, match="pyiqa has no network class 'DBCN'; did you mean DBCNN"):
-        get_model("pyiqa-arch:DBCN")
+        get_bench_model("pyiqa-arch:DBCN")
 
 
 def test_protocols_declare_baselines_and_unknown_ones_are_named():

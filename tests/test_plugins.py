@@ -45,16 +45,16 @@ def test_include_registers_one_model_of_each_kind_with_its_provenance(example):
     assert example.name == "lifeiqa_example_plugin.models" and example.origin == "module"
     assert example.version.startswith("sha256:") and len(example.version) == 19
     assert include(str(EXAMPLE / "models.py")) is example  # once per process
-    families = {name: harness.get_model(name).family for name in
+    families = {name: harness.get_bench_model(name).family for name in
                 ("example_sharpness", "example_tiny_cnn", "example_mlp_head")}
     assert families == {"example_sharpness": "zero_shot", "example_tiny_cnn": "image_model",
                         "example_mlp_head": "feature_head"}
-    cnn = harness.get_model("example_tiny_cnn")
+    cnn = harness.get_bench_model("example_tiny_cnn")
     assert cnn.plugin == example and cnn.recipe == {"crop_size": 64, "label_scale": "unit",
                                                     "mode": "finetune"}
-    assert harness.get_model("example_mlp_head").recipe == {"mode": "frozen"}
-    assert harness.get_model("example_sharpness").lower_better is False
-    assert "example_tiny_cnn" in harness.list_models()
+    assert harness.get_bench_model("example_mlp_head").recipe == {"mode": "frozen"}
+    assert harness.get_bench_model("example_sharpness").lower_better is False
+    assert "example_tiny_cnn" in harness.list_bench_models()
 
 
 def test_rows_carry_model_arguments_into_the_config_and_the_unit_name(example):
@@ -111,11 +111,11 @@ def test_a_plugin_may_not_shadow_a_builtin_or_another_plugins_model(example):
     with pytest.raises(PluginError, match="unknown recipe field 'epoch'"):
         harness.register_image_model("typo_cnn", recipe={"epoch": 3})(nn.Identity)
     with pytest.raises(InvalidOptionError, match="say whether its scores are lower_better"):
-        harness.register_model(harness.ModelSpec("s", "zero_shot", "d", factory=lambda: None))
+        harness.register_bench_model(harness.BenchModelSpec("s", "zero_shot", "d", factory=lambda: None))
     with pytest.raises(InvalidOptionError, match="model name 'a/b'"):
         harness.register_scorer("a/b", lower_better=True)(lambda: None)
     with pytest.raises(UnknownNameError):
-        harness.get_model("typo_cnn")  # nothing was registered by the refused calls
+        harness.get_bench_model("typo_cnn")  # nothing was registered by the refused calls
 
 
 # --- the families, on a tiny synthetic set ----------------------------------------------------

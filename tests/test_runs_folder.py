@@ -13,7 +13,7 @@ from commands import bench, bench_here
 from harness.errors import InvalidOptionError
 from harness.fileio import FOLDER_NAME_BYTES, check_suite, folder_name
 from harness.plan.jobs import UnitKey
-from harness.plan.registry import list_models
+from harness.plan.registry import list_bench_models
 
 HOSTILE = ["..", ".", "../escape", "/etc", "a/b", "a\\b", "x\x00y", "é", "%2F", ".hidden",
            "piqe(loss_reduction='/../../../ESCAPED_MODEL')", "z" * 300, "é" * 200, "a%2Fb"]
@@ -31,7 +31,7 @@ def test_a_hostile_name_is_one_folder_name_that_stays_put(name, tmp_path):
 
 
 def test_names_the_harness_writes_keep_their_folders_and_no_two_names_share_one():
-    ordinary = [*list_models(), "lifeiqa_tiny+moe_to_ffn", "pyiqa:musiq", "my_net(width=64)",
+    ordinary = [*list_bench_models(), "lifeiqa_tiny+moe_to_ffn", "pyiqa:musiq", "my_net(width=64)",
                 "synth-kadid10k__to__synth-tid2013", "split_03-frac0.4", "seed_01",
                 "split_00-rerun", "net(mode='a b', k=[1, 2])"]
     assert [folder_name(n) for n in ordinary] == ordinary

@@ -20,7 +20,7 @@ from harness.engine.features import CropPlan, cut, image_tensor
 from harness.engine.train import predict_records, train_finetune
 from harness.errors import InvalidOptionError
 from harness.plan.recipes import Recipe
-from harness.plan.registry import get_model
+from harness.plan.registry import get_bench_model
 from harness.speed import DEFAULT_SECTIONS, SECTIONS, TITLES, SpeedOptions, SpeedReport, run_speed
 from harness.speed.flops import conv_backward_flop, peak_bf16_tflops
 from harness.speed.inference import PYIQA_METRICS
@@ -119,7 +119,7 @@ def test_finetune_is_deterministic_per_seed_whatever_the_workers(images):
 # Life-IQA (the ablation "full"), each of the paper's ablations and the DEIQT-style head, as the
 # harness's registry configures it
 BATCHED_CONFIGS = {**{name: {"ablation": name} for name in ABLATIONS},
-                   "deiqt_head": get_model("deiqt_head").settings["config"]}
+                   "deiqt_head": get_bench_model("deiqt_head").settings["config"]}
 
 
 @pytest.mark.parametrize("config", BATCHED_CONFIGS.values(), ids=BATCHED_CONFIGS.keys())

@@ -15,9 +15,9 @@ from pathlib import Path
 from harness.data import loaders  # noqa: F401
 from harness.data.layout import find_child
 from harness.data.records import Dataset
-from harness.data.specs import DatasetSpec, dataset_key, register_dataset, registered_specs
+from harness.data.specs import DATASETS, DatasetSpec, register_dataset
 from harness.data.synth.manifest import apply_content_groups
-from harness.errors import DataNotFoundError, unknown_name
+from harness.errors import DataNotFoundError
 from harness.plugins import DATASET_GROUP, load_group
 
 __all__ = ["DatasetSpec", "find_dataset_spec", "get_dataset_spec", "list_datasets", "load_dataset",
@@ -27,30 +27,21 @@ __all__ = ["DatasetSpec", "find_dataset_spec", "get_dataset_spec", "list_dataset
 def list_datasets() -> list[str]:
     """Every dataset's name, the installed plug-ins' included."""
     load_group(DATASET_GROUP)
-    return sorted({spec.name for spec in registered_specs().values()})
+    return sorted(DATASETS.names())
 
 
 def find_dataset_spec(name: str) -> DatasetSpec | None:
     """The spec a lookup of ``name`` finds (any letter case, ``-``/``_`` ignored), or None;
     the installed plug-ins are loaded when the registered specs lack it."""
-    found = _registered(name)
-    if found is None:
+    if name not in DATASETS:
         load_group(DATASET_GROUP)
-        found = _registered(name)
-    return found
-
-
-def _registered(name: str) -> DatasetSpec | None:
-    key = dataset_key(name)
-    return next((spec for spec_key, spec in registered_specs().items()
-                 if dataset_key(spec_key) == key), None)
+    return DATASETS.get(name) if name in DATASETS else None
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
-    spec = find_dataset_spec(name)
-    if spec is None:
-        raise unknown_name("dataset", name, list_datasets())
-    return spec
+    if name not in DATASETS:
+        load_group(DATASET_GROUP)
+    return DATASETS.get(name)
 
 
 def load_dataset(name: str, root: str | Path) -> Dataset:

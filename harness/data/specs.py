@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.data.records import Dataset, ScoreScale
-from harness.errors import InvalidOptionError, PluginError
+from harness.errors import InvalidOptionError, PluginError, unknown_name
 from harness.plugins import PluginInfo, loading
+from lifeiqa.naming import Registry
 
 if TYPE_CHECKING:
     from harness.data.partitions import Assignment
@@ -44,12 +45,20 @@ class DatasetSpec:
     plugin: PluginInfo | None = None
 
 
-_SPECS: dict[str, DatasetSpec] = {}
-
-
 def dataset_key(name: str) -> str:
     """``name`` as lookups compare it: any letter case, ``-`` and ``_`` ignored (KADID-10k)."""
     return name.lower().replace("-", "").replace("_", "")
+
+
+def _taken(name: str, new: DatasetSpec, known: DatasetSpec) -> InvalidOptionError:
+    whose = f"plug-in {known.plugin.label}'s" if known.plugin else "built-in"
+    message = f"dataset name {name!r} would shadow the {whose} dataset {known.name!r} ({known.title})"
+    if new.plugin is not None:
+        return PluginError(f"plug-in {new.plugin.label}: {message}")
+    return InvalidOptionError(message)
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset", unknown_name, _taken, key=dataset_key)
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
@@ -57,21 +66,4 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     this; a plug-in's spec records the plug-in). A name that a lookup would confuse with a
     registered one is refused: it would shadow that dataset, or be shadowed by it."""
     spec = dataclasses.replace(spec, plugin=loading())
-    taken = {dataset_key(key): known for key, known in _SPECS.items()}
-    for key in (spec.name, *spec.aliases):
-        known = taken.get(dataset_key(key))
-        if known is not None:
-            whose = f"plug-in {known.plugin.label}'s" if known.plugin else "built-in"
-            message = f"dataset name {key!r} would shadow the {whose} dataset {known.name!r} ({known.title})"
-            if spec.plugin is not None:
-                raise PluginError(f"plug-in {spec.plugin.label}: {message}")
-            raise InvalidOptionError(message)
-        taken[dataset_key(key)] = spec
-    for key in (spec.name, *spec.aliases):
-        _SPECS[key] = spec
-    return spec
-
-
-def registered_specs() -> dict[str, DatasetSpec]:
-    """Name or alias -> spec, as registered so far (import harness.data.registry for all)."""
-    return dict(_SPECS)
+    return DATASETS.register(spec.name, spec, spec.aliases)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from harness.errors import UnknownNameError
-from harness.plan.model_specs import ModelSpec
+from harness.plan.model_specs import BenchModelSpec
 
 PYIQA_PREFIX = "pyiqa:"
 PYIQA_ARCH_PREFIX = "pyiqa-arch:"
@@ -82,9 +82,9 @@ class PyiqaMetric:
 
 
 def _pyiqa_arch_spec(name: str, description: str, kwargs: Mapping[str, Any],
-                     recipe: Mapping[str, Any], reference: str) -> ModelSpec:
+                     recipe: Mapping[str, Any], reference: str) -> BenchModelSpec:
     cls = kwargs["cls"]
-    return ModelSpec(name, "image_model", description, "pyiqa (no weights)",
+    return BenchModelSpec(name, "image_model", description, "pyiqa (no weights)",
                      settings={"pyiqa_class": cls, "kwargs": dict(kwargs["init"])},
                      recipe={"mode": "finetune", "label_scale": "unit", **recipe},
                      reference=reference, factory=PyiqaNetwork(cls, kwargs["init"]))
@@ -93,7 +93,7 @@ def _pyiqa_arch_spec(name: str, description: str, kwargs: Mapping[str, Any],
 # Stage k is the backbone feature map at stride 2^(k+1) (Swin's stages 1-4; EfficientNet's
 # levels at strides 4..32), so the probe names mean the same depth on every backbone.
 _PROBES = tuple(
-    ModelSpec(
+    BenchModelSpec(
         f"probe_stage{stage}", "probe",
         f"global average pooling of backbone stage {stage} (stride {2 ** (stage + 1)}) of the "
         f"frozen preset backbone + a ridge-regression head (regularisation chosen by generalised "
@@ -106,8 +106,8 @@ _PROBES = tuple(
 
 # Registration order is the leaderboard's row order among these: Life-IQA configurations,
 # probes, trained networks, zero-shot metrics.
-BUILTINS: tuple[ModelSpec, ...] = (
-    ModelSpec(
+BUILTINS: tuple[BenchModelSpec, ...] = (
+    BenchModelSpec(
         "deiqt_head", "lifeiqa_config",
         "DEIQT-style head on the Life-IQA backbone: one query token, a vanilla transformer "
         "decoder (self-attention, cross-attention to the deepest stage's tokens, FFN) and an MLP "
@@ -119,7 +119,7 @@ BUILTINS: tuple[ModelSpec, ...] = (
         reference="Qin et al., Data-Efficient Image Quality Assessment with Attention-Panel "
                   "Decoder (DEIQT), AAAI 2023, arXiv 2304.04952",
     ),
-    ModelSpec(
+    BenchModelSpec(
         "no_balance_loss", "lifeiqa_config",
         "Life-IQA trained without the MoE's load-balancing and router z-losses (their weights "
         "0): the routing analysis's test of what L_aux does to expert load and specialisation",
@@ -159,7 +159,7 @@ BUILTINS: tuple[ModelSpec, ...] = (
                                    "pretrained": False, "use_ref": False}}, {},
         "Chen et al., TOPIQ: A Top-down Approach from Semantics to Distortions for Image Quality "
         "Assessment, IEEE TIP 2024"),
-    ModelSpec(
+    BenchModelSpec(
         "piqe", "zero_shot",
         "PIQE (pyiqa): block-wise distortion estimate, no training and no weights",
         "pyiqa (no weights)",
@@ -168,7 +168,7 @@ BUILTINS: tuple[ModelSpec, ...] = (
                   "Features, NCC 2015",
         factory=PyiqaMetric("piqe"), lower_better=True,
     ),
-    ModelSpec(
+    BenchModelSpec(
         "niqe", "zero_shot",
         "NIQE (pyiqa): distance to a multivariate Gaussian model of pristine natural images",
         "pyiqa's NIQE parameter file in the local cache",
@@ -177,7 +177,7 @@ BUILTINS: tuple[ModelSpec, ...] = (
                   "2013",
         factory=PyiqaMetric("niqe"), lower_better=True,
     ),
-    ModelSpec(
+    BenchModelSpec(
         "brisque", "zero_shot",
         "BRISQUE (pyiqa): natural-scene statistics + an SVR fitted on LIVE's opinion scores",
         "pyiqa's BRISQUE SVR file in the local cache",
@@ -221,14 +221,14 @@ def pyiqa_trained_on(metric: str) -> tuple[str, ...] | None:
     return tuple(sorted(found)) or None
 
 
-def resolve_prefixed(name: str) -> ModelSpec | None:
+def resolve_prefixed(name: str) -> BenchModelSpec | None:
     """The spec of a ``pyiqa:<metric>`` or ``pyiqa-arch:<Class>`` name; None for other names.
     An unknown metric or class raises UnknownNameError naming the close ones."""
     if name.startswith(PYIQA_PREFIX):
         metric = name[len(PYIQA_PREFIX):]
         config = _pyiqa_config(metric)
         trained_on = pyiqa_trained_on(metric)
-        return ModelSpec(
+        return BenchModelSpec(
             name, "zero_shot", f"pyiqa metric {metric!r} with its shipped weights, zero-shot",
             f"pyiqa's weights for {metric!r} in the local cache (lifeiqa never downloads them)",
             settings={"metric": metric}, recipe={"mode": "zero_shot"},

@@ -1,6 +1,6 @@
 """What the harness knows about a model it can run besides Life-IQA's own variants.
 
-A :class:`ModelSpec` is one registry entry (:mod:`harness.plan.registry`): its family (how the
+A :class:`BenchModelSpec` is one registry entry (:mod:`harness.plan.registry`): its family (how the
 engine runs it), what it needs, the recipe fields its design fixes, the data its weights saw,
 and, for code of its own, the ``factory`` that builds it from the row's model arguments. The
 built-ins (:mod:`harness.plan.builtin_models`) and plug-ins are entries of the same kind.
@@ -50,7 +50,7 @@ class FeatureShapes:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class BenchModelSpec:
     """A model the harness can run: see the module docstring for the families' contracts."""
 
     name: str

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InvalidOptionError, UnknownNameError, unknown_name
-from harness.plan.model_specs import ModelSpec
-from harness.plan.registry import get_model, list_models
+from harness.plan.model_specs import BenchModelSpec
+from harness.plan.registry import get_bench_model, list_bench_models
 from lifeiqa.config import ABLATIONS
 
 FULL = "full"
@@ -37,11 +37,11 @@ def variant_kind(variant: str) -> str:
     if variant in ABLATIONS:
         return "ablation"
     try:
-        return get_model(variant).family
+        return get_bench_model(variant).family
     except UnknownNameError as err:
         if variant.startswith(("pyiqa:", "pyiqa-arch:")):
             raise
-        raise unknown_name("model", variant, dict.fromkeys([FULL, *ABLATIONS, *list_models()]),
+        raise unknown_name("model", variant, dict.fromkeys([FULL, *ABLATIONS, *list_bench_models()]),
                            "(or pyiqa:<metric>, pyiqa-arch:<Class>, or a plug-in's model)") from err
 
 
@@ -151,9 +151,9 @@ class ModelRef:
         return self.kind not in LIFEIQA_KINDS
 
     @property
-    def spec(self) -> ModelSpec:
+    def spec(self) -> BenchModelSpec:
         """The registry's entry of a registry model."""
-        return get_model(self.variant)
+        return get_bench_model(self.variant)
 
     @property
     def name(self) -> str:

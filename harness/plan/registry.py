@@ -29,22 +29,47 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from harness.errors import InvalidOptionError, PluginError, unknown_name
+from harness.errors import InvalidOptionError, PluginError, UnknownNameError, unknown_name
 from harness.plan.builtin_models import BUILTINS, PREFIXES, resolve_prefixed
-from harness.plan.model_specs import FAMILY_MODES, PLUGIN_FAMILIES, FeatureShapes, ModelSpec
+from harness.plan.model_specs import FAMILY_MODES, PLUGIN_FAMILIES, BenchModelSpec, FeatureShapes
 from harness.plan.recipes import Recipe
 from harness.plugins import MODEL_GROUP, describe_module, load_group, loading
+from lifeiqa.naming import Registry
 
-__all__ = ["FeatureShapes", "ModelSpec", "get_model", "list_models",
-           "register_feature_head", "register_image_model", "register_model", "register_scorer"]
-
-_BUILTIN_NAMES = frozenset(spec.name for spec in BUILTINS)
-_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in BUILTINS}
+__all__ = ["BenchModelSpec", "FeatureShapes", "get_bench_model", "list_bench_models",
+           "register_bench_model", "register_feature_head", "register_image_model",
+           "register_scorer"]
 
 Factory = TypeVar("Factory", bound=Callable[..., Any])
 
 
-def register_model(spec: ModelSpec) -> ModelSpec:
+def _unknown(kind: str, name: str, known: list[str]) -> UnknownNameError:
+    return unknown_name(kind, name, known, "(or pyiqa:<metric>, pyiqa-arch:<Class>; plug-ins: an "
+                        f"installed entry point in group {MODEL_GROUP} or --include MODULE)")
+
+
+def _taken(name: str, new: BenchModelSpec, known: BenchModelSpec) -> PluginError:
+    who = f"plug-in {new.plugin.label}" if new.plugin else "built-in"
+    if known.plugin is None:
+        return PluginError(f"{who}: model name {name!r} shadows the harness's own model of that "
+                           f"name; choose another")
+    return PluginError(f"{who}: model name {name!r} is already registered by plug-in "
+                       f"{known.plugin.label}")
+
+
+def _same_plugin(new: BenchModelSpec, known: BenchModelSpec) -> bool:
+    # the same plug-in imported again (a worker, an include of an installed module) replaces
+    # its own entry; another plug-in may not take the name
+    return new.plugin is not None and known.plugin is not None \
+        and new.plugin.name == known.plugin.name
+
+
+_MODELS: Registry[BenchModelSpec] = Registry("model", _unknown, _taken, replaces=_same_plugin)
+for _spec in BUILTINS:
+    _MODELS.register(_spec.name, _spec)
+
+
+def register_bench_model(spec: BenchModelSpec) -> BenchModelSpec:
     """Add a plug-in's model (one of the families in ``PLUGIN_FAMILIES``); returns the entry as
     registered, with the plug-in that made it. A name the harness has, or another plug-in's
     name, raises :class:`PluginError` naming both."""
@@ -55,7 +80,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
                           f"{spec.family!r}; plug-ins register {', '.join(PLUGIN_FAMILIES)}")
     if spec.factory is None:
         raise PluginError(f"plug-in {origin.label}: model {spec.name!r} has no factory")
-    if spec.name in _BUILTIN_NAMES or spec.name.startswith(PREFIXES):
+    if spec.name.startswith(PREFIXES):  # names the registry resolves by prefix, not by entry
         raise PluginError(f"plug-in {origin.label}: model name {spec.name!r} shadows the "
                           f"harness's own model of that name; choose another")
     mode = spec.recipe.get("mode", FAMILY_MODES[spec.family])
@@ -67,23 +92,17 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     except InvalidOptionError as err:
         raise PluginError(f"plug-in {origin.label}: model {spec.name!r}: recipe {dict(spec.recipe)}"
                           f": {err}") from err
-    known = _REGISTRY.get(spec.name)
-    # the same plug-in imported again (a worker, an include of an installed module) replaces
-    # its own entry; another plug-in may not take the name
-    if known is not None and (known.plugin is None or known.plugin.name != origin.name):
-        raise PluginError(f"plug-in {origin.label}: model name {spec.name!r} is already "
-                          f"registered by plug-in {known.plugin.label if known.plugin else '?'}")
-    entry = replace(spec, plugin=origin, recipe={**spec.recipe, "mode": mode})
-    _REGISTRY[spec.name] = entry
-    return entry
+    return _MODELS.register(spec.name, replace(spec, plugin=origin,
+                                               recipe={**spec.recipe, "mode": mode}))
 
 
 def _decorator(family: str, name: str, description: str, needs: str, reference: str,
                recipe: Mapping[str, Any] | None, **extra: Any) -> Callable[[Factory], Factory]:
     def decorate(factory: Factory) -> Factory:
         summary = description or ((factory.__doc__ or "").strip().splitlines() or [name])[0]
-        register_model(ModelSpec(name, family, summary, needs, recipe=dict(recipe or {}),
-                                 reference=reference, factory=factory, **extra))
+        register_bench_model(BenchModelSpec(name, family, summary, needs,
+                                            recipe=dict(recipe or {}), reference=reference,
+                                            factory=factory, **extra))
         return factory
 
     return decorate
@@ -121,25 +140,21 @@ def register_feature_head(name: str, *, description: str = "", needs: str = "",
     return _decorator("feature_head", name, description, needs, reference, recipe)
 
 
-def get_model(name: str) -> ModelSpec:
+def get_bench_model(name: str) -> BenchModelSpec:
     """The registry's entry ``name``: a built-in, ``pyiqa:<metric>``, ``pyiqa-arch:<Class>`` or
     a plug-in's (installed entry points are loaded on the first name the built-ins lack). An
     unknown name raises :class:`~harness.errors.UnknownNameError` naming the close ones."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
+    if name in _MODELS:
+        return _MODELS.get(name)
     prefixed = resolve_prefixed(name)
     if prefixed is not None:
         return prefixed
     load_group(MODEL_GROUP)
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    raise unknown_name("model", name, list_models(),
-                       "(or pyiqa:<metric>, pyiqa-arch:<Class>; plug-ins: an installed entry "
-                       f"point in group {MODEL_GROUP} or --include MODULE)")
+    return _MODELS.get(name)
 
 
-def list_models() -> list[str]:
+def list_bench_models() -> list[str]:
     """Every registered name, built-ins first, in registration order (the leaderboard's row
     order); installed plug-ins are loaded first."""
     load_group(MODEL_GROUP)
-    return list(_REGISTRY)
+    return _MODELS.names()

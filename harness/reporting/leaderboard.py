@@ -27,7 +27,7 @@ from typing import cast
 from harness.errors import InvalidOptionError, unknown_name
 from harness.fileio import atomic_write_text, staged_folder
 from harness.plan.models import ModelRef
-from harness.plan.registry import list_models
+from harness.plan.registry import list_bench_models
 from harness.reporting import plots
 from harness.reporting.analyses import analyses_document, block_analyses
 from harness.reporting.leaderboard_format import FORMAT_VERSION, read_leaderboard_document
@@ -119,7 +119,7 @@ def model_order(models: Iterable[ModelRef], reference: str | None) -> list[Model
     """The models (one per name) with the reference first, then other full Life-IQA models,
     then ablations, then baselines in registry order."""
     # registration order: Life-IQA configs, probes, trained, zero-shot, then plug-ins
-    registry = list_models()
+    registry = list_bench_models()
 
     def rank(model: ModelRef) -> tuple:
         if model.name == reference:

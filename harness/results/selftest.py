@@ -93,7 +93,7 @@ import numpy as np
 from scipy import stats
 
 from harness.plan.models import FULL, ModelRef
-from harness.plan.registry import list_models
+from harness.plan.registry import list_bench_models
 from harness.results import metrics
 from harness.results.aggregate import (
     ALPHA,
@@ -240,7 +240,7 @@ def _at_least(trials: int, rate: float, eps: float = FALSE_FAILURE) -> float:
 def model_refs(count: int = MODELS) -> list[ModelRef]:
     """The reference (the full Life-IQA preset) and ``count - 1`` other rows: its ablations,
     then registry models; names only, nothing is built."""
-    variants = [FULL, *sorted(a for a in ABLATIONS if a != FULL), *list_models()]
+    variants = [FULL, *sorted(a for a in ABLATIONS if a != FULL), *list_bench_models()]
     return [ModelRef(REFERENCE_PRESET, v) for v in variants[:count]]
 
 

@@ -69,7 +69,7 @@ class ZeroShotScorer:
     def scorer(self) -> Callable[..., object]:
         """The scorer, built only when an image's score is not cached yet: a factory with a
         ``device`` parameter gets the device; a module is moved there and put in eval mode."""
-        # every zero-shot entry has a factory (the built-ins do; register_model requires one)
+        # every zero-shot entry has a factory (the built-ins do; register_bench_model requires one)
         factory = cast("Callable[..., object]", self.model.spec.factory)
         try:
             takes_device = "device" in inspect.signature(factory).parameters
