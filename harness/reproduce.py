@@ -38,7 +38,7 @@ from harness.errors import InvalidOptionError, unknown_name
 from harness.plan.options import RunOptions
 from harness.plan.recipes import RECIPES, get_recipe
 from harness.reporting.check import CheckReport, check_suite
-from harness.reporting.published import PUBLISHED_FILE, PublishedEntry, load_published
+from harness.reporting.published import PUBLISHED_FILE, PublishedRef, load_published
 from harness.results import metrics
 from harness.results.aggregate import format_interval, interval_note
 from harness.results.schema import UnitResult
@@ -87,7 +87,7 @@ class Reproduction:
 
     dataset: str  # as run: the real name, or synth-<name>
     results: Results
-    published: PublishedEntry | None  # the paper's Life-IQA row for the real dataset
+    published: PublishedRef | None  # the paper's Life-IQA row for the real dataset
     check: CheckReport | None  # None when no unit finished
 
     @property
@@ -139,7 +139,7 @@ class Reproduction:
                           "", note])
 
 
-def published_row(dataset: str) -> PublishedEntry | None:
+def published_row(dataset: str) -> PublishedRef | None:
     """The paper's Life-IQA row of the ``splits`` protocol on ``dataset`` (a real name)."""
     for entry in load_published().entries:
         if entry.protocol == "splits" and entry.dataset == dataset and entry.model == "Life-IQA":

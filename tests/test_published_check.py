@@ -16,7 +16,8 @@ from commands import bench, start_bench
 from PIL import Image
 
 from harness import cli
-from harness.reporting.check import check_suite, golden_tolerance
+from harness.reporting.check import check_suite
+from harness.reporting.golden import golden_tolerance, load_golden
 from harness.reporting.published import (
     PUBLISHED_FILE,
     PYIQA_FILE,
@@ -117,13 +118,13 @@ VALID = {"model": "Life-IQA", "harness_models": ["lifeiqa_swin_b"], "dataset": "
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda e: e.pop("source"), "entries[1] (Life-IQA): source: missing"),
-    (lambda e: e["source"].pop("arxiv"), "entries[1] (Life-IQA): source: a second-hand entry needs"),
+    (lambda e: e["source"].pop("arxiv"), "entries[1] (Life-IQA): source: expected 'paper' and one of"),
     (lambda e: e["metrics"].update(srcc=1.2), "entries[1] (Life-IQA): metrics.srcc: 1.2: expected a "
                                               "number in [-1, 1]"),
     (lambda e: e["metrics"].update(rmse=0.5), "metrics.rmse: unknown metric"),
     (lambda e: e["metrics"].update(krcc="high"), "metrics.krcc: 'high': expected a number in [-1, 1]"),
     (lambda e: e.update(dataset=7), "dataset: expected a dataset name, found 7"),
-    (lambda e: e.pop("dataset"), "dataset: give either 'dataset' (one dataset) or 'pair'"),
+    (lambda e: e.pop("dataset"), "dataset, pair: give either 'dataset' (one dataset) or 'pair'"),
     (lambda e: e.update(protocol=""), "protocol: expected a non-empty protocol name"),
     (lambda e: e.update(model="  "), "model: expected a non-empty model name"),
     (lambda e: e.update(pair=["koniq10k", "csiq"]), "pair: give either 'dataset' (one dataset) or "
@@ -134,7 +135,7 @@ VALID = {"model": "Life-IQA", "harness_models": ["lifeiqa_swin_b"], "dataset": "
     (lambda e: e.update(evaluated_on="half"), "evaluated_on: 'half': expected one of"),
     (lambda e: e.update(full_reference="yes"), "full_reference: expected true or false"),
     (lambda e: e.update(source={"repository": "r", "path": "p"}),
-     "source: a second-hand entry needs 'paper' and one of 'arxiv' or 'url' (a publication), "
+     "source: expected 'paper' and one of 'arxiv' or 'url' (a publication), "
      "or 'repository', 'path' and 'commit'"),
     (lambda e: e.update(selection="best"), "selection: 'best': expected one of"),
     (lambda e: e.update(tolerance=-0.1), "tolerance: -0.1: expected a number in [0, 2]"),
@@ -199,7 +200,7 @@ def test_the_spread_rule_alarms_rarely_on_a_clean_rerun_that_came_out_like_a_fre
 def test_golden_passes_its_rerun_and_a_degraded_run_fails(runs, tmp_path, capsys):
     golden = tmp_path / "golden.yaml"
     assert cli.main(["check", str(runs / "good"), "--write-golden", str(golden)]) == 0
-    reference = load_published(golden)  # the golden file is itself a valid reference file
+    reference = load_golden(golden)
     (entry,) = reference.entries
     assert (entry.model, entry.dataset, entry.protocol, entry.protocol_version) == \
         ("lifeiqa_tiny", "koniq10k", "splits", "1.0")
@@ -402,7 +403,7 @@ def write_table(folder: Path, csv_text: str, **table) -> Path:
     ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3,9\n", {},
      "figures.csv:2: 3 field(s), expected 2"),
     ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n", {"source": {"url": "u"}},
-     "source: a second-hand entry needs"),
+     "source: expected 'paper' and one of 'arxiv' or 'url'"),
     ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n",
      {"aliases": {"musiq-koniq": ["pyiqa:musiq"]}}, "aliases: ['musiq-koniq']: no such row"),
     ("Metric name,synth-koniq10k(PLCC/SRCC/KRCC)\npiqe,0.5/0.4/0.3\n", {"colour": "red"},
@@ -475,7 +476,7 @@ def plugin_runs(tmp_path_factory) -> Path:
 def test_a_golden_file_of_any_suite_loads_back(plugin_runs, tmp_path, capsys):
     golden = tmp_path / "golden.yaml"
     assert cli.main(["check", str(plugin_runs), "--write-golden", str(golden)]) == 0
-    entries = load_published(golden).entries
+    entries = load_golden(golden).entries
     assert sorted(e.model for e in entries) == ["my_net(width=64)", "myplugin_net", "pyiqa:piqe"]
     assert {(e.label, e.protocol, e.protocol_version) for e in entries} == \
         {("synth-koniq10k", "my-zero-shot", "0.3")}
@@ -504,7 +505,7 @@ def test_a_pyiqa_zero_shot_result_is_checked_against_published_figures(zero_shot
     compared with the difference said; a trained reproduction of a zero-shot figure fails."""
     golden = tmp_path / "golden.yaml"
     assert cli.main(["check", str(zero_shot_runs), "--write-golden", str(golden)]) == 0
-    measured = load_published(golden).entries[0].metrics
+    measured = load_golden(golden).entries[0].metrics
     capsys.readouterr()
 
     def figures(srcc: float) -> str:
@@ -568,3 +569,46 @@ def test_the_bundled_pyiqa_file_checks_a_suite_and_explains_what_it_cannot_repro
     assert "| pyiqa:ssim" not in out and "| pyiqa:niqe" in out
     assert cli.main(["check", str(zero_shot_runs), "--against", str(PYIQA_FILE),
                      "--require-all"]) == 1
+
+
+# --- the JSON Schemas ------------------------------------------------------------------------------
+
+COMMITTED_PUBLISHED = (PUBLISHED_FILE, PYIQA_FILE)
+
+
+@pytest.mark.parametrize("name", ["published.schema.json", "golden.schema.json"])
+def test_the_reference_schemas_are_valid_json_schemas(name):
+    from jsonschema import Draft202012Validator
+
+    from harness.reporting.reference import json_schema
+
+    Draft202012Validator.check_schema(json_schema(name))
+
+
+@pytest.mark.parametrize("path", COMMITTED_PUBLISHED, ids=lambda p: p.parent.name)
+def test_every_committed_published_file_fits_its_schema(path):
+    from jsonschema import Draft202012Validator
+
+    from harness.reporting.published import SCHEMA_FILE
+    from harness.reporting.reference import is_golden, json_schema
+
+    document = yaml.safe_load(path.read_text())
+    assert not is_golden(document)
+    Draft202012Validator(json_schema(SCHEMA_FILE)).validate(document)
+
+
+def test_the_schema_lists_the_table_formats_the_reader_has():
+    from harness.reporting.published import SCHEMA_FILE, TABLE_FORMATS
+    from harness.reporting.reference import json_schema
+
+    assert json_schema(SCHEMA_FILE)["$defs"]["table"]["properties"]["format"]["enum"] == list(TABLE_FORMATS)
+
+
+def test_a_golden_file_is_no_published_file_and_a_measured_row_says_where_it_belongs():
+    golden = yaml.safe_load((PUBLISHED_FILE.parent / "golden-synthetic.yaml").read_text())
+    with pytest.raises(PublishedFileError, match=r"ref.yaml: a golden file \(it has 'generated'\)"):
+        parse_published(golden, "ref.yaml")
+    measured = dict(VALID, provenance="measured")
+    with pytest.raises(PublishedFileError, match=r"entries\[0\] \(Life-IQA\): provenance: 'measured': "
+                                                 r"expected one of .* a golden file's"):
+        parse_published({"version": 1, "entries": [measured]}, "ref.yaml")

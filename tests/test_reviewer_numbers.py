@@ -21,6 +21,7 @@ from harness.api import Results
 from harness.errors import DuplicateUnitError, PairingError, UnknownNameError
 from harness.plan.jobs import Job
 from harness.reporting.check import check_suite, write_golden
+from harness.reporting.golden import load_golden
 from harness.reporting.leaderboard import reference_model, render, write_results_leaderboard
 from harness.reporting.published import load_published
 from harness.results import metrics
@@ -320,7 +321,7 @@ def _suite(root: Path, name: str, results: list[UnitResult]) -> Path:
 def test_check_is_two_sided_for_golden_rows_and_one_sided_for_published_rows(tmp_path):
     golden = tmp_path / "golden.yaml"
     write_golden(_suite(tmp_path / "runs", "ref", series("full", REFERENCE)), golden)
-    entry = load_published(golden).entries[0]
+    entry = load_golden(golden).entries[0]
     assert entry.units == 6 and entry.plcc_kind == "raw"
     assert entry.split_files[0]["file"] == "ref/splits/synth-kadid10k/split_00.json"
     better = _suite(tmp_path / "runs", "better", series("full", [v + 0.1 for v in REFERENCE]))
@@ -329,7 +330,7 @@ def test_check_is_two_sided_for_golden_rows_and_one_sided_for_published_rows(tmp
     assert row.verdict == "FAIL" and "suspicious" in row.note and row.two_sided
     assert not report.passed and "golden (measured) rows two-sided" in report.text()
     assert "| PLCC (raw / raw) " in check_suite(better, golden, metric="both").text()
-    published = yaml_file(tmp_path / "published.yaml", entry_from(entry, provenance="checked"))
+    published = yaml_file(tmp_path / "published.yaml", entry_from(entry))
     assert check_suite(better, published).passed  # beating a paper is fine
     worse = _suite(tmp_path / "runs", "worse", series("full", [v - 0.1 for v in REFERENCE]))
     assert not check_suite(worse, published).passed
@@ -338,8 +339,7 @@ def test_check_is_two_sided_for_golden_rows_and_one_sided_for_published_rows(tmp
 def test_check_fails_a_selection_mismatch_and_too_few_units(tmp_path):
     golden = tmp_path / "golden.yaml"
     write_golden(_suite(tmp_path / "runs", "ref", series("full", REFERENCE)), golden)
-    entry = load_published(golden).entries[0]
-    oracle = yaml_file(tmp_path / "oracle.yaml", entry_from(entry, selection="oracle"))
+    oracle = golden_with(golden, tmp_path / "oracle.yaml", selection="oracle")
     same = tmp_path / "runs" / "ref"
     report = check_suite(same, oracle)
     assert not report.passed and "selection last epoch vs the reference's test-oracle" in report.rows[0].note
@@ -356,17 +356,24 @@ def test_check_fails_a_selection_mismatch_and_too_few_units(tmp_path):
     assert cli.main(["check", str(same), "--against", str(golden), "--min-units", "7"]) == 1
 
 
-def entry_from(entry, **changes) -> dict:
-    raw = {"model": entry.model, "harness_models": list(entry.harness_models),
-           "dataset": entry.dataset, "protocol": entry.protocol,
-           "protocol_version": entry.protocol_version, "metrics": dict(entry.metrics),
-           "tolerance": dict(entry.tolerance), "units": entry.units, "selection": entry.selection,
-           "aggregation": entry.aggregation, "provenance": entry.provenance,
-           "source": dict(entry.source)}
-    raw.update(changes)
-    if raw["provenance"] != "measured":
-        raw["source"] = {"paper": "P", "arxiv": "1"}
-    return raw
+def entry_from(entry) -> dict:
+    """A published row (checked against a paper) of a golden entry's cell and figures."""
+    return {"model": entry.model, "harness_models": list(entry.harness_models),
+            "dataset": entry.dataset, "protocol": entry.protocol,
+            "protocol_version": entry.protocol_version, "metrics": dict(entry.metrics),
+            "tolerance": dict(entry.tolerance), "units": entry.units, "selection": entry.selection,
+            "aggregation": entry.aggregation, "provenance": "checked",
+            "source": {"paper": "P", "arxiv": "1"}}
+
+
+def golden_with(golden: Path, path: Path, **changes) -> Path:
+    """A copy of a golden file with its first entry changed."""
+    import yaml
+
+    document = yaml.safe_load(golden.read_text())
+    document["entries"][0].update(changes)
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 def yaml_file(path: Path, *entries: dict) -> Path:

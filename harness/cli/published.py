@@ -34,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.reporting.published import (
         BUNDLED_FILES,
         csv_text,
-        load_published,
+        load_reference,
         markdown,
         select,
     )
 
-    references = [load_published(path) for path in (args.file or BUNDLED_FILES)]
+    references = [load_reference(path) for path in (args.file or BUNDLED_FILES)]
     entries = [e for reference in references
                for e in select(reference.entries, args.dataset, args.model)]
     if not entries:

@@ -5,11 +5,13 @@ protocol, a model named in ``harness_models`` or the display name, same dataset 
 pair, same training fraction) and compares its median over units with the reference, within
 the tolerance (the entry's own, else ``--tolerance``):
 
-* a published row (``provenance`` second-hand or checked) is checked one-sided: a reproduction
-  may beat a paper by any margin and fails only when it falls short;
-* a golden row (``provenance: measured``, this harness's own earlier numbers on the same splits)
-  is checked two-sided: a gain beyond the tolerance fails too, since a rerun that suddenly
-  scores better (test images leaking into training, a changed split) is as suspect as a drop;
+* a published row (:class:`~harness.reporting.published.PublishedRef`: a paper's or a published
+  table's number) is checked one-sided: a reproduction may beat a paper by any margin and fails
+  only when it falls short;
+* a golden row (:class:`~harness.reporting.golden.GoldenEntry`: this harness's own earlier
+  numbers on the same splits, ``provenance: measured``) is checked two-sided: a gain beyond the
+  tolerance fails too, since a rerun that suddenly scores better (test images leaking into
+  training, a changed split) is as suspect as a drop;
 * a row whose epoch selection differs from the reproduction's fails unless
   ``--allow-selection-mismatch`` (then it is compared and warned about); a reference of unknown
   selection is compared with a warning;
@@ -20,7 +22,7 @@ Entries with no reproduction are MISSING, which fails only with ``--require-all`
 harness cannot reproduce at all (``unreproducible``: a full-reference metric, a dataset it does
 not have) are N/A with their reason, and never fail: listing them says what was not checked.
 
-A reference row says which images its number was computed on (``evaluated_on``: the whole
+A published row says which images its number was computed on (``evaluated_on``: the whole
 dataset, the release's official test part, or random splits' test parts); when the reproduced
 cell was computed on others (a cross-dataset unit scores the whole dataset, a splits unit one
 random test part, and the cell is their median), the row is still compared, and its note and a
@@ -29,73 +31,43 @@ warning state the difference (e.g. pyiqa's KonIQ-10k figures are of the official
 zero-shot figure: nothing trained) matches a reproduction that trained nothing (every unit's
 recipe mode ``zero_shot``); one that trained is a selection mismatch.
 
-``check RESULTS --write-golden OUT.yaml`` writes the suite's medians as a reference file of the
-same schema (``provenance: measured``), each entry with a tolerance from its measured spread:
-
-    tolerance = max(min_tolerance, k * sqrt(2) * sqrt(pi / 2) * s / sqrt(n))
-
-``s`` is the standard deviation of the metric over the cell's ``n`` units (splits or seeds) and
-``sqrt(pi / 2) * s / sqrt(n)`` the large-sample standard error of a median of ``n`` values. A
-rerun uses the same split files and seeds, so its per-unit scores move only through numerical
-differences (another GPU, BLAS or library version), which training can amplify up to, at worst,
-a fresh training seed. In that worst case the golden median and the rerun's are two independent
-medians, so their difference has ``sqrt(2)`` standard errors, and the check is two-sided: ``k =
-3`` would leave 0.3 % false alarms per entry with ``s`` known; estimated from the golden units
-it leaves, simulated with normal scores (seed 0, 20,000 trials), 2.7 % at 5 units, 0.8 % at 10
-and 0.4 % at 20, where the earlier rule (``k = 2`` without the ``sqrt(2)``) alarmed on 21 %,
-16 % and 16 % (tests/test_published_check.py keeps the 10-unit case). A real
-degradation, a drop of the median by more than that, fails; for a tighter gate, rerun the suite
-(below). ``min_tolerance`` (0.005) keeps cells with near-identical units from failing on float
-noise; with one unit there is no spread and the floor alone applies. Tolerances are rounded up
-to 0.001.
-
-With ``--rerun RUNS/SUITE`` (repeatable: the same suite run again, e.g. at another thread count)
-the golden file becomes a per-unit regression gate: every unit's values are recorded with its
-split file, the rerun noise is measured as the largest per-unit difference between the suite and
-its reruns, and each entry's tolerance, for every unit and for the median alike, is
-
-    tolerance = max(min_tolerance, noise_k * max |rerun - run|)
-
-A check against such an entry compares each unit with its golden value (matched on unit and
-split-file hash), two-sided: any unit beyond the tolerance fails, so does a median beyond it.
-Reruns on the same machine type are deterministic up to that noise, so a clean rerun passes
-while any change that moves a unit's numbers by more than the tolerance (a regression, or a
-deliberate change that then rewrites the golden file) fails.
+``check RESULTS --write-golden OUT.yaml`` writes the suite's medians as a golden file, each entry
+with a tolerance from its measured spread, or with ``--rerun`` from the rerun noise, per unit
+too (the rules: :mod:`harness.reporting.golden`).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
 from harness.errors import DataNotFoundError, HarnessError, InvalidOptionError
 from harness.fileio import atomic_write_text
-from harness.reporting.published import (
-    EVALUATED_ON,
-    FORMAT_VERSION,
-    SELECTION_NAMES,
-    PublishedEntry,
-    PublishedFile,
-    load_published,
-    parse_published,
+from harness.reporting.golden import (
+    DEFAULT_NOISE_K,
+    DEFAULT_SPREAD_K,
+    MIN_TOLERANCE,
+    GoldenEntry,
+    GoldenFile,
+    arithmetic_labels,
+    cell_results,
+    golden_document,
+    parse_golden,
 )
-from harness.results.aggregate import Cell, aggregate, cell_key
+from harness.reporting.published import PublishedFile, PublishedRef, Reference, load_reference
+from harness.reporting.reference import EVALUATED_ON, SELECTION_NAMES
+from harness.results.aggregate import Cell, aggregate
 from harness.results.schema import UnitResult
 from harness.results.stability import split_reruns
 from harness.results.store import ResultsStore
 
 DEFAULT_TOLERANCE = 0.01
-DEFAULT_SPREAD_K = 3.0
-DEFAULT_NOISE_K = 3.0  # rerun tolerance: three times the largest rerun difference seen
-MIN_TOLERANCE = 0.005
-MEDIAN_SE = math.sqrt(math.pi / 2)  # standard error of a median / that of a mean (normal data)
 ORACLES = ("oracle", "authors")  # selections that look at the test set
 EPSILON = 1e-9  # a shortfall exactly equal to the tolerance passes despite binary rounding
 VERDICTS = ("PASS", "FAIL", "MISSING", "N/A")
@@ -165,18 +137,13 @@ def load_suite(results_dir: str | Path) -> tuple[list[UnitResult], str]:
     return results, path.name
 
 
-def _cell_results(results: list[UnitResult], cell: Cell) -> dict[str, UnitResult]:
-    """The results behind an aggregated cell, by unit."""
-    return {r.unit: r for r in results if cell_key(r) == cell.key}
-
-
 def _unit_hashes(results: list[UnitResult], cell: Cell) -> dict[str, str]:
-    return {unit: r.split.sha256_16 for unit, r in _cell_results(results, cell).items()}
+    return {unit: r.split.sha256_16 for unit, r in cell_results(results, cell).items()}
 
 
-def _split_note(entry: PublishedEntry, hashes: dict[str, str]) -> str:
+def _split_note(entry: Reference, hashes: dict[str, str]) -> str:
     """How the reproduction's units differ from those a golden entry was measured on."""
-    if not entry.split_files:
+    if not isinstance(entry, GoldenEntry) or not entry.split_files:
         return ""
     golden = {f["unit"]: f["sha256_16"] for f in entry.split_files}
     problems = []
@@ -198,7 +165,7 @@ def _zero_shot(units: list[UnitResult]) -> bool:
     return bool(units) and modes == {"zero_shot"}
 
 
-def _selection_mismatch(entry: PublishedEntry, cell: Cell, zero_shot: bool) -> str | None:
+def _selection_mismatch(entry: Reference, cell: Cell, zero_shot: bool) -> str | None:
     """Why the reference's epoch selection differs from the reproduction's (None: it does not)."""
     if entry.selection == "unknown":
         return None
@@ -221,10 +188,10 @@ def _evaluated_on(units: list[UnitResult]) -> tuple[str, str]:
     return "test-parts", f"the median over {len(units)} random test part(s) of {counted} images"
 
 
-def _evaluation_mismatch(entry: PublishedEntry, units: list[UnitResult], cell: Cell) -> str:
-    """How the reference's images differ from the reproduction's ("" when they do not, or the
-    reference does not say)."""
-    if not entry.evaluated_on or not units:
+def _evaluation_mismatch(entry: Reference, units: list[UnitResult], cell: Cell) -> str:
+    """How a published row's images differ from the reproduction's ("" when they do not, or the
+    row does not say; a golden row was computed as its rerun is)."""
+    if not isinstance(entry, PublishedRef) or not entry.evaluated_on or not units:
         return ""
     mine, text = _evaluated_on(units)
     if mine == entry.evaluated_on:
@@ -235,7 +202,7 @@ def _evaluation_mismatch(entry: PublishedEntry, units: list[UnitResult], cell: C
     return mismatch
 
 
-def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float, cell: Cell,
+def _verdict(entry: Reference, metric: str, value: float, tolerance: float, cell: Cell,
              allow_selection_mismatch: bool, min_units: int | None,
              zero_shot: bool = False) -> tuple[tuple[str, ...], list[str]]:
     """What fails one compared row (``FAILURES``; none: it passes), and the notes that say why
@@ -244,15 +211,16 @@ def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float,
     delta = value - entry.metrics[metric]
     if delta < -(tolerance + EPSILON):
         failed.append("shortfall")
-    if entry.provenance == "measured" and delta > tolerance + EPSILON:
-        failed.append("gain")
-        notes.append(f"gain of {delta:+.4f} beyond the tolerance: suspicious on the same splits "
-                     f"(test images in training? another split?)")
-    if entry.unit_tolerance.get(metric) is not None:
-        moved, unit_notes = _unit_differences(entry, metric, cell)
-        notes += unit_notes
-        if moved:
-            failed.append("unit_moved")
+    if isinstance(entry, GoldenEntry):  # two-sided, and per unit where it records units
+        if delta > tolerance + EPSILON:
+            failed.append("gain")
+            notes.append(f"gain of {delta:+.4f} beyond the tolerance: suspicious on the same "
+                         f"splits (test images in training? another split?)")
+        if metric in entry.unit_tolerance:
+            moved, unit_notes = _unit_differences(entry, metric, cell)
+            notes += unit_notes
+            if moved:
+                failed.append("unit_moved")
     required = max(entry.units or 0, min_units or 0)
     if cell.n < required:
         failed.append("too_few_units")
@@ -264,7 +232,7 @@ def _verdict(entry: PublishedEntry, metric: str, value: float, tolerance: float,
     return tuple(failed), notes
 
 
-def _unit_differences(entry: PublishedEntry, metric: str, cell: Cell) -> tuple[list[str], list[str]]:
+def _unit_differences(entry: GoldenEntry, metric: str, cell: Cell) -> tuple[list[str], list[str]]:
     """The units beyond a golden entry's unit tolerance (the worst first) and the notes of the
     per-unit comparison (one per such unit, else how close they all came); units whose split
     file differs are not compared (the split note says so)."""
@@ -296,7 +264,7 @@ def _known_datasets() -> set[str]:
     return names | {SYNTH_PREFIX + name for name in names}
 
 
-def _missing_note(entry: PublishedEntry, known: set[str]) -> str:
+def _missing_note(entry: Reference, known: set[str]) -> str:
     """Why a row has no reproduction when its dataset is none of the harness's (a typo, or a
     plug-in's dataset this process did not load)."""
     unknown = [name for name in entry.datasets if name not in known]
@@ -307,14 +275,16 @@ def _missing_note(entry: PublishedEntry, known: set[str]) -> str:
             + (f" (did you mean {', '.join(close)}?)" if close else ""))
 
 
-def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResult], metrics: list[str],
-            default_tolerance: float, allow_selection_mismatch: bool = False,
+def compare(reference: PublishedFile | GoldenFile, cells: list[Cell], results: list[UnitResult],
+            metrics: list[str], default_tolerance: float, allow_selection_mismatch: bool = False,
             min_units: int | None = None) -> list[CheckRow]:
     """Every reference entry (and each metric it has of ``metrics``) against its reproduction."""
     rows = []
     known = _known_datasets()
     for entry in reference.entries:
-        matched = [] if entry.unreproducible else [
+        # a golden entry was measured here, so only a published one may be unreproducible
+        unreproducible = entry.unreproducible if isinstance(entry, PublishedRef) else None
+        matched = [] if unreproducible else [
             c for c in cells if c.protocol == entry.protocol and c.model in entry.candidates
             and c.dataset == entry.label and c.train_fraction == entry.train_fraction]
         for metric in (m for m in metrics if m in entry.metrics):
@@ -324,20 +294,20 @@ def compare(reference: PublishedFile, cells: list[Cell], results: list[UnitResul
                 tolerance=entry.tolerance.get(metric, default_tolerance),
                 reference_selection=entry.selection, provenance=entry.provenance,
                 source=entry.source_text(), reference_aggregation=entry.aggregation,
-                reference_units=entry.units, two_sided=entry.provenance == "measured",
+                reference_units=entry.units, two_sided=isinstance(entry, GoldenEntry),
                 reference_plcc_kind=entry.plcc_kind)
-            if entry.unreproducible:
+            if unreproducible:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
                                      reproduced_selection=None, verdict="N/A",
-                                     note=f"not reproducible here: {entry.unreproducible}",
-                                     unreproducible=entry.unreproducible))
+                                     note=f"not reproducible here: {unreproducible}",
+                                     unreproducible=unreproducible))
                 continue
             if not matched:
                 rows.append(CheckRow(**base, reproduced_as=None, reproduced=None, units=0,
                                      reproduced_selection=None, verdict="MISSING",
                                      note=_missing_note(entry, known)))
             for cell in matched:
-                units = list(_cell_results(results, cell).values())
+                units = list(cell_results(results, cell).values())
                 zero_shot = _zero_shot(units)
                 common: dict[str, Any] = dict(base, reproduced_as=cell.model, units=cell.n,
                                               reproduced_selection=cell.selection,
@@ -523,7 +493,7 @@ def check_suite(results_dir: str | Path, against: str | Path, metric: str = "src
         raise InvalidOptionError(f"--min-units {min_units}: expected an integer >= 1")
     if metric not in ("srcc", "plcc", "both"):
         raise InvalidOptionError(f"--metric {metric!r}: expected srcc, plcc or both")
-    reference = load_published(against)
+    reference = load_reference(against)
     results, suite = load_suite(results_dir)
     metrics = ["srcc", "plcc"] if metric == "both" else [metric]
     cells = aggregate(results)
@@ -538,24 +508,21 @@ def check_suite(results_dir: str | Path, against: str | Path, metric: str = "src
     if any(r.split_mismatch for r in rows):
         warnings.append("some reproductions ran on other units or split files than the reference "
                         "(see the verdict notes): the tolerance assumes the same splits")
-    warnings += arithmetic_warnings(reference.generated, results)
+    warnings += arithmetic_warnings(reference, results)
     return CheckReport(str(results_dir), suite, str(against), tuple(metrics), tolerance,
                        require_all, allow_selection_mismatch, min_units, tuple(rows),
                        tuple(warnings),
                        tuple(sorted({SELECTION_NAMES["none" if _zero_shot(list(
-                           _cell_results(results, c).values())) else c.selection] for c in cells})))
+                           cell_results(results, c).values())) else c.selection] for c in cells})))
 
 
-def arithmetic_labels(results: list[UnitResult]) -> list[str]:
-    """The arithmetic each unit computed with (harness/arithmetic.py), one label each, sorted."""
-    return sorted({r.environment.arithmetic.label if r.environment.arithmetic else
-                   "not recorded (written before schema version 5)" for r in results})
-
-
-def arithmetic_warnings(generated: dict | None, results: list[UnitResult]) -> list[str]:
-    """A warning when the reference was measured under other arithmetic than these units: its
+def arithmetic_warnings(reference: PublishedFile | GoldenFile, results: list[UnitResult]
+                        ) -> list[str]:
+    """A warning when a golden file was measured under other arithmetic than these units: its
     tolerances hold for the arithmetic (and thread counts) they were measured under."""
-    theirs = (generated or {}).get("arithmetic")
+    if not isinstance(reference, GoldenFile):
+        return []
+    theirs = reference.generated.get("arithmetic")
     mine = arithmetic_labels(results)
     if not theirs or sorted(theirs) == mine:
         return []
@@ -565,109 +532,11 @@ def arithmetic_warnings(generated: dict | None, results: list[UnitResult]) -> li
             f"reference's: harness/arithmetic.py)"]
 
 
-def golden_tolerance(std: float, units: int, k: float = DEFAULT_SPREAD_K,
-                     floor: float = MIN_TOLERANCE) -> float:
-    """``max(floor, k * sqrt(2) * sqrt(pi/2) * std / sqrt(units))``: ``k`` standard errors of
-    the difference of two medians of ``units`` values, rounded up to 0.001 (see module doc)."""
-    spread = k * math.sqrt(2) * MEDIAN_SE * std / math.sqrt(units) if units > 1 else 0.0
-    return _round_up(max(floor, spread))
-
-
-def _round_up(value: float) -> float:
-    """Up to the next 0.001 (a tolerance is never smaller than what it was computed from)."""
-    return math.ceil(round(value * 1000, 6)) / 1000
-
-
-def rerun_noise(cell: Cell, reruns: list[list[Cell]], metric: str) -> float:
-    """The largest per-unit difference of ``metric`` between ``cell`` and the same cell in each
-    rerun (same condition, unit and split file); a rerun missing a unit is an error."""
-    worst = 0.0
-    mine = getattr(cell, f"per_unit_{metric}")
-    for rerun in reruns:
-        twin = next((c for c in rerun if c.key == cell.key), None)
-        theirs = {} if twin is None else getattr(twin, f"per_unit_{metric}")
-        missing = sorted(u for u in mine if u not in theirs
-                         # twin is None only with no units in theirs, never reached
-                         or cast(Cell, twin).unit_hashes.get(u) != cell.unit_hashes.get(u))
-        if missing:
-            raise InvalidOptionError(f"--rerun: {cell.model} on {cell.dataset} lacks unit(s) "
-                                     f"{missing[:3]} (or ran them on other split files); a rerun "
-                                     f"must repeat the suite unit for unit")
-        worst = max(worst, *(abs(mine[u] - theirs[u]) for u in mine))
-    return worst
-
-
-def golden_document(results: list[UnitResult], suite: str, k: float = DEFAULT_SPREAD_K,
-                    floor: float = MIN_TOLERANCE, reruns: tuple[list[UnitResult], ...] = (),
-                    noise_k: float = DEFAULT_NOISE_K) -> dict:
-    """A reference document (``provenance: measured``) of the suite's medians; split files and
-    the suite are named relative to the runs folder. With ``reruns`` the entries record every
-    unit's values and per-unit tolerances from the measured rerun noise (see the module doc)."""
-    cells = aggregate(results)
-    rerun_cells = [aggregate(rerun) for rerun in reruns]
-    commits: dict[str, int] = defaultdict(int)
-    dirty = False
-    for r in results:
-        commits[str(r.environment.git_commit)] += 1
-        dirty = dirty or bool(r.environment.git_dirty)
-    commit_list = sorted(c for c in commits if c != "None")
-    source = {"suite": suite, "results": suite,  # relative to the runs folder
-              "git_commit": commit_list[0] if len(commit_list) == 1 else (commit_list or None),
-              "git_dirty": dirty}
-    entries = []
-    for cell in cells:
-        pair = cell.dataset.split(" -> ")
-        units = _cell_results(results, cell)
-        n = len(cell.units)
-        gate = {}
-        if reruns:
-            noise = {m: rerun_noise(cell, rerun_cells, m) for m in ("srcc", "plcc")}
-            allowed = {m: _round_up(max(floor, noise_k * noise[m])) for m in noise}
-            gate = {"tolerance": allowed, "unit_tolerance": allowed,
-                    "rerun_noise": {"srcc_max_abs": float(f"{noise['srcc']:.3g}"),
-                                    "plcc_max_abs": float(f"{noise['plcc']:.3g}"),
-                                    "reruns": len(reruns)}}
-        entries.append({
-            "model": cell.model, "harness_models": [cell.model],
-            **({"pair": pair} if len(pair) == 2 else {"dataset": cell.dataset}),
-            "protocol": cell.protocol, "protocol_version": cell.version,
-            "metrics": {"srcc": round(cell.srcc.median, 6), "plcc": round(cell.plcc.median, 6)},
-            "tolerance": {"srcc": golden_tolerance(cell.srcc.std, n, k, floor),
-                          "plcc": golden_tolerance(cell.plcc.std, n, k, floor)},
-            "spread": {"srcc_std": round(cell.srcc.std, 6), "plcc_std": round(cell.plcc.std, 6),
-                       "units": n},
-            "units": n, "selection": cell.selection, "aggregation": f"median over {n} unit(s)",
-            **({"train_fraction": cell.train_fraction} if cell.train_fraction < 1 else {}),
-            "plcc_kind": "raw", "plcc_rule": "raw Pearson at the selected epoch, median over units",
-            "provenance": "measured", "source": dict(source),  # a copy: no YAML aliases
-            "split_files": [{"unit": u, "file": units[u].split_name,
-                             "sha256_16": units[u].split.sha256_16,
-                             **({"srcc": round(units[u].metrics.srcc, 6),
-                                 "plcc": round(units[u].metrics.plcc, 6)} if reruns else {})}
-                            for u in cell.units],
-            **gate,
-        })
-    return {"version": FORMAT_VERSION,
-            "generated": {"by": "lifeiqa-bench check --write-golden", "suite": suite,
-                          "results": suite, "spread_k": k, "min_tolerance": floor,
-                          "arithmetic": arithmetic_labels(results),
-                          **({"rerun_arithmetic": sorted({label for rerun in reruns
-                                                          for label in arithmetic_labels(rerun)})}
-                             if reruns else {}),
-                          "tolerance_rule": (
-                              f"per unit and median: max(min_tolerance, noise_k * largest "
-                              f"per-unit difference over {len(reruns)} rerun(s)), noise_k "
-                              f"{noise_k:g}, rounded up to 0.001" if reruns else
-                              "max(min_tolerance, spread_k * sqrt(2) * sqrt(pi/2) * std / "
-                              "sqrt(units)), rounded up to 0.001")},
-            "entries": entries}
-
-
 def write_golden(results_dir: str | Path, out: str | Path, k: float = DEFAULT_SPREAD_K,
                  floor: float = MIN_TOLERANCE, reruns: tuple[str | Path, ...] = (),
                  noise_k: float = DEFAULT_NOISE_K) -> dict:
     """``check RESULTS --write-golden OUT [--rerun RERUN ...]``: write the suite's medians (and,
-    with reruns, its per-unit values and tolerances) as a reference file (the document is
+    with reruns, its per-unit values and tolerances) as a golden file (the document is
     validated before it is written) and return the document."""
     if not (k > 0 and noise_k > 0 and 0 <= floor <= 2):
         raise InvalidOptionError(f"--spread-k {k:g} / --noise-k {noise_k:g} / --min-tolerance "
@@ -675,7 +544,7 @@ def write_golden(results_dir: str | Path, out: str | Path, k: float = DEFAULT_SP
     results, suite = load_suite(results_dir)
     rerun_results = tuple(load_suite(path)[0] for path in reruns)
     document = golden_document(results, suite, k, floor, rerun_results, noise_k)
-    parse_published(document, str(out))
+    parse_golden(document, str(out))
     # the path as seen from the working folder when inside it: a committed golden file must not
     # name the folders of the machine that wrote it
     shown = Path(out).resolve()
@@ -684,6 +553,6 @@ def write_golden(results_dir: str | Path, out: str | Path, k: float = DEFAULT_SP
     header = (f"# Golden results of suite {suite}, written by lifeiqa-bench check --write-golden.\n"
               f"# Check a rerun with: lifeiqa-bench check RUNS/{suite} --against {shown}\n"
               f"# Per-entry tolerance: {document['generated']['tolerance_rule']} "
-              f"(spread_k {k:g}, min_tolerance {floor:g}); see harness/reporting/check.py.\n")
+              f"(spread_k {k:g}, min_tolerance {floor:g}); see harness/reporting/golden.py.\n")
     atomic_write_text(Path(out), header + yaml.safe_dump(document, sort_keys=False, width=100))
     return document

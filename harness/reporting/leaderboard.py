@@ -94,10 +94,10 @@ SHOWN_WITH = {"splits": {"splits", "comparison", "per-distortion", "layer-probes
 def load_published_values(path: str | Path | None = None) -> list[PublishedValue]:
     """Published numbers (harness.reporting.published's file; its default when ``path`` is None) as
     leaderboard rows."""
-    from harness.reporting.published import load_published
+    from harness.reporting.published import load_reference
 
     values = []
-    for entry in load_published(path).entries:
+    for entry in load_reference(path).entries:
         # an entry without a pair has a dataset (the reader refuses one with neither)
         dataset = cast(str, entry.dataset) if entry.pair is None else f"{entry.pair[0]} -> {entry.pair[1]}"
         source = entry.source
