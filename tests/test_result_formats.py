@@ -10,6 +10,7 @@ import copy
 import json
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import jsonschema
@@ -192,6 +193,11 @@ def test_the_committed_leaderboard_is_of_the_current_format():
     assert read_leaderboard_document(COMMITTED) == document
 
 
+def _by_cell(cells: Iterable[dict]) -> list[dict]:
+    """Cells in one order whatever the file's (version 6 lists them in row order)."""
+    return sorted(cells, key=lambda c: (c["model"], c["column"], c.get("config_hash") or ""))
+
+
 def test_a_version_1_leaderboard_reads_through_the_migration():
     raw = json.loads(V1_BOARD.read_text())
     assert "format_version" not in raw  # written before leaderboard.json had a version
@@ -221,9 +227,11 @@ def test_a_version_1_leaderboard_reads_through_the_migration():
     # everything else is the version-1 file's
     added = ("config_hash", "reference_config_hash", "stability")
     for block, old in zip(document["blocks"], raw["blocks"], strict=True):
-        assert [{k: v for k, v in c.items()
-                 if k not in ("kind", "plugin", "limit", "per_unit", *V3_CELL)}
-                for c in block["cells"]] == old["cells"]
+        assert _by_cell({k: v for k, v in c.items()
+                         if k not in ("kind", "plugin", "limit", "per_unit", *V3_CELL)}
+                        for c in block["cells"]) == _by_cell(old["cells"])
+        if any(c["model"] == document["reference"] for c in old["cells"]):  # in row order
+            assert block["cells"][0]["model"] == document["reference"]
         assert {m: [{k: v for k, v in c.items() if k not in added} for c in listed]
                 for m, listed in block["comparisons"].items()} == old["comparisons"]
         assert {k: v for k, v in block.items() if k not in ("cells", "comparisons", *V3_BLOCK)} \
@@ -240,15 +248,16 @@ def test_a_version_2_leaderboard_reads_through_the_migration():
     assert schema_errors(leaderboard_json_schema(), document) == []
     for block, old in zip(document["blocks"], raw["blocks"], strict=True):
         # computed as the leaderboard computes them: a model under one config is its own row
-        assert [c["row"] for c in block["cells"]] == [c["model"] for c in old["cells"]]
+        assert [c["row"] for c in _by_cell(block["cells"])] == \
+            [c["model"] for c in _by_cell(old["cells"])]
         assert block["expected_units"] == {
             column: len({u for c in old["cells"] if c["column"] == column for u in c["units"]}
                         | {g["unit"] for g in old["missing"] if g["column"] == column})
             for column in {c["column"] for c in old["cells"]}}
         assert all(u["folder"] is None for c in block["cells"] for u in c["per_unit"].values())
-        assert [{k: v for k, v in c.items() if k not in (*V3_CELL, "per_unit")}
-                for c in block["cells"]] == \
-            [{k: v for k, v in c.items() if k != "per_unit"} for c in old["cells"]]
+        assert _by_cell({k: v for k, v in c.items() if k not in (*V3_CELL, "per_unit")}
+                        for c in block["cells"]) == \
+            _by_cell({k: v for k, v in c.items() if k != "per_unit"} for c in old["cells"])
     assert json.loads(V2_BOARD.read_text()) == raw
 
 

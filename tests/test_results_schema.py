@@ -14,7 +14,8 @@ import pytest
 
 from harness.errors import ResultSchemaError, ResultsError
 from harness.plan.models import ModelRef
-from harness.reporting.leaderboard import family, footer, model_order, render
+from harness.reporting.board_markdown import footer
+from harness.reporting.leaderboard import family, model_order, provenance, render
 from harness.results.aggregate import aggregate, markdown_tables
 from harness.results.metrics import Scores
 from harness.results.schema import SCHEMA_VERSION, ProtocolRef, SplitInfo, UnitResult
@@ -190,10 +191,10 @@ def test_footer_names_each_code_version_and_says_when_the_units_mix_them(v1_resu
     one = v1_results[0]
     other = replace(one, environment=replace(
         one.environment, git_commit="f" * 40, git_dirty=True))
-    mixed = footer([one, other])
+    mixed = footer(provenance([one, other]))
     assert "code: ba55094aad (1 unit), ffffffffff with uncommitted changes (1 unit)" in mixed
     assert "more than one code version" in mixed
-    assert "more than one" not in footer(v1_results)
+    assert "more than one" not in footer(provenance(v1_results))
     assert not one.environment.same_code(other.environment)
     assert not other.environment.same_code(other.environment)  # uncommitted: never known same
     assert one.environment.same_code(v1_results[1].environment)

@@ -260,7 +260,8 @@ def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_nois
 def test_a_unit_that_failed_for_every_model_still_counts_in_its_column():
     """Every model's split_09 failed: the column should still have 10 units, so its cells read
     n=9/10, not a complete-looking n=9."""
-    from harness.reporting.leaderboard import cell_text, expected_units
+    from harness.reporting.leaderboard import expected_units
+    from harness.results.aggregate import cell_display, format_interval
     from harness.results.schema import config_hash
 
     nine = UNITS[:9]
@@ -276,7 +277,8 @@ def test_a_unit_that_failed_for_every_model_still_counts_in_its_column():
     missing = gaps(block, failures)
     assert {g.unit for g in missing} == {"split_09"}
     assert expected_units(block, missing) == {"synth": 10}
-    assert "n=9/10" in cell_text(block[1], "srcc", expected_units(block, missing)["synth"], None)
+    assert "n=9/10" in cell_display(format_interval(block[1].srcc), block[1].n,
+                                    expected_units(block, missing)["synth"], "", False)
     assert expected_units(block) == {"synth": 9}  # without the failures: looks complete
 
 

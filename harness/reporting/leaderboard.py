@@ -1,5 +1,7 @@
-"""Leaderboards: a suite's aggregated cells -> markdown tables (models x datasets), figures, and
-a JSON of every number behind the markers.
+"""Leaderboards: a suite's aggregated cells -> ``leaderboard.json``, the document of every number
+and every line shown (tables of models x datasets, notes, figures), and its renderings: the
+markdown (:mod:`harness.reporting.board_markdown`) and the page
+(:mod:`harness.reporting.html_page`), each made from the document alone.
 
 Each table is one block (protocol, version, selection, suite) and one metric; a column is a
 dataset or pair, with the training fraction where it is under 1. A cell is the median over units
@@ -30,27 +32,29 @@ from harness.plan.models import ModelRef
 from harness.plan.registry import list_bench_models
 from harness.reporting import plots
 from harness.reporting.analyses import analyses_document, block_analyses
-from harness.reporting.leaderboard_format import FORMAT_VERSION, read_leaderboard_document
+from harness.reporting.board_markdown import board_markdown
+from harness.reporting.leaderboard_format import (
+    FORMAT_VERSION,
+    read_leaderboard_document,
+    row_rank,
+)
 from harness.reporting.published import SELECTION_NAMES
 from harness.reporting.views import Figure, Section, Table
 from harness.results.aggregate import (
     ALPHA,
     PLCC_KIND,
-    SELECTION_LABELS,
     STABLE,
     Cell,
     Comparison,
     Gap,
     aggregate,
     blocks,
-    cell_display,
     cell_key,
     compare_block,
     comparison_key,
     comparison_note,
     describe_files,
     expected_units,
-    format_interval,
     gap_notes,
     gaps,
     interval_note,
@@ -116,32 +120,23 @@ def family(model: ModelRef) -> str:
 
 
 def model_order(models: Iterable[ModelRef], reference: str | None) -> list[ModelRef]:
-    """The models (one per name) with the reference first, then other full Life-IQA models,
-    then ablations, then baselines in registry order."""
-    # registration order: Life-IQA configs, probes, trained, zero-shot, then plug-ins
+    """The models (one per name) in their tables' row order
+    (:func:`~harness.reporting.leaderboard_format.row_rank`)."""
     registry = list_bench_models()
+    return sorted({m.name: m for m in models}.values(),
+                  key=lambda m: row_rank(m.name, m.kind, m.variant, reference, registry))
 
-    def rank(model: ModelRef) -> tuple:
-        if model.name == reference:
-            return (0, "")
-        kind = model.kind
-        if kind in ("lifeiqa", "ablation"):
-            return (1 if kind == "ablation" else 0.5, model.name)
-        return (2, registry.index(model.variant) if model.variant in registry else len(registry),
-                model.name)
 
-    return sorted({m.name: m for m in models}.values(), key=rank)
+def row_ordered(block: list[Cell], reference: str | None) -> list[Cell]:
+    """``block``'s cells in row order: by model (:func:`model_order`), then config and
+    column."""
+    rank = {m.name: i for i, m in enumerate(model_order(cell_models(block), reference))}
+    return sorted(block, key=lambda c: (rank[c.model], c.config_hash, c.column))
 
 
 def cell_models(cells: Iterable[Cell]) -> list[ModelRef]:
     """The models of ``cells``, one per name."""
     return list({c.model: c.model_ref for c in cells}.values())
-
-
-def cell_text(cell: Cell, metric: str, expected: int, comparison: Comparison | None) -> str:
-    """The cell as the tables show it (:func:`~harness.results.aggregate.cell_display`)."""
-    return cell_display(format_interval(getattr(cell, metric)), cell.n, expected,
-                        comparison.marker if comparison else "", cell.not_zero_shot)
 
 
 def reference_model(cells: list[Cell]) -> str | None:
@@ -164,41 +159,6 @@ def resolve_reference(cells: list[Cell], reference: str | None) -> str | None:
         raise unknown_name("reference model", reference, names, "(--reference names a model of "
                                                                  "the suite)")
     return reference
-
-
-def _published_cell(values: list[PublishedValue], model: str, dataset: str, metric: str) -> str:
-    for value in values:
-        if value.model == model and value.dataset == dataset and value.metric == metric:
-            return f"{value.value:.3f}"
-    return ""
-
-
-def block_tables(block: list[Cell], reference: str | None, published: list[PublishedValue],
-                 metric: str, comparisons: list[Comparison] | None = None,
-                 missing: Iterable[Gap] = ()) -> str:
-    """One block's table of ``metric``: a row per model (per config where a model has several),
-    a column per dataset or pair and training fraction, then the published rows."""
-    from tabulate import tabulate
-
-    if comparisons is None:
-        comparisons = compare_block(block, reference, metric)
-    compared = {c.key: c for c in comparisons}
-    columns = sorted({c.column for c in block})
-    expected = expected_units(block, missing)
-    rows: dict[str, dict[str, str]] = {}
-    for model in model_order(cell_models(block), reference):
-        for cell in sorted((c for c in block if c.model == model.name), key=lambda c: c.config_hash):
-            label = row_label(cell, block)
-            row = rows.setdefault(label, {"model": label, "kind": family(model),
-                                          **dict.fromkeys(columns, "-")})
-            row[cell.column] = cell_text(cell, metric, expected[cell.column],
-                                         compared.get(comparison_key(cell)))
-    for name in sorted({v.model for v in published}):
-        row = {"model": f"{name} (published)", "kind": "published"}
-        row.update({d: _published_cell(published, name, d, metric) or "-" for d in columns})
-        if any(row[d] != "-" for d in columns):
-            rows[row["model"]] = row
-    return tabulate(list(rows.values()), headers="keys", tablefmt="github", disable_numparse=True)
 
 
 def per_distortion_tables(block: list[Cell], reference: str | None) -> list[Table]:
@@ -243,26 +203,6 @@ def cross_dataset_tables(block: list[Cell], reference: str | None) -> list[Table
 
 def _num(value: float | None) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.3f}"
-
-
-def footer(results: list[UnitResult]) -> str:
-    facts = provenance(results)
-    code = ", ".join(f"{v['version']} ({v['units']} unit{'s' * (v['units'] != 1)})"
-                     for v in facts["code_versions"])
-    lines = [f"- {m['machine']}: {m['unit_minutes']:.1f} min of unit wall time"
-             for m in facts["machines"]]
-    caution = ("; the units come from more than one code version, so a difference between rows "
-               "may be a difference in code" if len(facts["code_versions"]) > 1 else "")
-    kernels = "; ".join(f"{a['arithmetic']} ({a['units']} unit{'s' * (a['units'] != 1)})"
-                        for a in facts["arithmetic"])
-    plugins = Counter((r.model.name, r.plugin.label) for r in results if r.plugin)
-    made = "".join(f"\n- {model}: plug-in {label} ({count} unit{'s' * (count != 1)})"
-                   for (model, label), count in sorted(plugins.items()))
-    return ("Hardware and wall time (sum over units; units run one after another unless an "
-            "executor ran them in parallel):\n\n" + "\n".join(lines)
-            + f"\n\n{len(results)} units; code: {code}{caution}; CPU arithmetic: {kernels}."
-            + (f"\n\nModels from plug-ins (their code is not this repository's):\n{made}"
-               if made else ""))
 
 
 @dataclass(frozen=True)
@@ -407,43 +347,24 @@ def render(results: list[UnitResult], out_dir: Path | None, published: Sequence[
            runs_root: Path | None = None, failures: Iterable[UnitFailure] = (),
            noise: RerunNoise | None = None, views: list[BlockView] | None = None,
            sections: Iterable[Section] = ()) -> str:
-    """The markdown leaderboard of ``results``; with ``out_dir``, figures are written to
-    ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the predictions).
-    ``failures``: the suite's failed units (listed by name in their block's notes); ``noise``:
-    the units' rerun noise, under which each marker is re-tested (None: not assessed, and
-    the notes say so); ``views``: the blocks already made (:func:`board_views`, with the same
-    reference); ``sections``: parts before the blocks."""
+    """The markdown leaderboard of ``results``: the rendering of their ``leaderboard.json``
+    (:func:`leaderboard_document`, read back as the file holds it). With ``out_dir``, figures
+    are written to ``out_dir/figures`` and linked (scatter plots need ``runs_root`` for the
+    predictions). ``failures``: the suite's failed units (listed by name in their block's
+    notes); ``noise``: the units' rerun noise, under which each marker is re-tested (None: not
+    assessed, and the notes say so); ``views``: the blocks already made (:func:`board_views`,
+    with the same reference); ``sections``: parts before the blocks."""
     failures = list(failures)
     if views is None:
         reference, views = board_views(results, published, reference, failures, noise, out_dir,
                                        runs_root)
-    else:
-        reference = resolve_reference(aggregate(results), reference)
-    parts = [f"# {title}\n", *(section.markdown() for section in sections)]
-    for view in views:
-        board = view.board
-        protocol, version, selection, suite = board.key
-        parts.append(f"## {protocol} (protocol v{version}) · selection: "
-                     f"{SELECTION_LABELS.get(selection, selection)} · suite: {suite or '-'}\n")
-        for metric in METRICS:
-            kind = f" ({PLCC_KIND})" if metric == "plcc" else ""
-            parts.append(f"**{metric.upper()}**{kind}, median [interval] over units, n per cell; "
-                         f"reference: {reference or '-'}\n")
-            parts.append(block_tables(board.cells, reference,
-                                      [p for p in view.published if p.metric == metric],
-                                      metric, board.comparisons[metric], board.missing))
-            parts.append("")
-        parts.append("\n".join(f"- {n}" for n in view.notes) + "\n")
-        parts += [table.markdown() for table in view.tables]
-        parts += [figure.markdown() for figure in view.figures]
-    orphans = _orphan_failures([c for v in views for c in v.board.cells], failures)
-    if orphans:
-        parts.append("## Failed units with no table\n")
-        parts.append("\n".join(f"- {f.model} on {f.dataset_label} ({f.protocol} v"
-                               f"{f.protocol_version}, suite {f.suite}): {f.unit} ({f.kind}: "
-                               f"{f.message})" for f in orphans) + "\n")
-    parts.append(footer(results))
-    return "\n".join(parts) + "\n"
+    document = leaderboard_document(results, title, reference, failures, noise, views, sections)
+    return board_markdown(json.loads(document_json(document)))
+
+
+def document_json(document: dict) -> str:
+    """``leaderboard.json``'s text."""
+    return json.dumps(document, indent=1)
 
 
 def arithmetic_label(result: UnitResult) -> str:
@@ -466,7 +387,10 @@ def provenance(results: list[UnitResult]) -> dict:
                          for machine, seconds in machines.items()],
             "arithmetic": [{"arithmetic": label, "units": count} for label, count in sorted(
                 Counter(arithmetic_label(r) for r in results).items())],
-            "protocols": sorted({f"{r.protocol.name} v{r.protocol.version}" for r in results})}
+            "protocols": sorted({f"{r.protocol.name} v{r.protocol.version}" for r in results}),
+            "plugins": [{"model": model, "plugin": label, "units": count}
+                        for (model, label), count in sorted(Counter(
+                            (r.model.name, r.plugin.label) for r in results if r.plugin).items())]}
 
 
 def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
@@ -517,7 +441,7 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                                     for u in c.units},
                        "per_distortion": dict(c.per_distortion) if c.show_breakdown else None,
                        "srcc": summary(c, "srcc"), "plcc": summary(c, "plcc")}
-                      for c in block],
+                      for c in row_ordered(block, reference)],
             "comparisons": {m: [c.to_json_dict() for c in comparisons]
                             for m, comparisons in board.comparisons.items()},
             "missing": [{"model": g.model, "column": g.column, "unit": g.unit,
@@ -542,6 +466,8 @@ def leaderboard_document(results: list[UnitResult], title: str = "Leaderboard",
                           for (model, column, config), sds in sorted(noise.by_cell.items())]},
             "blocks": out,
             "failed_without_table": [{"model": f.model, "dataset": f.dataset_label,
+                                      "protocol": f.protocol,
+                                      "protocol_version": f.protocol_version,
                                       "suite": f.suite, "unit": f.unit, "kind": f.kind,
                                       "message": f.message} for f in orphans]}
 
@@ -600,12 +526,11 @@ def write_results_leaderboard(results: list[UnitResult], runs: str | Path, out: 
         # the markers' re-tests under noise are the costly part: made once, for every file
         reference, views = board_views(results, published, reference, failures, noise, staging,
                                        Path(runs))
-        text = render(results, staging, published, title, reference, Path(runs), failures,
-                      noise, views, sections)
-        document = leaderboard_document(results, title, reference, failures, noise, views,
-                                        sections)
-        atomic_write_text(staging / "leaderboard.json", json.dumps(document, indent=1))
-        atomic_write_text(staging / "leaderboard.md", text)
+        document = document_json(leaderboard_document(results, title, reference, failures,
+                                                      noise, views, sections))
+        atomic_write_text(staging / "leaderboard.json", document)
+        # the markdown is the rendering of the file as written, as the page is
+        atomic_write_text(staging / "leaderboard.md", board_markdown(json.loads(document)))
         if same_page:
             from harness.reporting.html_page import write_page
 

@@ -34,6 +34,13 @@ Version history:
 5. Each ``rerun_noise.cells`` entry adds ``source``: where that cell's sd came from (seed
    reruns in the run, a training-free metric's exact zero, a rerun, two boards). A migrated
    version-4 file gives every cell the document's ``rerun_noise.source``.
+6. What the markdown's footer and closing list need, so that ``leaderboard.md`` is a rendering
+   of this file (:mod:`harness.reporting.board_markdown`): ``provenance.plugins`` (each model a
+   plug-in made, with the plug-in and its units), each ``failed_without_table`` entry's
+   ``protocol`` and ``protocol_version``; and a block's cells are listed in row order
+   (:func:`row_rank`), so the page shows the rows in the markdown's order. A migrated version-5
+   file has its cells put in row order, its plug-ins counted from its cells, and null protocols
+   for its failed units.
 """
 
 from __future__ import annotations
@@ -48,11 +55,11 @@ from typing import Any, cast
 
 import lifeiqa
 from harness.errors import ResultSchemaError, ResultsError, UnknownNameError
-from harness.plan.models import variant_kind
+from harness.plan.models import LIFEIQA_KINDS, variant_kind
 from harness.results.aggregate import Gap, expected_units, row_label
 from harness.results.schema import document_version
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 SCHEMA_FILE = "leaderboard.schema.json"
 
 
@@ -218,6 +225,58 @@ def _v4_to_v5(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
     return document
 
 
+def row_rank(model: str, kind: str, variant: str, reference: str | None,
+             registry: list[str]) -> tuple[int, int, str]:
+    """Where a model's rows stand in its table: the reference first, then the other full
+    Life-IQA models, then the ablations (each by name), then registry models in registration
+    order (``registry``: Life-IQA configs, probes, trained, zero-shot, then plug-ins)."""
+    if model == reference:
+        return (0, 0, "")
+    if kind in LIFEIQA_KINDS:
+        return (1 if kind == "lifeiqa" else 2, 0, model)
+    return (3, registry.index(variant) if variant in registry else len(registry), model)
+
+
+def _row_order(cell: dict[str, Any], reference: str | None,
+               registry: list[str]) -> tuple[tuple[int, int, str], str, str]:
+    """A version-5 cell's place in row order (model, then config and column)."""
+    # a registry model's name is its variant with its arguments: "my_net(width=64)"
+    name, kind = cell["model"], cell["kind"]
+    return (row_rank(name, kind, name.partition("(")[0], reference, registry),
+            str(cell.get("config_hash") or ""), cell["column"])
+
+
+def _v5_to_v6(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """Version 5 -> 6: cells in row order; the plug-ins' units counted from the cells (every
+    unit of a table is in one cell); failed units without a table name no protocol."""
+    from harness.plan.registry import list_bench_models
+
+    document = copy.deepcopy(data)
+    registry = list_bench_models()
+    plugins: dict[tuple[str, str], int] = {}
+    for _, block in _objects(document, "blocks"):
+        cells = [cell for _, cell in _objects(block, "cells")]
+        if len(cells) != len(block.get("cells") or []) or not all(
+                isinstance(c.get(k), str) for c in cells for k in ("model", "kind", "column")):
+            continue  # the schema check names what is wrong
+        reference = block.get("reference")
+        block["cells"] = sorted(cells, key=lambda cell: _row_order(cell, reference, registry))
+        for cell in cells:
+            plugin = cell.get("plugin")
+            if isinstance(plugin, dict):
+                key = (cell["model"], f"{plugin.get('name')} {plugin.get('version')}")
+                plugins[key] = plugins.get(key, 0) + len(cell.get("units") or [])
+    if isinstance(document.get("provenance"), dict):
+        document["provenance"].setdefault("plugins", [
+            {"model": model, "plugin": label, "units": units}
+            for (model, label), units in sorted(plugins.items())])
+    for _, failure in _objects(document, "failed_without_table"):
+        failure.setdefault("protocol", None)
+        failure.setdefault("protocol_version", None)
+    document["format_version"] = 6
+    return document
+
+
 # MIGRATIONS[k] turns a version-k document into a version-(k + 1) one.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], str | Path], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}

@@ -1,7 +1,8 @@
 """What a leaderboard shows besides its main tables, as data: a titled table of strings with its
 notes, a figure file with its caption, a section of the page. Each is built once and written
 both to the markdown and to ``leaderboard.json`` (from which the HTML page is made), so the
-three cannot show different text."""
+three cannot show different text; ``from_json`` reads each back from the document, so the markdown
+is a rendering of it (:mod:`harness.reporting.board_markdown`)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class Table:
         return {"title": self.title, "subtitle": self.subtitle, "headers": self.headers,
                 "rows": self.rows, "notes": self.notes, "heatmap": self.heatmap}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Table:
+        return cls(data["title"], data["headers"], data["rows"], data["notes"], data["subtitle"],
+                   data["heatmap"])
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -46,6 +52,10 @@ class Figure:
 
     def to_json(self) -> dict[str, str]:
         return {"caption": self.caption, "file": self.file}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Figure:
+        return cls(data["caption"], data["file"])
 
 
 @dataclass(frozen=True)
@@ -66,3 +76,9 @@ class Section:
     def to_json(self) -> dict[str, Any]:
         return {"title": self.title, "text": self.text,
                 "table": self.table.to_json() if self.table else None, "after": self.after}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Section:
+        table = data["table"]
+        return cls(data["title"], data["text"], None if table is None else Table.from_json(table),
+                   data["after"])
