@@ -126,6 +126,16 @@ class Results:
     # (harness/results/stability.py)
     noise_reruns: tuple[UnitResult, ...] = ()
 
+    def outcome(self) -> dict[str, Any]:
+        """What the run did, as data (``lifeiqa-bench run --json``): how many units it ran and
+        found done, each failed unit by name, how many of those done were made by other code,
+        and every unit of the suite with its key (:data:`UNIT_KEY_COLUMNS`) and scores."""
+        return {"suite": self.suite, "run": self.done, "already_done": self.skipped,
+                "failed": [{"model": f.job.model.name, "dataset": f.job.dataset_label,
+                            "unit": f.job.unit, "message": f.message} for f in self.failed],
+                "reused_other_code": len(self.reused_other_code),
+                "units": [{**_unit_keys(unit), **unit.metrics.to_dict()} for unit in self.units]}
+
     def seed_noise(self) -> RerunNoise | None:
         """Each cell's rerun sd measured from this run's noise reruns (None: it has none)."""
         return seed_noise(self.units, self.noise_reruns)

@@ -18,13 +18,15 @@ class _Below(logging.Filter):
         return record.levelno < self.level
 
 
-def configure_logging(verbose: bool = False) -> None:
-    """Route the ``harness`` loggers to the terminal (idempotent: handlers are replaced)."""
+def configure_logging(verbose: bool = False, stdout_is_data: bool = False) -> None:
+    """Route the ``harness`` loggers to the terminal (idempotent: handlers are replaced).
+    ``stdout_is_data``: the command prints a document for programs there (``--json``), so
+    information goes to stderr with the warnings."""
     logger = logging.getLogger("harness")
     logger.handlers.clear()
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    out = logging.StreamHandler(sys.stdout)
+    out = logging.StreamHandler(sys.stderr if stdout_is_data else sys.stdout)
     out.addFilter(_Below(logging.WARNING))
     err = logging.StreamHandler(sys.stderr)
     err.setLevel(logging.WARNING)

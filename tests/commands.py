@@ -3,6 +3,7 @@ each runs the same program in the same environment and only says what its test c
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -50,6 +51,17 @@ def bench(*args: str, cache: Path | None = None, cwd: Path | None = None,
     return subprocess.run(command(*args), capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env=environment(cache, env, unset),
                           preexec_fn=None if file_limit is None else file_size_limit(file_limit))
+
+
+def counts(stdout: str) -> tuple[int, int, int]:
+    """(run, already done, failed) from the stdout of ``run --json`` (``Results.outcome``): the
+    counts as data, whatever the human summary's wording."""
+    try:
+        outcome = json.loads(stdout)
+    except ValueError as err:
+        raise AssertionError(f"run --json printed no JSON document ({err}):\n{stdout[-2000:]}") \
+            from err
+    return outcome["run"], outcome["already_done"], len(outcome["failed"])
 
 
 def bench_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:

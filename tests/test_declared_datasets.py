@@ -133,12 +133,12 @@ def test_a_command_line_declaration_joins_a_builtin_protocol_on_pool_workers(dat
     result = bench("run", "--protocol", "comparison", "--models", "piqe", "--datasets", "my_set",
                    "--define-dataset", f"my_set={ONE_LINE}", "--splits", "2", "--device", "cpu",
                    "--executor", "pool", "--workers", "2", "--runs", str(tmp_path / "runs"),
-                   cwd=tmp_path, cache=tmp_path / "cache")
+                   "--json", cwd=tmp_path, cache=tmp_path / "cache")
     assert result.returncode == 0, result.stdout + result.stderr
     (jobs,) = (tmp_path / "runs" / "comparison" / "pool").glob("*/jobs.json")
     (sent,) = json.loads(jobs.read_text())["sources"]["declared"]
     assert DatasetDeclaration.from_dict(sent).csv == str(dataset.resolve())
-    assert "2 run, 0 already done, 0 failed" in result.stdout  # the workers read it
+    assert commands.counts(result.stdout) == (2, 0, 0)  # the workers read it
     check_declared_units(tmp_path / "runs", dataset, "--define-dataset my_set")
 
 

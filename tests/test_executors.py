@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import counts
 from dataset_fixtures import write_kadid10k_release
 
 from harness.cli import main
@@ -61,14 +62,15 @@ def reference(kadid, tmp_path_factory) -> dict:
 def test_slurm_executor_through_submitit_matches_local(kadid, reference, tmp_path, capsys):
     runs = tmp_path / "runs"
     slurm = ["--splits", "1", "--executor", "slurm", "--slurm-cluster", "local"]
-    assert bench(kadid, runs, *slurm, "--slurm-gpus-per-job", "0", "--slurm-time", "10") == 0
-    out = capsys.readouterr().out
-    assert "slurm (local): submitted 1 task(s)" in out and "1 run, 0 already done" in out
+    assert bench(kadid, runs, *slurm, "--slurm-gpus-per-job", "0", "--slurm-time", "10",
+                 "--json") == 0
+    out, err = capsys.readouterr()
+    assert "slurm (local): submitted 1 task(s)" in err and counts(out) == (1, 0, 0)
     assert_same_units(units(runs), reference, 1)
     (log,) = (runs / "splits" / "slurm").rglob("*_log.out")
     assert "SRCC" in log.read_text()
-    assert bench(kadid, runs, *slurm) == 0
-    assert "0 run, 1 already done" in capsys.readouterr().out  # nothing is resubmitted
+    assert bench(kadid, runs, *slurm, "--json") == 0
+    assert counts(capsys.readouterr().out) == (0, 1, 0)  # nothing is resubmitted
 
 
 @pytest.mark.slow
@@ -77,7 +79,7 @@ def test_pool_worker_killed_midway_is_reported_and_its_unit_redone(kadid, refere
     runs = tmp_path / "runs"
     codes = []
     parent = threading.Thread(target=lambda: codes.append(
-        bench(kadid, runs, "--executor", "pool", "--workers", "2")))
+        bench(kadid, runs, "--executor", "pool", "--workers", "2", "--json")))
     parent.start()
     deadline, victim = time.time() + 300, None
     while victim is None and parent.is_alive() and time.time() < deadline:
@@ -92,12 +94,12 @@ def test_pool_worker_killed_midway_is_reported_and_its_unit_redone(kadid, refere
     parent.join(300)
     first = capsys.readouterr()
     assert codes == [1]
-    assert "(killed by SIGKILL)" in first.err and "1 run, 0 already done, 1 failed" in first.out
-    assert "[worker 0]" in first.out or "[worker 1]" in first.out
+    assert "(killed by SIGKILL)" in first.err and counts(first.out) == (1, 0, 1)
+    assert "[worker 0]" in first.err or "[worker 1]" in first.err
     assert len(units(runs)) == 1 and lock.exists()  # a stale claim, no result
-    assert bench(kadid, runs, "--executor", "pool", "--workers", "2") == 0
-    second = capsys.readouterr().out
-    assert "pool: 1 worker(s)" in second and "1 run, 1 already done, 0 failed" in second
+    assert bench(kadid, runs, "--executor", "pool", "--workers", "2", "--json") == 0
+    second = capsys.readouterr()
+    assert "pool: 1 worker(s)" in second.err and counts(second.out) == (1, 1, 0)
     assert_same_units(units(runs), reference, 2)
     logs = list((runs / "splits" / "pool").rglob("worker-*.log"))
     assert len(logs) == 3 and sum("SRCC" in log.read_text() for log in logs) == 2

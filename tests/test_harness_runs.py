@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from commands import bench, start_bench
+from commands import bench, counts, start_bench
 
 import lifeiqa
 from harness.data.cache import DecodedImageCache
@@ -53,8 +53,11 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path):
     assert len(predictions) - 1 == result.split.test_images == 125
     assert "selection: last epoch" in first.stdout and "protocol v1.0" in first.stdout
 
-    again = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
-    assert "0 run, 2 already done" in again.stdout
+    again = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, "--json")
+    assert counts(again.stdout) == (0, 2, 0)
+    # every unit of the suite with its key and scores, as stored
+    assert {u["unit"]: (u["model"], u["srcc"], u["plcc"]) for u in json.loads(again.stdout)["units"]} \
+        == {r.unit: (r.model.name, r.metrics.srcc, r.metrics.plcc) for r in stored.values()}
     if not environment().git_dirty:  # a clean checkout reuses its own units without a word
         assert "other code" not in again.stderr
     # a unit made by another commit with uncommitted changes is reused, and the run says so
@@ -62,8 +65,10 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path):
     data = json.loads(other.read_text())
     data["environment"].update(git_commit="0" * 40, git_dirty=True)
     other.write_text(json.dumps(data))
-    reused = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
-    assert "0 run, 2 already done" in reused.stdout
+    reused = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, "--json")
+    assert counts(reused.stdout) == (0, 2, 0)
+    # units of a checkout with uncommitted changes are never known to be of the same code
+    assert json.loads(reused.stdout)["reused_other_code"] == (2 if environment().git_dirty else 1)
     assert "already done were made by other code than this checkout's" in reused.stderr
     assert "0000000000 with uncommitted changes: 1" in reused.stderr
     changed = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
@@ -88,9 +93,9 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(tmp_path):
     finished = results(runs)
     assert 1 <= len(finished) < 3, "kill landed too late to test a resume"
     stamps = {k: (runs / k / "result.json").stat().st_mtime_ns for k in finished}
-    resumed = bench(*args, "--runs", str(runs))
+    resumed = bench(*args, "--runs", str(runs), "--json")
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{len(finished)} already done" in resumed.stdout
+    assert counts(resumed.stdout) == (3 - len(finished), len(finished), 0)
     assert all((runs / k / "result.json").stat().st_mtime_ns == t for k, t in stamps.items())
     ours, theirs = results(runs), results(tmp_path / "reference")
     assert sorted(ours) == sorted(theirs)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from commands import bench
+from commands import bench, counts
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lifeiqa-example-plugin"
@@ -82,14 +82,15 @@ def test_the_installed_plugin_lists_its_models_and_dataset(world):
 @pytest.mark.slow
 def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(world):
     root, env, without = world
-    pooled = bench(*run_args(root, "pool", 2), "--executor", "pool", "--workers", "2", env=env)
+    pooled = bench(*run_args(root, "pool", 2), "--executor", "pool", "--workers", "2", "--json",
+                   env=env)
     assert pooled.returncode == 0, pooled.stdout[-3000:] + pooled.stderr[-3000:]
-    assert "10 run, 0 already done, 0 failed" in pooled.stdout
-    assert "[worker 0]" in pooled.stdout and "[worker 1]" in pooled.stdout
+    assert counts(pooled.stdout) == (10, 0, 0)
+    assert "[worker 0]" in pooled.stderr and "[worker 1]" in pooled.stderr
     submitted = bench(*run_args(root, "submitit", 1), "--executor", "slurm",
-                      "--slurm-cluster", "local", env=env)
+                      "--slurm-cluster", "local", "--json", env=env)
     assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-3000:]
-    assert "5 run, 0 already done, 0 failed" in submitted.stdout
+    assert counts(submitted.stdout) == (5, 0, 0)
 
     for suite, splits in (("pool", 2), ("submitit", 1)):
         for row in ROWS:
@@ -110,7 +111,7 @@ def test_pool_and_submitit_runs_then_any_process_reads_summarises_and_checks(wor
 
     # a rerun resumes: every unit is there, nothing runs again
     again = bench(*run_args(root, "pool", 2), "--executor", "pool", "--workers", "2", env=env)
-    assert "0 run, 10 already done, 0 failed" in again.stdout
+    assert "0 run, 10 already done, 0 failed" in again.stdout  # the summary people read
 
     # where the plug-in is not installed, its units still load, summarise and render
     summary = bench("summarize", "pool", "--runs", str(root / "runs"), env=without)

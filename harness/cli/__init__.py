@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    configure_logging()
+    # a command's --json makes its stdout one document for programs: nothing else goes there
+    configure_logging(stdout_is_data=getattr(args, "json", False))
     try:
         return cast(int, args.handler(args))
     except KeyboardInterrupt:  # between units, or outside a run (data, a leaderboard)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 
 from harness.errors import InvalidOptionError
@@ -88,6 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "leaderboard's fragile markers (default: the protocol's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--dry-run", action="store_true", help="print the job plan and stop")
+    parser.add_argument("--json", action="store_true",
+                        help="print what the run did as one JSON object (counts, failed units, "
+                             "every unit's key and scores), for programs; progress and failures "
+                             "still go to stderr")
     parser.add_argument("--force", action="store_true", help="rerun units that have results")
     parser.add_argument("--exclude-bad", action="store_true",
                         help="exclude images with problems (recorded in each result) instead "
@@ -243,18 +248,22 @@ def print_plan(options: RunOptions) -> None:
               f"epochs={job.recipe.epochs}")
 
 
-def run_and_report(options: RunOptions) -> int:
-    """Run, then print the counts, the summary table and each failure (the run's exit status:
-    1 if any unit failed)."""
+def run_and_report(options: RunOptions, as_json: bool = False) -> int:
+    """Run, then print the counts and the summary table (``as_json``: the run's outcome as
+    one JSON object) and each failure (the run's exit status: 1 if any unit failed)."""
     from harness import api
     from harness.engine import distributed
 
     results = api.evaluate_options(options, progress=True)
     if not distributed.is_main():  # under torchrun, rank 0 reports for the launch
         return 0
-    print(f"\n{results.done} run, {results.skipped} already done, {len(results.failed)} failed")
-    if results.units:
-        print(results.markdown())
+    if as_json:
+        print(json.dumps(results.outcome(), indent=1))
+    else:
+        print(f"\n{results.done} run, {results.skipped} already done, {len(results.failed)} "
+              f"failed")
+        if results.units:
+            print(results.markdown())
     for failure in results.failed:
         job = failure.job
         print(f"FAILED {job.model.name} {job.dataset_label} {job.unit}: {failure.message}",
@@ -267,4 +276,4 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(options)
         return 0
-    return run_and_report(options)
+    return run_and_report(options, args.json)
