@@ -10,12 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from unit_results import SIX_SPLITS, series
 
 from harness.plugins import PluginInfo
 from harness.reporting.board_markdown import board_markdown
 from harness.reporting.html_page import page_html
-from harness.reporting.leaderboard import write_results_leaderboard
+from harness.reporting.leaderboard import render, write_results_leaderboard
 from harness.reporting.leaderboard_format import leaderboard_from_json, read_leaderboard_document
+from harness.reporting.published import load_published
+from harness.results.aggregate import aggregate, markdown_tables
 from harness.results.store import ResultsStore, UnitFailure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +125,24 @@ def test_a_version_5_file_migrates_to_the_same_markdown(board):
     assert board_markdown(migrated) == (board / "leaderboard.md").read_text().replace(
         "(cross-dataset v1.0, suite demo)", "(protocol not recorded, suite demo)")
 
+
+def test_tables_say_which_plcc_and_published_rows_record_the_authors_rule():
+    results = series("full", SIX_SPLITS)
+    assert "**PLCC** (raw Pearson, no logistic fit)" in render(results, None, [], "t")
+    assert "PLCC: raw Pearson, no logistic fit." in markdown_tables(aggregate(results))
+    rows = [e for e in load_published().entries if e.model == "Life-IQA" and e.protocol == "splits"]
+    assert len(rows) == 5
+    for entry in rows:
+        assert entry.plcc_kind == "raw"
+        assert "torchmetrics" in entry.plcc_rule and "running maximum" in entry.plcc_rule
+        assert "test SRCC" in entry.plcc_rule
+    assert {e.plcc_kind for e in load_published().entries if e.model == "DEIQT"} == {"unknown"}
+
+
+def test_tables_name_split_files_relative_to_the_runs_folder():
+    v1 = ResultsStore(V1).results("demo")
+    assert v1[0].split.file.startswith("/tmp/oldruns/")  # as the old code recorded it
+    for text in (render(v1, None, [], "t"), markdown_tables(aggregate(v1))):
+        assert "/tmp/" not in text
+        assert "demo/comparison/splits/synth-kadid10k/split_00.json" in text
+    assert "/home/" not in render(series("full", SIX_SPLITS), None, [], "t")

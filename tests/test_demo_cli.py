@@ -78,7 +78,7 @@ def test_the_demo_reruns_units_of_each_split_step_for_their_noise():
 def test_a_one_split_board_says_it_has_no_interval(tmp_path):
     """``demo --splits 1``: the resolution table names one split and gives no interval (one
     unit's "interval" is a point), and a goal whose step did not run says so."""
-    from test_reviewer_numbers import unit
+    from unit_results import unit
 
     from harness.api import Results
     from harness.demo import resolution_table

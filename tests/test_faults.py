@@ -35,7 +35,7 @@ from harness.data.registry import load_dataset
 from harness.data.validate import require_valid
 from harness.engine.features import tensor_checksum
 from harness.engine.train import NonFiniteLossError, train_finetune, train_frozen
-from harness.plan.jobs import UnitKey
+from harness.plan.jobs import Job, UnitKey
 from harness.plan.recipes import get_recipe
 from harness.results.schema import UnitResult
 from harness.results.store import LOCK, ResultsStore, UnitBusyError, read_result
@@ -503,3 +503,26 @@ def test_damaged_metadata_files_are_named(layout, metadata, tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage" + path.read_bytes()[: len(path.read_bytes()) // 3])
     with pytest.raises(DatasetLayoutError, match=re.escape(str(path))):
         load_dataset(written.dataset, tmp_path)
+
+
+def test_the_runner_records_a_diverged_unit(tmp_path):
+    from harness.data.sources import DataSources
+    from harness.engine.runner import JobRunner
+    from harness.engine.train import NonFiniteLossError
+    from harness.plan.models import ModelRef
+    from harness.plan.recipes import get_recipe
+    from harness.results.schema import config_hash
+
+    job = Job("s", "splits", "1.0", "splits", ModelRef("lifeiqa_tiny", "full"), "synth-kadid10k",
+              "synth-kadid10k", "split_00", 0, 0, 1.0, 0.2, 0.0, "last", "none",
+              get_recipe("cpu_demo"))
+    runner = JobRunner(ResultsStore(tmp_path / "runs"), DataSources(), device="cpu",
+                       log=lambda _: None)
+    runner.record_failure(job, NonFiniteLossError("non-finite training loss in epoch 1"), "boom")
+    runner.record_failure(job.__class__(**{**job.__dict__, "unit": "split_01", "split_seed": 1}),
+                          ValueError("bad file"), "ValueError: bad file")
+    failures = ResultsStore(tmp_path / "runs").failures("s")
+    assert [(f.kind, f.model, f.unit, f.message) for f in failures] == [
+        ("diverged", "lifeiqa_tiny", "split_00", "boom"),
+        ("failed", "lifeiqa_tiny", "split_01", "ValueError: bad file")]
+    assert failures[0].config_hash == failures[1].config_hash == config_hash(job.config())

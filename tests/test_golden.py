@@ -1,7 +1,7 @@
 """Golden files as a kind of reference file: the committed one loads and fits its schema, a
 file's kind is read from its data (``generated``), and a bad golden file names the file, the
 entry and the field. Writing golden files from real suites and checking reruns against them:
-tests/test_published_check.py and tests/test_reviewer_numbers.py."""
+tests/test_published_check.py."""
 
 import copy
 from pathlib import Path

@@ -1,5 +1,6 @@
 """The harness end to end on the synthetic default, as a user runs it (real processes)."""
 
+import csv
 import json
 import os
 import signal
@@ -12,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 from commands import bench, counts, start_bench
+from PIL import Image
 
+import harness
 import lifeiqa
 from harness.data.cache import DecodedImageCache
 from harness.data.registry import load_dataset
@@ -215,3 +218,59 @@ def test_a_harness_trained_checkpoint_serves_pyiqa(tmp_path):
     with torch.no_grad():
         expected = lifeiqa.score_images(model, image)
     torch.testing.assert_close(metric(image).view(-1), expected)
+
+
+def _noise_images(folder: Path, count: int, name=lambda k: f"{k:04d}.png") -> list[tuple[str, float]]:
+    """Blocky content plus Gaussian noise of rising strength: (file name, noise sigma)."""
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(count):
+        content = np.kron(rng.uniform(40, 215, (4, 4, 3)), np.ones((56, 56, 1)))
+        sigma = 60.0 * k / (count - 1)
+        pixels = np.clip(content + rng.normal(0, sigma, content.shape), 0, 255).astype(np.uint8)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / name(k))
+        out.append((name(k), sigma))
+    return out
+
+
+def write_mos_and_dmos_sets(root: Path) -> tuple[Path, Path]:
+    """A KonIQ-10k release (MOS, higher is better) and a CSIQ pyiqa layout (DMOS in [0, 1],
+    lower is better) of noise images whose quality falls with the noise."""
+    koniq = root / "koniq"
+    rows = [[name, 0, 0, 0, 0, 0, 0, round(1 + (100 - 1.5 * s) / 25, 3), 0.5, round(100 - 1.5 * s, 3)]
+            for name, s in _noise_images(koniq / "1024x768", 48)]
+    with open(koniq / "koniq10k_scores_and_distributions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD",
+                         "MOS_zscore"])
+        writer.writerows(rows)
+    csiq = root / "csiq"
+    images = _noise_images(csiq / "CSIQ" / "dst_imgs", 24, lambda k: f"ref{k % 6}.AWGN.{k // 6 + 1}.png")
+    (csiq / "meta_info").mkdir(parents=True)
+    with open(csiq / "meta_info" / "meta_info_CSIQDataset.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref_name", "dist_name", "dmos"])
+        writer.writerows([[f"ref{k % 6}.png", name, round(s / 60, 4)]
+                          for k, (name, s) in enumerate(images)])
+    return koniq, csiq
+
+
+def test_oracle_selection_on_a_mos_to_dmos_pair_selects_the_best_epoch(tmp_path):
+    koniq, csiq = write_mos_and_dmos_sets(tmp_path / "data")
+    protocol = tmp_path / "pair.yaml"
+    protocol.write_text("name: pair\nversion: '1'\nkind: cross-dataset\nseeds: 1\n"
+                        "pairs: [[koniq10k, csiq]]\nvariants: [full]\n")
+    results = harness.evaluate(
+        str(protocol), runs=str(tmp_path / "runs"), model="lifeiqa_tiny", recipe="cpu_demo",
+        dataset_roots={"koniq10k": str(koniq), "csiq": str(csiq)}, device="cpu",
+        selection="oracle", allow_oracle=True,
+        overrides={"epochs": 4, "label_scale": "native", "batch_size": 8, "lr": 3e-3})
+    assert not results.failed, results.failed
+    (result,) = results.units
+    history = [entry["test_srcc"] for entry in result.history]
+    assert len(set(np.round(history, 6))) > 1, "the epochs should differ"
+    # the selected epoch is the one that agrees best with the DMOS labels, oriented as quality
+    assert result.selected_epoch == int(np.argmax(history)) + 1
+    assert result.metrics.srcc == pytest.approx(history[result.selected_epoch - 1], abs=1e-9)
+    assert result.metrics.srcc == pytest.approx(max(history), abs=1e-9)

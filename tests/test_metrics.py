@@ -78,3 +78,25 @@ def test_paired_wilcoxon_equals_scipy_and_handles_identity():
     assert metrics.paired_wilcoxon(a, a) == 1.0
     with pytest.raises(ValueError, match="same splits"):
         metrics.paired_wilcoxon(a, a[:5])
+
+
+def test_holm_adjustment_matches_its_definition():
+    raw = [0.01, 0.04, 0.03, 0.005]
+    # sorted 0.005, 0.01, 0.03, 0.04 -> 4x, 3x, 2x, 1x, made monotone
+    assert metrics.holm(raw) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert metrics.holm([0.5, 0.9]) == [1.0, 1.0]
+    assert metrics.holm([]) == []
+
+
+@pytest.mark.parametrize("n, j, coverage", [(10, 2, 1 - 22 / 1024), (6, 1, 1 - 2 / 64),
+                                            (5, 1, 1 - 2 / 32), (3, 1, 0.75), (20, 6, None)])
+def test_the_median_interval_is_an_order_statistic_interval_with_its_exact_coverage(n, j, coverage):
+    values = np.random.default_rng(n).normal(size=n)
+    summary = metrics.summarize(values)
+    ordered = np.sort(values)
+    assert (summary.ci_low, summary.ci_high) == (ordered[j - 1], ordered[n - j])
+    exact = stats.binom.cdf(n - j, n, 0.5) - stats.binom.cdf(j - 1, n, 0.5)
+    assert summary.coverage == pytest.approx(exact)
+    if coverage is not None:
+        assert summary.coverage == pytest.approx(coverage)
+    assert summary.interval_is_short == (n < 6)

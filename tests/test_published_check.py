@@ -14,9 +14,10 @@ import pytest
 import yaml
 from commands import bench, start_bench
 from PIL import Image
+from unit_results import SIX_SPLITS, series, suite_folder
 
 from harness import cli
-from harness.reporting.check import check_suite
+from harness.reporting.check import check_suite, write_golden
 from harness.reporting.golden import golden_tolerance, load_golden
 from harness.reporting.published import (
     PUBLISHED_FILE,
@@ -612,3 +613,68 @@ def test_a_golden_file_is_no_published_file_and_a_measured_row_says_where_it_bel
     with pytest.raises(PublishedFileError, match=r"entries\[0\] \(Life-IQA\): provenance: 'measured': "
                                                  r"expected one of .* a golden file's"):
         parse_published({"version": 1, "entries": [measured]}, "ref.yaml")
+
+
+def test_check_is_two_sided_for_golden_rows_and_one_sided_for_published_rows(tmp_path):
+    golden = tmp_path / "golden.yaml"
+    write_golden(suite_folder(tmp_path / "runs", "ref", series("full", SIX_SPLITS)), golden)
+    entry = load_golden(golden).entries[0]
+    assert entry.units == 6 and entry.plcc_kind == "raw"
+    assert entry.split_files[0]["file"] == "ref/splits/synth-kadid10k/split_00.json"
+    better = suite_folder(tmp_path / "runs", "better", series("full", [v + 0.1 for v in SIX_SPLITS]))
+    report = check_suite(better, golden)
+    (row,) = report.rows
+    assert row.verdict == "FAIL" and "suspicious" in row.note and row.two_sided
+    assert not report.passed and "golden (measured) rows two-sided" in report.text()
+    assert "| PLCC (raw / raw) " in check_suite(better, golden, metric="both").text()
+    published = yaml_file(tmp_path / "published.yaml", entry_from(entry))
+    assert check_suite(better, published).passed  # beating a paper is fine
+    worse = suite_folder(tmp_path / "runs", "worse", series("full", [v - 0.1 for v in SIX_SPLITS]))
+    assert not check_suite(worse, published).passed
+
+
+def test_check_fails_a_selection_mismatch_and_too_few_units(tmp_path):
+    golden = tmp_path / "golden.yaml"
+    write_golden(suite_folder(tmp_path / "runs", "ref", series("full", SIX_SPLITS)), golden)
+    oracle = golden_with(golden, tmp_path / "oracle.yaml", selection="oracle")
+    same = tmp_path / "runs" / "ref"
+    report = check_suite(same, oracle)
+    assert not report.passed and "selection last epoch vs the reference's test-oracle" in report.rows[0].note
+    allowed = check_suite(same, oracle, allow_selection_mismatch=True)
+    assert allowed.passed and any("biased towards the reference" in w for w in allowed.warnings)
+    fewer = suite_folder(tmp_path / "runs", "fewer", series("full", SIX_SPLITS[:4]))
+    (row,) = check_suite(fewer, golden).rows
+    assert row.verdict == "FAIL" and "4 unit(s), fewer than the 6 required" in row.note
+    assert "median over 6 unit(s) / median over 4 unit(s)" in check_suite(fewer, golden).text()
+    assert not check_suite(same, golden, min_units=8).passed
+    assert check_suite(same, golden).passed
+    assert cli.main(["check", str(same), "--against", str(oracle)]) == 1
+    assert cli.main(["check", str(same), "--against", str(oracle), "--allow-selection-mismatch"]) == 0
+    assert cli.main(["check", str(same), "--against", str(golden), "--min-units", "7"]) == 1
+
+
+def entry_from(entry) -> dict:
+    """A published row (checked against a paper) of a golden entry's cell and figures."""
+    return {"model": entry.model, "harness_models": list(entry.harness_models),
+            "dataset": entry.dataset, "protocol": entry.protocol,
+            "protocol_version": entry.protocol_version, "metrics": dict(entry.metrics),
+            "tolerance": dict(entry.tolerance), "units": entry.units, "selection": entry.selection,
+            "aggregation": entry.aggregation, "provenance": "checked",
+            "source": {"paper": "P", "arxiv": "1"}}
+
+
+def golden_with(golden: Path, path: Path, **changes) -> Path:
+    """A copy of a golden file with its first entry changed."""
+    import yaml
+
+    document = yaml.safe_load(golden.read_text())
+    document["entries"][0].update(changes)
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def yaml_file(path: Path, *entries: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"version": 1, "entries": list(entries)}))
+    return path

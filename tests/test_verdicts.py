@@ -4,21 +4,28 @@ than an arbitrary pick."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from unit_results import SIX_SPLITS, series, stored, suite_folder, unit
 
-from harness.errors import AmbiguousReferenceError
+import harness
+from harness import cli
+from harness.errors import AmbiguousReferenceError, UnknownNameError
 from harness.plan.models import ModelRef
+from harness.reporting.leaderboard import reference_model, render, write_results_leaderboard
 from harness.results import metrics
 from harness.results.aggregate import (
     Cell,
+    aggregate,
     compare_block,
     comparison_key,
     gaps,
     markdown_tables,
     verdict_note,
 )
-from harness.results.store import UnitFailure
+from harness.results.store import ResultsStore, UnitFailure
 
 UNITS = [f"split_{k:02d}" for k in range(10)]
 REFERENCE = [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80, 0.84, 0.78, 0.86]
@@ -306,8 +313,82 @@ def test_the_noise_between_the_two_hosts_boards_is_zero_where_they_agree_and_per
     other = json.loads((folder / "avx2-native.json").read_text())
     for block in other["blocks"]:
         for cell in block["cells"]:
-            for unit in (cell["per_unit"] or {}).values():
-                unit["split_sha256_16"] = "0" * 16  # other split files: nothing to pair
+            for values in (cell["per_unit"] or {}).values():
+                values["split_sha256_16"] = "0" * 16  # other split files: nothing to pair
     (tmp_path / "other.json").write_text(json.dumps(other))
     with pytest.raises(InvalidOptionError, match="share no cell with units on the same split"):
         board_noise(folder / "avx2-native.json", tmp_path / "other.json")
+
+
+def test_markers_are_holm_corrected_over_the_table_and_the_json_has_both_p_values(tmp_path):
+    worse = [v - 0.2 for v in SIX_SPLITS]  # every split worse: exact two-sided p = 2 / 2**6
+    results = series("full", SIX_SPLITS) + series("cnniqa", worse) + series("piqe", worse) \
+        + series("no_moe", [v + 0.001 * (-1) ** k for k, v in enumerate(SIX_SPLITS)])
+    comparisons = compare_block(aggregate(results), "lifeiqa_tiny")
+    by_model = {c.model: c for c in comparisons}
+    assert by_model["cnniqa"].p_raw == pytest.approx(0.03125)  # < 0.05: marked before Holm
+    assert by_model["cnniqa"].p_holm == pytest.approx(3 * 0.03125)
+    assert by_model["cnniqa"].family_size == 3 and by_model["cnniqa"].marker == ""
+    text = render(results, None, [], "t")
+    assert not [line for line in text.splitlines() if line.startswith("|") and "▼" in line]
+    assert "family of the 3 comparison(s) of this table" in text
+
+    path = write_results_leaderboard(results, tmp_path, tmp_path / "board", title="t")
+    document = json.loads((path.parent / "leaderboard.json").read_text())
+    (block,) = document["blocks"]
+    assert block["adjustment"] == "Holm" and "one table" in block["family"]
+    rows = {r["model"]: r for r in block["comparisons"]["srcc"]}
+    assert rows["cnniqa"]["p_raw"] == pytest.approx(0.03125)
+    assert rows["cnniqa"]["p_holm"] == pytest.approx(0.09375)
+
+    alone = series("full", SIX_SPLITS) + series("cnniqa", worse)  # a family of one: marked
+    row = next(line for line in render(alone, None, [], "t").splitlines()
+               if line.startswith("| cnniqa"))
+    assert row.rstrip(" |").endswith("n=6 ▼")
+
+
+def test_tables_print_the_coverage_and_flag_intervals_under_95_percent():
+    results = series("full", SIX_SPLITS[:3]) + series("cnniqa", SIX_SPLITS[:3])
+    text = render(results, None, [], "t")
+    assert "‡ n=3" in text and "n=3: the range, 75.0% ‡" in text
+    ten = series("full", np.linspace(0.8, 0.9, 10))
+    assert "n=10: x(2) to x(9), 97.9%" in render(ten, None, [], "t")
+
+
+def test_every_cell_shows_n_and_missing_and_failed_units_are_named(tmp_path):
+    store = ResultsStore(tmp_path)
+    results = series("full", SIX_SPLITS[:3]) + series("no_moe", [0.7, 0.71])
+    for result in results:
+        stored(store, result)
+    failed = unit("cnniqa", 0, 0.0)
+    store.write_failure(failed.key, failed.config, "diverged",
+                        "NonFiniteLossError: non-finite training loss in epoch 2")
+    loaded = harness.load_results("s", tmp_path)
+    assert [(f.model, f.unit, f.kind) for f in loaded.unit_failures] == [("cnniqa", "split_00", "diverged")]
+    board = harness.leaderboard(loaded, tmp_path / "board", published=None).read_text()
+    row = next(line for line in board.splitlines() if line.startswith("| lifeiqa_tiny+no_moe"))
+    assert "n=2/3" in row
+    assert "lifeiqa_tiny+no_moe on synth-kadid10k: 1 unit(s) without a result, counted as " \
+           "failures: split_02 (missing (no result))" in board
+    assert "cnniqa on synth-kadid10k: 3 unit(s) without a result" in board
+    assert "split_00 (diverged: NonFiniteLossError: non-finite training loss in epoch 2)" in board
+    assert "split_01 (missing (no result))" in board
+    assert "(diverged: NonFiniteLossError" in loaded.markdown()
+    stored(store, failed)  # a later success clears the record
+    assert store.failures("s") == []
+
+
+def test_the_reference_is_the_runs_life_iqa_preset_never_a_baseline(tmp_path, capsys):
+    results = series("cnniqa", SIX_SPLITS) + series("full", SIX_SPLITS) + series("no_moe", SIX_SPLITS)
+    cells = aggregate(results)
+    assert reference_model(cells) == "lifeiqa_tiny"
+    assert reference_model(aggregate(series("cnniqa", SIX_SPLITS))) is None
+    two = cells + aggregate(series("full", SIX_SPLITS[:2], preset="lifeiqa_effnet_lite0"))
+    assert reference_model(two) == "lifeiqa_tiny"  # the preset most units ran under
+    suite_folder(tmp_path, "s", results)
+    loaded = harness.load_results("s", tmp_path)
+    assert "p vs lifeiqa_tiny" in loaded.markdown()
+    with pytest.raises(UnknownNameError, match="unknown reference model 'lifeiqa'"):
+        loaded.markdown("lifeiqa")
+    assert cli.main(["summarize", "s", "--runs", str(tmp_path), "--reference", "cnn"]) == 2
+    assert "did you mean cnniqa" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""Shallow stages in the keys/values (issue 17, part 3): configuration, model, feature cache,
-parameter counts and the ablation rows, end to end."""
+"""Shallow stages in the keys/values (a Life-IQA configuration and its ablation rows): the config,
+the model, the feature cache, parameter counts and the ablation rows, end to end."""
 
 import json
 
