@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -222,8 +222,25 @@ def test_a_submission_sbatch_refuses_is_one_line_and_leaves_no_file(env, tmp_pat
     assert not [p for p in (runs / "splits" / "slurm").rglob("*")]
 
 
+def freeze(env: dict[str, str], tasks: Iterable[str]) -> None:
+    """The tasks kept alive however long what follows takes: a pending one held, a running one
+    suspended (stopped where it is), as an admin would. Held first, so that a task that starts
+    meanwhile is caught by the suspension."""
+    for command in ("hold", "suspend"):  # each refuses the tasks it does not apply to
+        for task in tasks:
+            subprocess.run(["scontrol", command, task], env=env, capture_output=True)
+    states = {task: squeue(env)[task] for task in tasks}
+    assert set(states.values()) <= {"PENDING", "SUSPENDED"}, states
+
+
+def thaw(env: dict[str, str], tasks: Iterable[str]) -> None:
+    for command in ("release", "resume"):
+        for task in tasks:
+            subprocess.run(["scontrol", command, task], env=env, capture_output=True)
+
+
 def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, epochs_lasting, tmp_path):
-    runs, epochs = tmp_path / "runs", f"epochs={epochs_lasting(40)}"
+    runs, epochs = tmp_path / "runs", f"epochs={epochs_lasting(15)}"
     run = bench(env, runs, "--set", epochs)
     read_until(run, "split_01 -> task")
     live = submitted(runs)
@@ -232,6 +249,9 @@ def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, epochs_lasti
     assert code == 130 and "Traceback" not in out, out
     assert "stopped waiting (Ctrl-C)" in out and "attach to them" in out
     assert all(squeue(env)[task] in ("PENDING", "RUNNING") for task in live.values())
+    # while two clients start (seconds each on a busy machine), the tasks could end: frozen,
+    # they are still live when the rerun looks, and then run to their end
+    freeze(env, live.values())
 
     killed = bench(env, runs, "--set", epochs)
     read_until(killed, "attached to 2 task(s)")
@@ -239,8 +259,11 @@ def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, epochs_lasti
     killed.wait(30)
 
     rerun = bench(env, runs, "--set", epochs)
+    attached = read_until(rerun, "attached to 2 task(s)")
+    thaw(env, live.values())
     code, out = finish(rerun)
-    assert code == 0 and "attached to 2 task(s)" in out and "slurm (slurm): submitted" not in out, out
+    out = "\n".join(attached) + "\n" + out
+    assert code == 0 and "slurm (slurm): submitted" not in out, out
     assert "2 run, 0 already done, 0 failed" in out
     assert {name: unit.scheduler.job_id for name, unit in results(runs).items()} == live
     assert submitted(runs) == live
