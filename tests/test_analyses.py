@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from commands import bench, counts
+from commands import bench_here, counts
 from scipy import stats
 
 from harness.data.records import ImageRecord
@@ -325,8 +325,14 @@ FAST = ["--model", "lifeiqa_tiny", "--synth-size", "tiny", "--splits", "2", "--s
         "--set", "train_crops=2", "--set", "test_crops=2", "--set", "batch_size=32"]
 
 
+@pytest.fixture
+def bench(capsys: pytest.CaptureFixture[str]):
+    """``lifeiqa-bench ARGS`` in this process (no interpreter to start): status and output."""
+    return lambda *args: bench_here(capsys, *args)
+
+
 @pytest.mark.slow
-def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
+def test_routing_protocol_end_to_end_resumes_and_reports(bench, tmp_path):
     runs = tmp_path / "runs"
     args = ("run", "--protocol", "routing", "--datasets", "synth-kadid10k", "--runs", str(runs),
             *FAST)
@@ -368,7 +374,7 @@ def test_routing_protocol_end_to_end_resumes_and_reports(tmp_path):
 
 
 @pytest.mark.slow
-def test_feature_separability_end_to_end(tmp_path):
+def test_feature_separability_end_to_end(bench, tmp_path):
     runs = tmp_path / "runs"
     run = bench("run", "--protocol", "feature-separability", "--runs", str(runs), *FAST)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -1,4 +1,5 @@
-"""``lifeiqa-bench score`` run as a user runs it, on real image files."""
+"""``lifeiqa-bench score`` as a user runs it, on real image files: the command line in this
+process (``tests/commands.py bench_here``), so no test waits for an interpreter to start."""
 
 import csv
 from pathlib import Path
@@ -6,12 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from commands import bench
+from commands import bench_here
 from PIL import Image
 
 import lifeiqa
 from harness.engine.score import read_image
 from lifeiqa import LabelScale
+
+
+@pytest.fixture
+def bench(capsys: pytest.CaptureFixture[str]):
+    """``lifeiqa-bench ARGS`` in this process: its exit status and output."""
+    return lambda *args: bench_here(capsys, *args)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +51,7 @@ def read_rows(path: Path) -> dict[str, float]:
         return {row["path"]: float(row["score"]) for row in reader}
 
 
-@pytest.mark.slow
-def test_scores_a_folder_skipping_and_naming_the_corrupt_file(folder, checkpoint, tmp_path):
+def test_scores_a_folder_skipping_and_naming_the_corrupt_file(bench, folder, checkpoint, tmp_path):
     out = tmp_path / "scores.csv"
     result = bench("score", str(folder), "--checkpoint", str(checkpoint), "--out", str(out),
                    "--batch-size", "2")
@@ -55,8 +61,7 @@ def test_scores_a_folder_skipping_and_naming_the_corrupt_file(folder, checkpoint
     assert sorted(Path(p).name for p in rows) == ["a.png", "c.bmp", "d.tiff", "gray.jpg", "rgba.webp"]
 
 
-@pytest.mark.slow
-def test_cli_score_equals_pyiqa_and_lifeiqa(folder, checkpoint, tmp_path):
+def test_cli_score_equals_pyiqa_and_lifeiqa(bench, folder, checkpoint, tmp_path):
     import pyiqa
 
     out = tmp_path / "scores.csv"
@@ -75,8 +80,7 @@ def test_cli_score_equals_pyiqa_and_lifeiqa(folder, checkpoint, tmp_path):
     assert len(rows) == 2
 
 
-@pytest.mark.slow
-def test_interrupted_output_resumes_without_rescoring(folder, checkpoint, tmp_path):
+def test_interrupted_output_resumes_without_rescoring(bench, folder, checkpoint, tmp_path):
     out = tmp_path / "scores.csv"
     first = bench("score", str(folder / "a.png"), "--checkpoint", str(checkpoint), "--out", str(out))
     assert first.returncode == 0
@@ -89,8 +93,7 @@ def test_interrupted_output_resumes_without_rescoring(folder, checkpoint, tmp_pa
     assert len(rows) == 5 and list(rows).count(str(folder / "a.png")) == 1
 
 
-@pytest.mark.slow
-def test_untrained_smoke_run_warns(folder, tmp_path):
+def test_untrained_smoke_run_warns(bench, folder, tmp_path):
     out = tmp_path / "scores.csv"
     result = bench("score", str(folder / "c.bmp"), "--model", "lifeiqa_tiny", "--untrained",
                    "--out", str(out))
@@ -101,29 +104,27 @@ def test_untrained_smoke_run_warns(folder, tmp_path):
     assert "--untrained" in missing.stderr
 
 
-@pytest.mark.slow
-def test_a_model_name_scores_with_its_registered_weights(folder, tmp_path):
+def test_a_model_name_scores_with_its_registered_weights(bench, monkeypatch, folder, tmp_path):
     """``--model NAME`` without ``--checkpoint`` loads the weights registered for NAME (or for
     the metric whose preset NAME is), exactly as ``--checkpoint`` with their file does."""
-    env = {"LIFEIQA_WEIGHTS_DIR": str(tmp_path / "weights")}
+    monkeypatch.setenv("LIFEIQA_WEIGHTS_DIR", str(tmp_path / "weights"))
     model = lifeiqa.create_model("lifeiqa_effnet_lite0")
     file = lifeiqa.save_checkpoint(model, tmp_path / "effnet.safetensors",
                                    label_scale=LabelScale("native", 1.0, 5.0, True, "koniq10k"))
     image = str(folder / "c.bmp")
     unregistered = bench("score", image, "--model", "lifeiqa_effnet_lite0", "--out",
-                         str(tmp_path / "none.csv"), env=env)
+                         str(tmp_path / "none.csv"))
     assert unregistered.returncode == 2
     assert "no Life-IQA weights for 'lifeiqa_effnet_lite0'" in unregistered.stderr
-    added = bench("weights", "add", str(file), "--name", "lifeiqa_effnet_lite0", env=env)
+    added = bench("weights", "add", str(file), "--name", "lifeiqa_effnet_lite0")
     assert added.returncode == 0, added.stderr
     by_file = bench("score", image, "--checkpoint", str(file), "--out", str(tmp_path / "f.csv"))
     assert by_file.returncode == 0, by_file.stderr
     by_name = bench("score", image, "--model", "lifeiqa_effnet_lite0", "--out",
-                    str(tmp_path / "n.csv"), env=env)
+                    str(tmp_path / "n.csv"))
     assert by_name.returncode == 0, by_name.stderr
     assert read_rows(tmp_path / "n.csv") == read_rows(tmp_path / "f.csv")
-    other = bench("score", image, "--model", "lifeiqa_tiny", "--out", str(tmp_path / "t.csv"),
-                  env=env)
+    other = bench("score", image, "--model", "lifeiqa_tiny", "--out", str(tmp_path / "t.csv"))
     assert other.returncode == 2 and "--model lifeiqa_tiny: no weights can be registered" in \
         other.stderr
 

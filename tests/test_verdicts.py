@@ -5,9 +5,11 @@ than an arbitrary pick."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
+from commands import bench_here
 from unit_results import SIX_SPLITS, series, stored, suite_folder, unit
 
 import harness
@@ -173,22 +175,17 @@ def test_rerun_noise_is_measured_per_cell_from_the_units_of_a_rerun():
 
 
 @pytest.mark.slow
-def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_noise(tmp_path):
+def test_the_leaderboard_re_tests_its_markers_under_a_rerun_and_records_the_noise(tmp_path,
+                                                                                   capsys):
     """``leaderboard --rerun``: the noise measured per cell goes into leaderboard.json (which
-    still validates), every comparison carries its stability, and the notes say how."""
-    import json
-    import os
+    still validates), every comparison carries its stability, and the notes say how. (The
+    commands run in this process: ``tests/commands.py bench_here``.)"""
     import shutil
-    import subprocess
-    import sys
 
     from harness.reporting.leaderboard_format import read_leaderboard_document
 
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-
-    def bench(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                              text=True, env=env, timeout=600)
+    def bench(*args: str) -> subprocess.CompletedProcess[str]:
+        return bench_here(capsys, *args)
 
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "3",
                 "--models", "full,probe_stage3,piqe", "--model", "lifeiqa_tiny", "--set",
@@ -308,8 +305,6 @@ def test_the_noise_between_the_two_hosts_boards_is_zero_where_they_agree_and_per
     same = board_noise(folder / "avx2-native.json", folder / "avx2-native.json")
     assert set(same.by_cell) == set(noise.by_cell)
     assert all(sds == {"srcc": 0.0, "plcc": 0.0} for sds in same.by_cell.values())
-    import json
-
     other = json.loads((folder / "avx2-native.json").read_text())
     for block in other["blocks"]:
         for cell in block["cells"]:
