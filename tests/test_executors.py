@@ -199,3 +199,26 @@ def test_ctrl_c_during_a_submission_waits_for_its_end():
         order.append("submitted and recorded")
     restored = signal.signal(signal.SIGINT, outer)
     assert order == ["submitted and recorded"] and restored is signal.default_int_handler
+
+
+def test_a_ctrl_c_lets_each_worker_unwind_before_a_stubborn_one_is_terminated(tmp_path):
+    """stop_workers: a worker interrupted unwinds (its ``finally`` runs: here it writes a file),
+    and one that ignores the interrupt is terminated once the grace is over."""
+    import subprocess
+    import sys
+
+    from harness.engine.executors import stop_workers
+
+    unwinds = ("import pathlib, time\ntry:\n    print('up', flush=True); time.sleep(60)\n"
+               f"finally:\n    pathlib.Path({str(tmp_path / 'unwound')!r}).write_text('yes')\n")
+    stubborn = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                "print('up', flush=True); time.sleep(60)\n")
+    workers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+               for code in (unwinds, stubborn)]
+    for worker in workers:  # each is inside its sleep
+        assert worker.stdout.readline() == "up\n"
+    started = time.monotonic()
+    stop_workers(workers, grace=2.0)
+    assert (tmp_path / "unwound").read_text() == "yes"
+    assert workers[0].returncode != 0 and workers[1].returncode == -signal.SIGTERM
+    assert 2.0 <= time.monotonic() - started < 30

@@ -198,6 +198,7 @@ def _stream(process: subprocess.Popen, worker: int, log_file: Path, lock: thread
 
 
 # what the plans sharing one pool must agree on: the workers run every job alike
+STOP_GRACE = 30.0  # seconds a worker has to unwind after a Ctrl-C before it is terminated
 POOL_SHARED = ("runs", "device", "force", "exclude_bad", "save_checkpoints", "executor")
 
 
@@ -261,10 +262,7 @@ def run_pool(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummar
     try:
         codes = [process.wait() for process in workers]
     except KeyboardInterrupt:
-        for process in workers:
-            process.terminate()
-        for process in workers:
-            process.wait()
+        stop_workers(workers)
         finished = sum(store.load(job.key) is not None for job in todo)
         raise RunInterruptedError(
             f"interrupted (Ctrl-C): {finished} of the {len(todo)} unit(s) this run had to do "
@@ -276,6 +274,24 @@ def run_pool(plans: Sequence[RunPlan], progress: bool = False) -> list[RunSummar
     owner = {job.key: summary for (jobs, summary) in outstanding for job in jobs}
     _collect(pool, todo, codes, owner)
     return summaries
+
+
+def stop_workers(workers: Sequence[subprocess.Popen[str]], grace: float = STOP_GRACE) -> None:
+    """Stop the pool's workers after a Ctrl-C: each is interrupted as the terminal interrupts it
+    (a worker it already reached is unaffected), so that it unwinds, removing the file it was
+    writing and releasing its claim; one still running after ``grace`` seconds is terminated.
+    Terminated at once, a worker could die between writing a temporary file and removing it."""
+    for process in workers:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    end = time.monotonic() + grace
+    for process in workers:
+        try:
+            process.wait(max(0.0, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.terminate()
+    for process in workers:
+        process.wait()
 
 
 def _collect(pool: PoolRun, todo: list[Job], codes: list[int], owner: dict[UnitKey, RunSummary]) -> None:
