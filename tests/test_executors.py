@@ -209,7 +209,10 @@ def test_a_ctrl_c_lets_each_worker_unwind_before_a_stubborn_one_is_terminated(tm
 
     from harness.engine.executors import stop_workers
 
-    unwinds = ("import pathlib, time\ntry:\n    print('up', flush=True); time.sleep(60)\n"
+    # as a terminal's Ctrl-C finds it: a shell that started the tests in the background left
+    # SIGINT ignored, and a child inherits that
+    unwinds = ("import pathlib, signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+               "try:\n    print('up', flush=True); time.sleep(60)\n"
                f"finally:\n    pathlib.Path({str(tmp_path / 'unwound')!r}).write_text('yes')\n")
     stubborn = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                 "print('up', flush=True); time.sleep(60)\n")
