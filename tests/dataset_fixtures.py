@@ -432,3 +432,31 @@ WRITERS: dict[str, Callable[..., Written]] = {
     "koniq10k/release": write_koniq10k_release, "koniq10k/pyiqa": write_koniq10k_pyiqa,
     "spaq/release": write_spaq_release, "spaq/pyiqa": write_spaq_pyiqa,
 }
+
+
+def noise_images(folder: Path, count: int, name: Callable[[int], str] = lambda k: f"{k:04d}.png"
+                 ) -> list[tuple[str, float]]:
+    """Blocky content plus Gaussian noise of a strength that rises over the images, so that a
+    model can learn their quality: (file name, noise sigma) of each."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k in range(count):
+        content = np.kron(rng.uniform(40, 215, (4, 4, 3)), np.ones((56, 56, 1)))
+        sigma = 60.0 * k / (count - 1)
+        pixels = np.clip(content + rng.normal(0, sigma, content.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / name(k))
+        out.append((name(k), sigma))
+    return out
+
+
+def write_noise_koniq(root: Path, count: int) -> Path:
+    """A KonIQ-10k release layout of :func:`noise_images` whose MOS falls with the noise."""
+    rows = [[name, 0, 0, 0, 0, 0, 0, round(1 + (100 - 1.5 * sigma) / 25, 3), 0.5,
+             round(100 - 1.5 * sigma, 3)] for name, sigma in noise_images(root / "1024x768", count)]
+    with open(root / "koniq10k_scores_and_distributions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD",
+                         "MOS_zscore"])
+        writer.writerows(rows)
+    return root

@@ -11,8 +11,8 @@ import yaml
 
 from harness import cli
 from harness.reporting.golden import SCHEMA_FILE, GoldenEntry, GoldenFile, load_golden, parse_golden
-from harness.reporting.published import PublishedFile, PublishedFileError, load_reference
-from harness.reporting.reference import is_golden, json_schema
+from harness.reporting.published import PublishedFile, load_reference
+from harness.reporting.reference import PublishedFileError, is_golden, json_schema
 
 COMMITTED = Path(__file__).resolve().parent.parent / "leaderboards" / "golden-synthetic.yaml"
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from commands import bench, counts, start_bench
-from PIL import Image
+from dataset_fixtures import noise_images, write_noise_koniq
 
 import harness
 import lifeiqa
@@ -220,33 +220,12 @@ def test_a_harness_trained_checkpoint_serves_pyiqa(tmp_path):
     torch.testing.assert_close(metric(image).view(-1), expected)
 
 
-def _noise_images(folder: Path, count: int, name=lambda k: f"{k:04d}.png") -> list[tuple[str, float]]:
-    """Blocky content plus Gaussian noise of rising strength: (file name, noise sigma)."""
-    rng = np.random.default_rng(0)
-    out = []
-    for k in range(count):
-        content = np.kron(rng.uniform(40, 215, (4, 4, 3)), np.ones((56, 56, 1)))
-        sigma = 60.0 * k / (count - 1)
-        pixels = np.clip(content + rng.normal(0, sigma, content.shape), 0, 255).astype(np.uint8)
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(folder / name(k))
-        out.append((name(k), sigma))
-    return out
-
-
 def write_mos_and_dmos_sets(root: Path) -> tuple[Path, Path]:
     """A KonIQ-10k release (MOS, higher is better) and a CSIQ pyiqa layout (DMOS in [0, 1],
     lower is better) of noise images whose quality falls with the noise."""
-    koniq = root / "koniq"
-    rows = [[name, 0, 0, 0, 0, 0, 0, round(1 + (100 - 1.5 * s) / 25, 3), 0.5, round(100 - 1.5 * s, 3)]
-            for name, s in _noise_images(koniq / "1024x768", 48)]
-    with open(koniq / "koniq10k_scores_and_distributions.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD",
-                         "MOS_zscore"])
-        writer.writerows(rows)
+    koniq = write_noise_koniq(root / "koniq", 48)
     csiq = root / "csiq"
-    images = _noise_images(csiq / "CSIQ" / "dst_imgs", 24, lambda k: f"ref{k % 6}.AWGN.{k // 6 + 1}.png")
+    images = noise_images(csiq / "CSIQ" / "dst_imgs", 24, lambda k: f"ref{k % 6}.AWGN.{k // 6 + 1}.png")
     (csiq / "meta_info").mkdir(parents=True)
     with open(csiq / "meta_info" / "meta_info_CSIQDataset.csv", "w", newline="") as handle:
         writer = csv.writer(handle)

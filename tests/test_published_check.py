@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from commands import bench, start_bench
-from PIL import Image
+from dataset_fixtures import write_noise_koniq
 from unit_results import SIX_SPLITS, series, suite_folder
 
 from harness import cli
@@ -22,10 +22,10 @@ from harness.reporting.golden import golden_tolerance, load_golden
 from harness.reporting.published import (
     PUBLISHED_FILE,
     PYIQA_FILE,
-    PublishedFileError,
     load_published,
     parse_published,
 )
+from harness.reporting.reference import PublishedFileError
 
 IMAGES = 80
 # A recipe the tiny random-backbone model learns on the noise-level data below in seconds; the
@@ -38,33 +38,12 @@ GOOD = ["--set", "epochs=20"]
 DEGRADED = ["--set", "epochs=1", "--set", "lr=0.0"]  # the model as initialised: never trained
 
 
-def write_noise_koniq(root: Path, count: int = IMAGES) -> Path:
-    """A KonIQ-10k release layout whose quality is learnable: blocky content plus Gaussian noise
-    of a strength that rises over the images; MOS_zscore falls with it."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for k in range(count):
-        content = np.kron(rng.uniform(40, 215, (4, 4, 3)), np.ones((56, 56, 1)))
-        sigma = 60.0 * k / (count - 1)
-        pixels = np.clip(content + rng.normal(0, sigma, content.shape), 0, 255).astype(np.uint8)
-        name = f"{k:04d}.png"
-        (root / "1024x768").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(root / "1024x768" / name)
-        zscore = round(100 - 1.5 * sigma, 3)
-        rows.append([name, 0, 0, 0, 0, 0, 0, round(1 + zscore / 25, 3), 0.5, zscore])
-    with open(root / "koniq10k_scores_and_distributions.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image_name", "c1", "c2", "c3", "c4", "c5", "c_total", "MOS", "SD", "MOS_zscore"])
-        writer.writerows(rows)
-    return root
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     """Two suites on the same splits: ``good`` (trained) and ``degraded`` (untrained), run
     side by side as a user would."""
     base = tmp_path_factory.mktemp("check")
-    data = write_noise_koniq(base / "koniq")
+    data = write_noise_koniq(base / "koniq", IMAGES)
     common = [*RUN, "--runs", str(base / "runs"), "--dataset-root", f"koniq10k={data}"]
     processes = [start_bench(*common, "--suite", suite, *extra, env={"OMP_NUM_THREADS": "1"})
                  for suite, extra in (("good", GOOD), ("degraded", DEGRADED))]

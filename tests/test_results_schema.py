@@ -15,8 +15,8 @@ import pytest
 from harness.errors import ResultSchemaError, ResultsError
 from harness.plan.models import ModelRef
 from harness.reporting.board_markdown import footer
-from harness.reporting.leaderboard import family, model_order, provenance, render
-from harness.results.aggregate import aggregate, markdown_tables
+from harness.reporting.leaderboard import model_order, provenance, render
+from harness.results.aggregate import aggregate, kind_label, markdown_tables
 from harness.results.metrics import Scores
 from harness.results.schema import SCHEMA_VERSION, ProtocolRef, SplitInfo, UnitResult
 from harness.results.store import (
@@ -72,7 +72,7 @@ def test_v1_results_aggregate_into_the_medians_of_the_raw_files(v1_results):
         assert cell.plcc.median == pytest.approx(np.median([r["metrics"]["plcc"] for r in raw]))
         assert cell.units == sorted(r["unit"] for r in raw)
         assert cell.model_ref == ModelRef(raw[0]["preset"], raw[0]["variant"])
-    assert {c.model: family(c.model_ref) for c in cells} == {
+    assert {c.model: kind_label(c.model_ref.kind) for c in cells} == {
         "lifeiqa_tiny": "Life-IQA", "lifeiqa_tiny+no_moe": "Life-IQA ablation",
         "cnniqa": "image model", "piqe": "zero shot"}
     order = model_order([c.model_ref for c in cells], "lifeiqa_tiny")

@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.reporting.check import check_suite, write_golden
-    from harness.reporting.published import SELECTION_NAMES
+    from harness.reporting.reference import SELECTION_NAMES
 
     if args.write_golden:
         document = write_golden(args.results, args.write_golden, args.spread_k,

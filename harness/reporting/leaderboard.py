@@ -38,7 +38,7 @@ from harness.reporting.leaderboard_format import (
     read_leaderboard_document,
     row_rank,
 )
-from harness.reporting.published import SELECTION_NAMES
+from harness.reporting.reference import SELECTION_NAMES
 from harness.reporting.views import Figure, Section, Table
 from harness.results.aggregate import (
     ALPHA,
@@ -58,7 +58,6 @@ from harness.results.aggregate import (
     gap_notes,
     gaps,
     interval_note,
-    kind_label,
     limit_notes,
     row_label,
     verdict_note,
@@ -112,11 +111,6 @@ def load_published_values(path: str | Path | None = None) -> list[PublishedValue
                                          f"{cite} ({entry.provenance})", entry.selection,
                                          entry.plcc_text()))
     return values
-
-
-def family(model: ModelRef) -> str:
-    """The leaderboard's "kind" column: Life-IQA, its ablation, or the baseline's family."""
-    return kind_label(model.kind)
 
 
 def model_order(models: Iterable[ModelRef], reference: str | None) -> list[ModelRef]:

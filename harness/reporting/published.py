@@ -43,6 +43,8 @@ from harness.reporting.golden import GoldenEntry, GoldenFile, parse_golden
 from harness.reporting.reference import (
     FORMAT_VERSION,
     METRICS,
+    SELECTION_NAMES,
+    PublishedFileError,
     ReferenceEntry,
     entry_error,
     entry_fields,
@@ -51,10 +53,6 @@ from harness.reporting.reference import (
     read_yaml,
     validate,
 )
-
-# re-exported: the leaderboard and the command line import them from here
-from harness.reporting.reference import SELECTION_NAMES as SELECTION_NAMES
-from harness.reporting.reference import PublishedFileError as PublishedFileError
 
 LEADERBOARDS = asset_dir("leaderboards")  # the repository's, or the wheel's copy
 PUBLISHED_FILE = LEADERBOARDS / "published.yaml"
