@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from harness.errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an explicit accelerator that is absent is an
     error, not a silent fall-back to CPU."""
+    import torch  # here: the options of a command that trains nothing are read without torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -27,6 +32,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def parse_device(name: str) -> torch.device:
     """The device ``name`` names, wherever it is present (a Slurm task's node, say)."""
+    import torch
+
     try:
         return torch.device(name)
     except (RuntimeError, TypeError):

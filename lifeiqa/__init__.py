@@ -5,20 +5,36 @@
     >>> scores = lifeiqa.predict_image(model.eval(), images)  # RGB in [0, 1], any size
 """
 
-from .checkpoint import (
-    LabelScale,
-    load_checkpoint,
-    read_checkpoint,
-    read_checkpoint_info,
-    save_checkpoint,
-)
+from typing import TYPE_CHECKING, Any
+
 from .config import ABLATIONS, LifeIQAConfig, apply_ablation
-from .convert import convert_official_state_dict
 from .errors import BackboneError, CheckpointError, LifeIQAError, UnknownModelError, WeightsError
-from .inference import predict_image, score_images
-from .losses import LifeIQALoss
-from .model import BackboneFeatures, LifeIQA, LifeIQAOutput
-from .registry import create_model, get_spec, list_models, register_model
+
+if TYPE_CHECKING:
+    from .checkpoint import (
+        LabelScale,
+        load_checkpoint,
+        read_checkpoint,
+        read_checkpoint_info,
+        save_checkpoint,
+    )
+    from .convert import convert_official_state_dict
+    from .inference import predict_image, score_images
+    from .losses import LifeIQALoss
+    from .model import BackboneFeatures, LifeIQA, LifeIQAOutput
+    from .registry import create_model, get_spec, list_models, register_model
+
+# The names that need torch load on first use: a command that only reads results, lists names
+# or names an error (``import lifeiqa.errors`` runs this file) then starts in a fraction of a
+# second instead of the two that importing torch takes.
+_LAZY: dict[str, str] = {
+    "LabelScale": "checkpoint", "load_checkpoint": "checkpoint", "read_checkpoint": "checkpoint",
+    "read_checkpoint_info": "checkpoint", "save_checkpoint": "checkpoint",
+    "convert_official_state_dict": "convert", "predict_image": "inference",
+    "score_images": "inference", "LifeIQALoss": "losses", "BackboneFeatures": "model",
+    "LifeIQA": "model", "LifeIQAOutput": "model", "create_model": "registry",
+    "get_spec": "registry", "list_models": "registry", "register_model": "registry",
+}
 
 __version__ = "0.1.0"
 
@@ -35,6 +51,23 @@ __all__ = [
     "list_ablations", "list_models", "load_checkpoint", "predict_image", "read_checkpoint",
     "read_checkpoint_info", "register_model", "save_checkpoint", "score_images",
 ]
+
+
+if not TYPE_CHECKING:  # for a type checker the imports above define the names
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'lifeiqa' has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def _connect_pyiqa() -> None:

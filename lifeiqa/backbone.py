@@ -24,9 +24,7 @@ from torch import nn
 
 from .errors import BackboneError, WeightsError
 from .files import read_state_dict
-
-PYPI_EFFNET_LITE0 = "efficientnet_lite0_pypi"
-PYPI_EFFNET_ARCH = "tf_efficientnet_lite0"
+from .presets import PYPI_EFFNET_ARCH, PYPI_EFFNET_LITE0
 
 
 def _timm() -> ModuleType:

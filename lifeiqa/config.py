@@ -22,6 +22,9 @@ MOE_DISPATCHES = ("auto", "dense", "sparse")
 # Shallow stages that may join the keys/values (the paper's open question): stage k is the
 # backbone map at stride 2^(k+1), as the layer probes count them; 3 and 4 are always used.
 SHALLOW_STAGES = (1, 2)
+# Crops a whole image is scored with (lifeiqa.inference: a uniform grid, scores averaged); here,
+# beside the other defaults, so that a command line can show it without importing torch.
+DEFAULT_NUM_CROPS = 9
 
 
 @dataclass(frozen=True)

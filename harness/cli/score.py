@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lifeiqa.inference import DEFAULT_NUM_CROPS
+from lifeiqa.config import DEFAULT_NUM_CROPS
 
 NAME = "score"
 HELP = "score image files and folders into a CSV (path,score)"

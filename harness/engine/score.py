@@ -20,7 +20,8 @@ import torch
 import lifeiqa
 from harness.device import resolve_device
 from harness.errors import InvalidOptionError
-from lifeiqa.inference import DEFAULT_NUM_CROPS, extract_crops, unit_scale
+from lifeiqa.config import DEFAULT_NUM_CROPS
+from lifeiqa.inference import extract_crops, unit_scale
 
 log = logging.getLogger(__name__)
 

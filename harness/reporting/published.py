@@ -136,9 +136,9 @@ class PublishedFile:
 
 def _presets() -> set[str]:
     """Life-IQA's presets: the one family whose ``+suffix`` has a fixed meaning (an ablation)."""
-    import lifeiqa
+    from lifeiqa.presets import list_models  # not lifeiqa.list_models: that one loads torch
 
-    return set(lifeiqa.list_models())
+    return set(list_models())
 
 
 def _published_ref(path: str, raw: dict[str, Any], index: int, origin: str,

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
+
+# scipy is imported where it is used: importing scipy.stats costs a command that only lists or
+# reads results most of a second.
 
 
 def _constant(values: np.ndarray) -> bool:
@@ -34,6 +36,8 @@ def _check(pred: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def srcc(pred: ArrayLike, target: ArrayLike) -> float:
+    from scipy import stats
+
     pred, target = _check(pred, target)
     if _constant(pred) or _constant(target):
         return 0.0
@@ -41,6 +45,8 @@ def srcc(pred: ArrayLike, target: ArrayLike) -> float:
 
 
 def krcc(pred: ArrayLike, target: ArrayLike) -> float:
+    from scipy import stats
+
     pred, target = _check(pred, target)
     if _constant(pred) or _constant(target):
         return 0.0
@@ -48,6 +54,8 @@ def krcc(pred: ArrayLike, target: ArrayLike) -> float:
 
 
 def plcc(pred: ArrayLike, target: ArrayLike) -> float:
+    from scipy import stats
+
     pred, target = _check(pred, target)
     if _constant(pred) or _constant(target):
         return 0.0
@@ -66,6 +74,8 @@ def fit_logistic(pred: ArrayLike, target: ArrayLike) -> np.ndarray:
     If the fit does not converge (tiny or degenerate data) a least-squares linear map is used
     instead, which keeps PLCC equal to the raw PLCC.
     """
+    from scipy import optimize
+
     pred, target = _check(pred, target)
     if _constant(pred):
         return np.full_like(target, target.mean())
@@ -146,6 +156,8 @@ CONFIDENCE = 0.95
 def order_statistic_coverage(n: int, j: int) -> float:
     """The exact coverage of ``[x(j), x(n + 1 - j)]`` for the median of a continuous
     distribution from ``n`` independent draws: ``P(j <= B <= n - j)``, ``B ~ Binomial(n, 1/2)``."""
+    from scipy import stats
+
     return float(1.0 - 2.0 * stats.binom.cdf(j - 1, n, 0.5))
 
 

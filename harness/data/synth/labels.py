@@ -10,10 +10,12 @@ is better, which is then mapped to the target dataset's native scale and directi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 # Offline, in close rank agreement on mixed distortions (docs/design.md section 5), and from three
 # families (gradient similarity, normalised Laplacian pyramid, phase congruency). VSI agrees as
@@ -24,6 +26,9 @@ DEFAULT_LABEL_SCALE = 0.5
 
 
 def _to_tensor(images: Sequence[np.ndarray], scale: float) -> torch.Tensor:
+    import torch  # here, as in full_reference_scores: commands that never label start faster
+    import torch.nn.functional as F
+
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
     if scale != 1.0:
         batch = F.interpolate(batch, scale_factor=scale, mode="bilinear", antialias=True,
@@ -38,6 +43,7 @@ def full_reference_scores(distorted: Sequence[np.ndarray], references: Sequence[
     """Raw scores of each metric for each (distorted, reference) pair, oriented so that higher
     is better (metrics where lower is better are negated)."""
     import pyiqa
+    import torch
 
     if len(distorted) != len(references):
         raise ValueError(f"{len(distorted)} distorted images but {len(references)} references")
