@@ -96,6 +96,7 @@ _missing = [name for name in LONG_FILES if not (Path(__file__).parents[1] / name
 assert not _missing, f"tests/conftest.py: LONG_FILES names files that do not exist: {_missing}"
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) has no such hook
 def pytest_xdist_make_scheduler(config, log):
     if config.getoption("dist") != "loadfile":
         return None  # xdist's own scheduler for the mode asked for

@@ -4,7 +4,7 @@ leaderboards."""
 import numpy as np
 import pytest
 import torch
-from commands import bench
+from commands import bench_here
 from dataset_fixtures import write_kadid10k_release
 
 import lifeiqa
@@ -122,7 +122,7 @@ def test_markers_follow_the_paired_test_and_order_puts_the_reference_first():
 
 
 @pytest.mark.slow
-def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_path):
+def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_path, capsys):
     runs = tmp_path / "runs"
     write_kadid10k_release(tmp_path / "kadid", bad_rows=False)  # 12 images, 3 references
     protocol = tmp_path / "mini.yaml"
@@ -130,10 +130,10 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
         "name: mini\nversion: '1'\nkind: splits\nsplits: 2\ntest_fraction: 0.34\n"
         "datasets: [kadid10k]\nvariants: [full, no_moe]\n"
         "baselines: [deiqt_head, probe_stage3, cnniqa, piqe]\nbreakdown: distortion\n")
-    run = bench("run", "--protocol", str(protocol), "--runs", str(runs), "--model",
-                "lifeiqa_tiny", "--recipe", "cpu_demo", "--dataset-root",
-                f"kadid10k={tmp_path / 'kadid'}", "--set", "epochs=1", "--set", "train_crops=2",
-                "--set", "test_crops=2")
+    run = bench_here(capsys, "run", "--protocol", str(protocol), "--runs", str(runs), "--model",
+                     "lifeiqa_tiny", "--recipe", "cpu_demo", "--dataset-root",
+                     f"kadid10k={tmp_path / 'kadid'}", "--set", "epochs=1", "--set",
+                     "train_crops=2", "--set", "test_crops=2")
     assert run.returncode == 0, run.stdout + run.stderr
     by_model = {}
     for result in ResultsStore(runs).results("mini"):
@@ -148,8 +148,8 @@ def test_baselines_run_on_the_same_splits_and_the_leaderboard_shows_them(tmp_pat
     assert by_model["deiqt_head"][0].model_config["num_queries"] == 1
     assert by_model["probe_stage3"][0].model_config["probe_stride"] == 16
 
-    board = bench("leaderboard", "mini", "--runs", str(runs), "--out",
-                  str(tmp_path / "board"), "--published", "none")
+    board = bench_here(capsys, "leaderboard", "mini", "--runs", str(runs), "--out",
+                       str(tmp_path / "board"), "--published", "none")
     assert board.returncode == 0, board.stdout + board.stderr
     text = (tmp_path / "board" / "leaderboard.md").read_text()
     for model in by_model:

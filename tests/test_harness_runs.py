@@ -1,4 +1,5 @@
-"""The harness end to end on the synthetic default, as a user runs it (real processes)."""
+"""The harness end to end on the synthetic default, as a user runs it: in real processes where
+the process matters (a first run, a kill), the others in this one (tests/commands.py bench_here)."""
 
 import csv
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from commands import bench, counts, start_bench
+from commands import bench, bench_here, counts, start_bench
 from dataset_fixtures import noise_images, write_noise_koniq
 
 import harness
@@ -35,7 +36,7 @@ def results(runs: Path) -> dict[str, UnitResult]:
 
 
 @pytest.mark.slow
-def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path):
+def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path, capsys):
     runs = tmp_path / "runs"
     first = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -56,7 +57,8 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path):
     assert len(predictions) - 1 == result.split.test_images == 125
     assert "selection: last epoch" in first.stdout and "protocol v1.0" in first.stdout
 
-    again = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, "--json")
+    # the reruns in this process: what they do is read the store, not train
+    again = bench_here(capsys, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, "--json")
     assert counts(again.stdout) == (0, 2, 0)
     # every unit of the suite with its key and scores, as stored
     assert {u["unit"]: (u["model"], u["srcc"], u["plcc"]) for u in json.loads(again.stdout)["units"]} \
@@ -68,14 +70,14 @@ def test_splits_protocol_end_to_end_then_resume_and_config_guard(tmp_path):
     data = json.loads(other.read_text())
     data["environment"].update(git_commit="0" * 40, git_dirty=True)
     other.write_text(json.dumps(data))
-    reused = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, "--json")
+    reused = bench_here(capsys, "--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST, "--json")
     assert counts(reused.stdout) == (0, 2, 0)
     # units of a checkout with uncommitted changes are never known to be of the same code
     assert json.loads(reused.stdout)["reused_other_code"] == (2 if environment().git_dirty else 1)
     assert "already done were made by other code than this checkout's" in reused.stderr
     assert "0000000000 with uncommitted changes: 1" in reused.stderr
-    changed = bench("--protocol", "splits", "--splits", "2", "--runs", str(runs), *FAST,
-                    "--set", "epochs=3")
+    changed = bench_here(capsys, "--protocol", "splits", "--splits", "2", "--runs", str(runs),
+                         *FAST, "--set", "epochs=3")
     assert changed.returncode != 0
     assert "recipe.epochs: stored 2, requested 3" in changed.stdout + changed.stderr
 
@@ -108,13 +110,13 @@ def test_kill_midway_then_rerun_gives_the_uninterrupted_aggregate(tmp_path):
 
 
 @pytest.mark.slow
-def test_cross_dataset_and_per_distortion_protocols_run(tmp_path):
+def test_cross_dataset_and_per_distortion_protocols_run(tmp_path, capsys):
     runs = str(tmp_path / "runs")
-    cross = bench("--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST)
+    cross = bench_here(capsys, "--protocol", "cross-dataset", "--seeds", "1", "--runs", runs, *FAST)
     assert cross.returncode == 0, cross.stdout + cross.stderr
     assert "synth-kadid10k -> synth-tid2013" in cross.stdout
     assert "synth-koniq10k -> synth-kadid10k" in cross.stdout
-    per = bench("--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST)
+    per = bench_here(capsys, "--protocol", "per-distortion", "--splits", "1", "--runs", runs, *FAST)
     assert per.returncode == 0, per.stderr
     assert "Per-distortion SRCC" in per.stdout and "white noise in color component" in per.stdout
 
@@ -188,14 +190,14 @@ def test_processes_sharing_a_feature_cache_split_the_images_between_them(session
 
 
 @pytest.mark.slow
-def test_finetune_mode_and_guards(tmp_path):
+def test_finetune_mode_and_guards(tmp_path, capsys):
     runs = str(tmp_path / "runs")
-    tuned = bench("--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
-                  "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1")
+    tuned = bench_here(capsys, "--protocol", "splits", "--splits", "1", "--runs", runs, *FAST,
+                       "--set", "mode='finetune'", "--set", "epochs=1", "--set", "train_crops=1")
     assert tuned.returncode == 0, tuned.stdout + tuned.stderr
-    oracle = bench("--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST)
+    oracle = bench_here(capsys, "--protocol", "splits", "--selection", "oracle", "--runs", runs, *FAST)
     assert oracle.returncode != 0 and "--allow-oracle" in oracle.stderr
-    plan = bench("--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
+    plan = bench_here(capsys, "--protocol", "ablation", "--dry-run", "--runs", runs, *FAST)
     assert plan.returncode == 0
     assert plan.stdout.count("to do") == 100 and "lifeiqa_tiny+no_gcn" in plan.stdout
     assert "lifeiqa_tiny+stage1_kv" in plan.stdout

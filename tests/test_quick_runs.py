@@ -12,11 +12,11 @@ PASSIVE = {"OMP_WAIT_POLICY": "PASSIVE"}  # OpenMP threads that wait sleep rathe
 
 
 @pytest.mark.slow
-def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
+def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path, capsys):
     runs = tmp_path / "runs"
-    result = bench("run", "--protocol", "comparison", "--synth-size", "tiny",
-                   "--splits", "2", "--models", "piqe", "--add-models", "probe_stage3",
-                   "--model", "lifeiqa_tiny", "--limit", "7", "--runs", str(runs), env=PASSIVE)
+    result = bench_here(capsys, "run", "--protocol", "comparison", "--synth-size", "tiny",
+                        "--splits", "2", "--models", "piqe", "--add-models", "probe_stage3",
+                        "--model", "lifeiqa_tiny", "--limit", "7", "--runs", str(runs))
     assert result.returncode == 0, result.stdout + result.stderr
     units = [json.loads(p.read_text()) for p in sorted(runs.rglob("result.json"))]
     assert len(units) == 4
@@ -36,8 +36,7 @@ def test_limit_caps_each_part_is_recorded_marked_and_refused_by_check(tmp_path):
         assert refused.returncode == 2
         assert "4 unit(s) ran with --limit [7]" in refused.stderr
     assert not (tmp_path / "g.yaml").exists()
-    bad = bench("run", "--protocol", "splits", "--limit", "0",
-                env=PASSIVE)
+    bad = bench_here(capsys, "run", "--protocol", "splits", "--limit", "0")
     assert bad.returncode == 2 and "--limit 0: expected an integer >= 1" in bad.stderr
 
 
