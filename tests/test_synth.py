@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -142,3 +143,21 @@ def test_procedural_content_has_a_natural_power_spectrum():
     assert len(procedural) >= 15
     assert all(1.6 <= a <= 2.7 for a in exponents), exponents
     assert 2.0 <= float(np.median(exponents)) <= 2.5, exponents
+
+
+def test_two_makers_of_one_set_make_it_once_and_the_second_reads_the_first(tmp_path, monkeypatch):
+    """Two processes that need the same set at once (two test workers, a pool's workers): one
+    makes it, the other waits and reads that one. Both made it before, and the second replaced
+    the folder while the first's run read it (images of its dmos.csv went missing)."""
+    made, real = [], generate.WRITERS["csiq"]
+
+    def writer(config, staging):  # the real writer, counted
+        made.append(staging)
+        return real(config, staging)
+
+    monkeypatch.setitem(generate.WRITERS, "csiq", writer)
+    out = tmp_path / "synth" / "csiq-tiny"
+    with ThreadPoolExecutor(2) as pool:  # two locks of one folder conflict within a process too
+        folders = list(pool.map(lambda _: synthesize("csiq", out, "tiny"), range(2)))
+    assert folders == [out, out] and len(made) == 1
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no lock file left

@@ -347,6 +347,25 @@ def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
         raise FileExistsError(f"{out} exists and is not a synthetic dataset; choose another --out")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        # One maker at a time in a folder of sets, and the next finds the set made: two makers
+        # that each put theirs in place removed the first one's set under a process reading it
+        # (a CI run's training found images of its dmos.csv gone). The lock is the folder's
+        # own, so no lock file is left; the kernel drops a killed maker's.
+        lock = os.open(out.parent, os.O_RDONLY)
+    except OSError as err:
+        raise _named(err, out) from err
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _matches(read_manifest(out), config) and not force:
+            return out
+        return _make(config, out)
+    finally:
+        os.close(lock)
+
+
+def _make(config: SynthConfig, out: Path) -> Path:
+    """Make the set in a staging folder beside ``out``, then put it in ``out``'s place."""
+    try:
         remove_orphans(out)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as err:
@@ -357,7 +376,7 @@ def synthesize(like: str, out: str | Path, size: str = "default", seed: int = 0,
     holder = os.open(staging, os.O_RDONLY)
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
-        details = WRITERS[like](config, staging)
+        details = WRITERS[config.like](config, staging)
         manifest = {**_made_with(config), "seconds": round(time.perf_counter() - start, 1),
                     "details": details}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
