@@ -12,6 +12,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# extra pip install options (.ci/run passes --no-compile)
+PIP_INSTALL_FLAGS ?=
 
 .PHONY: demo test test-fast lint typecheck docs setup clean golden golden-check mutation-check leaderboards
 
@@ -20,7 +22,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet $(PIP_INSTALL_FLAGS) -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -6,11 +6,13 @@ import copy
 import logging
 import math
 import os
+import shlex
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from docs_blocks import ROOT, blocks
 from PIL import Image
 from timm.scheduler import CosineLRScheduler, StepLRScheduler
 
@@ -307,19 +309,33 @@ def test_image_policy_and_test_crops_switches(tmp_path):
         RECIPES["cpu_demo"].override(warmup_lr=1e-6)
 
 
+def _documented_smoke_test() -> list[str]:
+    """The arguments of the CPU smoke test that docs/tutorials/reproduce-paper.md gives, read
+    from the page (its block is marked as run here)."""
+    page = ROOT / "docs" / "tutorials" / "reproduce-paper.md"
+    (block,) = [b for b in blocks(page) if b.skip and "tests/test_authors_recipe.py" in b.skip]
+    (line,) = block.code.strip().splitlines()
+    words = shlex.split(line)
+    assert words[0] == "lifeiqa-bench" and "--tiny" in words, line
+    return words[1:]
+
+
 @pytest.mark.slow
 def test_reproduce_runs_end_to_end_on_the_embedded_default(tmp_path, monkeypatch, capsys):
+    """The documented smoke test, in a fresh folder as a reader runs it (in this process: the
+    command line's own process is tested by the other pages' blocks)."""
     # the command configures the harness loggers onto this test's captured streams: undo after
     logger = logging.getLogger("harness")
     for name, value in (("handlers", []), ("propagate", logger.propagate), ("level", logger.level)):
         monkeypatch.setattr(logger, name, value)
-    runs = tmp_path / "runs"
-    assert main(["reproduce", "--dataset", "csiq", "--tiny", "--splits", "1", "--runs",
-                 str(runs), "--device", "cpu"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(_documented_smoke_test()) == 0
     out = capsys.readouterr().out
     assert "published (paper; their rule)" in out and "0.966" in out
     assert "reproduced, authors' rule (test-oracle)" in out and "last epoch (same runs)" in out
-    [path] = sorted(runs.rglob("result.json"))
+    paths = sorted((tmp_path / "runs").rglob("result.json"))
+    assert [p.parent.name for p in paths] == ["split_00", "split_01"]  # --tiny: 2 splits
+    path = paths[0]
     assert os.sep.join(("reproduce-tiny", "synth-csiq")) in str(path)
     result = read_result(path)
     assert result.selection == "authors"

@@ -78,7 +78,10 @@ def _make_targets() -> set[str]:
 def test_every_block_is_run_or_says_why_not():
     found = all_blocks()  # raises MarkerError on a marker that says nothing checkable
     run = [b for b in found if b.skip is None]
-    assert len(run) >= 18 and len(found) - len(run) <= 15, (len(run), len(found))
+    # a block marked "elsewhere" runs in the test it names; only those that need what CI lacks
+    # go unrun
+    unrun = [b for b in found if b.skip and b.skip.startswith("needs")]
+    assert len(run) >= 18 and len(unrun) <= 12, (len(run), len(unrun))
     assert {b.page for b in run} >= {"README.md", "docs/tutorials/score-images.md",
                                      "docs/tutorials/plugins.md", "docs/tutorials/own-dataset.md"}
 

@@ -4,6 +4,7 @@ alone, and on a GPU the model FLOP utilisation."""
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -84,5 +85,16 @@ def training(bench: Bench) -> Table:
         f"{sizes.train_epochs} epochs, the first not timed; epoch = the median of the others, "
         "crops cut from the decoded cache in the background; steps alone = the same number "
         "of optimiser steps on one batch already on the device, timed before and after",
-        f"precision {bench.precision}, compile={bench.recipe.compile}; peak: {peak_label}"
+        f"precision {bench.precision}, {compiled_by(bench.recipe.compile)}; peak: {peak_label}"
         + (f" {peak} TFLOP/s ({PEAK_SOURCE})" if peak else "")))
+
+
+def compiled_by(compiled: bool) -> str:
+    """Whether the training forward was compiled, and by what: inductor, unless torch's override
+    variable named other backends (a debugging aid; the tests use it to skip inductor's C++
+    build on a CPU), whose figures are then not inductor's."""
+    override = os.environ.get("TORCH_COMPILE_OVERRIDE_BACKENDS")
+    if not compiled:
+        return "compile=False"
+    return (f"compile=True (backends {override!r}, from TORCH_COMPILE_OVERRIDE_BACKENDS)"
+            if override else "compile=True (inductor)")
