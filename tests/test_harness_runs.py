@@ -255,3 +255,52 @@ def test_oracle_selection_on_a_mos_to_dmos_pair_selects_the_best_epoch(tmp_path)
     assert result.selected_epoch == int(np.argmax(history)) + 1
     assert result.metrics.srcc == pytest.approx(history[result.selected_epoch - 1], abs=1e-9)
     assert result.metrics.srcc == pytest.approx(max(history), abs=1e-9)
+
+
+def test_a_unit_cut_short_resumes_from_its_last_saved_epoch_with_the_uninterrupted_numbers(
+        tmp_path, caplog):
+    """What a Slurm task that reached its time limit relies on (tests/test_slurm_cluster.py
+    requeues one for real): with epoch resume on, a unit stopped during an epoch is taken up by
+    the next runner after the last epoch it saved, and ends with the numbers of a run that was
+    never stopped: weights, optimiser and schedule, epoch log, the selected epoch's state and
+    predictions so far, and every random stream."""
+    from harness.api import dry_run
+    from harness.engine.resume import RESUME_FILE
+    from harness.engine.runner import JobRunner
+    from harness.errors import RunInterruptedError
+    from harness.results.store import ResultsStore
+
+    epochs, stop_in = 4, 3  # stopped in epoch 3: epochs 1 and 2 saved
+    plan = dry_run("splits", datasets=["synth-kadid10k"], synth_size="tiny", splits=1,
+                   model="lifeiqa_tiny", selection="oracle", allow_oracle=True,
+                   overrides={"epochs": epochs, "train_crops": 2, "batch_size": 16})
+    (job,) = plan.jobs
+    prepare = JobRunner(ResultsStore(tmp_path / "never"), plan.sources, "cpu")
+    prepare.dataset(job.train_dataset)  # the synthetic set exists before any run starts
+
+    def run(runs: Path, log=None) -> UnitResult:
+        JobRunner(ResultsStore(runs), plan.sources, "cpu", resume_epochs=True, log_epochs=True,
+                  log=log).run_all([job])
+        (unit,) = results(runs).values()
+        return unit
+
+    uninterrupted = run(tmp_path / "uninterrupted")
+
+    def stop(line: str) -> None:  # the epoch log of the runner: a stop in the middle of one
+        if f" epoch {stop_in}/{epochs}:" in line:
+            raise KeyboardInterrupt
+
+    cut = tmp_path / "cut"
+    with pytest.raises(RunInterruptedError):
+        run(cut, log=stop)
+    assert not results(cut) and len(list(cut.rglob(RESUME_FILE))) == 1
+    with caplog.at_level("INFO", logger="harness.engine.train"):
+        resumed = run(cut)
+    assert f"resumed after epoch {stop_in - 1} of {epochs}" in caplog.text
+    assert not list(cut.rglob(RESUME_FILE))  # removed with the result
+    assert len(resumed.history) == epochs and resumed.selected_epoch == uninterrupted.selected_epoch
+    assert resumed.history == uninterrupted.history
+    assert resumed.metrics == uninterrupted.metrics
+    theirs, ours = (np.loadtxt(next(runs.rglob("predictions.csv")), delimiter=",", skiprows=1,
+                               usecols=-1) for runs in (tmp_path / "uninterrupted", cut))
+    np.testing.assert_array_equal(ours, theirs)
