@@ -80,12 +80,17 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def installed() -> bool:
+    """Whether pyiqa's table, once imported, gets lifeiqa's entries in this process."""
+    return any(isinstance(finder, _Finder) for finder in sys.meta_path)
+
+
 def install() -> None:
     """Add the configs now if pyiqa is loaded, else when it is (idempotent)."""
     try:
         if TARGET in sys.modules:
             add_configs(sys.modules[TARGET])
-        elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+        elif not installed():
             sys.meta_path.insert(0, _Finder())
     except Exception as err:
         warnings.warn(f"lifeiqa: pyiqa hook not installed: {err}", RuntimeWarning, stacklevel=2)

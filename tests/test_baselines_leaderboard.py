@@ -1,6 +1,9 @@
 """The registry's built-in models (probes, pyiqa architectures, zero-shot metrics) and
 leaderboards."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -43,6 +46,23 @@ def test_registry_names_needs_and_data_seen():
         get_bench_model("pyiqa:no_such_metric")
     with pytest.raises(KeyError, match="pyiqa has no network class 'DBCN'; did you mean DBCNN"):
         get_bench_model("pyiqa-arch:DBCN")
+
+
+def test_pyiqa_metric_table_read_without_pyiqa_is_the_one_pyiqa_loads():
+    """``pyiqa:`` names are checked against pyiqa's table read from its file (no torch for a
+    listing command): in a fresh interpreter, that table is the one importing pyiqa gives,
+    lifeiqa's metrics included, and reading it loads neither pyiqa nor torch."""
+    script = ("import sys\nfrom harness.plan.builtin_models import _pyiqa_configs\n"
+              "read = _pyiqa_configs()\n"
+              "print('LOADED', sorted(m for m in ('pyiqa', 'torch') if m in sys.modules))\n"
+              "from pyiqa.default_model_configs import DEFAULT_CONFIGS\n"
+              "assert 'lifeiqa' in read and len(read) > 50, sorted(read)\n"
+              "assert read == dict(DEFAULT_CONFIGS), set(read) ^ set(DEFAULT_CONFIGS)\n"
+              "assert _pyiqa_configs() is DEFAULT_CONFIGS  # pyiqa loaded: its own table\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "LOADED []" in done.stdout
 
 
 def test_protocols_declare_baselines_and_unknown_ones_are_named():

@@ -17,6 +17,7 @@ import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from harness.errors import UnknownNameError
@@ -194,9 +195,34 @@ _PYIQA_DATA_TOKENS = {"koniq": "koniq10k", "spaq": "spaq", "kadid": "kadid10k", 
                       "ava": "ava", "paq2piq": "flive", "flive": "flive", "live": "live"}
 
 
-def _pyiqa_config(metric: str) -> dict:
-    from pyiqa.default_model_configs import DEFAULT_CONFIGS
+def _pyiqa_configs() -> dict:
+    """pyiqa's table of metrics (``pyiqa.default_model_configs.DEFAULT_CONFIGS``), with
+    lifeiqa's entries where pyiqa would have them. Read from its file while pyiqa is not loaded:
+    the table is plain data, but importing it runs pyiqa's package, which loads torch and
+    torchvision (3.5 of the 4.4 s ``list protocols`` took, for its ``pyiqa:`` rows)."""
+    import importlib.util
+    import sys
 
+    import lifeiqa_pyiqa_hook
+
+    loaded = sys.modules.get(lifeiqa_pyiqa_hook.TARGET)
+    if loaded is not None:
+        return cast(dict, loaded.DEFAULT_CONFIGS)
+    package = importlib.util.find_spec("pyiqa")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("No module named 'pyiqa'", name="pyiqa")
+    path = Path(next(iter(package.submodule_search_locations))) / "default_model_configs.py"
+    spec = importlib.util.spec_from_file_location("_pyiqa_default_model_configs", path)
+    assert spec is not None and spec.loader is not None  # a .py file's location
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if lifeiqa_pyiqa_hook.installed():
+        lifeiqa_pyiqa_hook.add_configs(module)
+    return cast(dict, module.DEFAULT_CONFIGS)
+
+
+def _pyiqa_config(metric: str) -> dict:
+    DEFAULT_CONFIGS = _pyiqa_configs()
     if metric not in DEFAULT_CONFIGS:
         close = difflib.get_close_matches(metric, list(DEFAULT_CONFIGS), n=3)
         raise UnknownNameError(f"pyiqa has no metric {metric!r}"
