@@ -222,12 +222,12 @@ def _pyiqa_configs() -> dict:
 
 
 def _pyiqa_config(metric: str) -> dict:
-    DEFAULT_CONFIGS = _pyiqa_configs()
-    if metric not in DEFAULT_CONFIGS:
-        close = difflib.get_close_matches(metric, list(DEFAULT_CONFIGS), n=3)
+    configs = _pyiqa_configs()
+    if metric not in configs:
+        close = difflib.get_close_matches(metric, list(configs), n=3)
         raise UnknownNameError(f"pyiqa has no metric {metric!r}"
                                + (f"; did you mean {', '.join(close)}?" if close else ""))
-    return cast(dict, DEFAULT_CONFIGS[metric])
+    return cast(dict, configs[metric])
 
 
 def pyiqa_trained_on(metric: str) -> tuple[str, ...] | None:
