@@ -257,6 +257,7 @@ def test_oracle_selection_on_a_mos_to_dmos_pair_selects_the_best_epoch(tmp_path)
     assert result.metrics.srcc == pytest.approx(max(history), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_a_unit_cut_short_resumes_from_its_last_saved_epoch_with_the_uninterrupted_numbers(
         tmp_path, caplog):
     """What a Slurm task that reached its time limit relies on (tests/test_slurm_cluster.py
