@@ -32,7 +32,8 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.e
 # Commands that choose their own threads (the speed benchmark's cold runs, Slurm tasks, the
 # gate's copies) share the cores with the other worker: OpenMP threads that wait then sleep
 # instead of spinning. Spinning doubled the CPU time of the speed tests' cold runs (62 CPU-s
-# against 30 alone). The policy changes no result, only who gets the core.
+# against 30 alone), and a 2-CPU Slurm task's took 98 s over a unit sized for 15. The policy
+# changes no result, only who gets the core.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # The arithmetic the command line pins (harness/arithmetic.py), here too and before torch loads:

@@ -172,7 +172,7 @@ print(len(computed), digest.hexdigest())
 def test_processes_sharing_a_feature_cache_split_the_images_between_them(session_cache, tmp_path):
     root = synthesize("kadid10k", session_cache / "synth" / "kadid10k-tiny-seed0", "tiny", 0)
     go = tmp_path / "go"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     workers = [subprocess.Popen([sys.executable, "-c", FILL_CACHE, str(root), str(tmp_path), str(go)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
                for _ in range(2)]

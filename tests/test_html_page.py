@@ -119,11 +119,10 @@ def fresh(tmp_path_factory) -> Path:
     """A real comparison run (Life-IQA tiny, a probe, PIQE; 3 splits, one epoch) and its
     leaderboard written by the CLI with ``--html`` into another folder than the markdown."""
     root = tmp_path_factory.mktemp("page")
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
     def bench(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                              text=True, env=env, timeout=900)
+                              text=True, timeout=900)
 
     ran = bench("run", "--protocol", "comparison", "--synth-size", "tiny", "--splits", "3",
                 "--models", "full,probe_stage3,piqe", "--model", "lifeiqa_tiny", "--set",

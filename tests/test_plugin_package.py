@@ -30,7 +30,7 @@ def environment(*paths: Path) -> dict:
     """The test session's environment (sockets blocked, its data cache) with ``paths``
     importable."""
     python_path = os.pathsep.join([os.environ["PYTHONPATH"], *map(str, paths)])
-    return {**os.environ, "PYTHONPATH": python_path, "OMP_WAIT_POLICY": "PASSIVE"}
+    return {**os.environ, "PYTHONPATH": python_path}
 
 
 def pip_install(source: Path, target: Path) -> None:

@@ -48,10 +48,8 @@ def _cluster_missing(env: dict[str, str]) -> str | None:
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
     """The environment of the commands and of their Slurm tasks (sbatch passes it on), the
-    session's data cache with it. OpenMP threads sleep while they wait: in a CI run on a loaded
-    machine, a 2-CPU task's spinning threads took 98 s over a unit sized for 15."""
-    environment = {**os.environ, "SLURM_CONF": str(SLURM_DIR / "slurm.conf"),
-                   "OMP_WAIT_POLICY": "PASSIVE"}
+    session's data cache and OpenMP wait policy with it (tests/conftest.py)."""
+    environment = {**os.environ, "SLURM_CONF": str(SLURM_DIR / "slurm.conf")}
     missing = _cluster_missing(environment)
     if missing:
         if os.environ.get("LIFEIQA_REQUIRE_SLURM") == "1":

@@ -14,10 +14,12 @@ networks and metrics are built by the same factories a plug-in's models are
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, cast
 
 from harness.errors import UnknownNameError
@@ -200,7 +202,6 @@ def _pyiqa_configs() -> dict:
     lifeiqa's entries where pyiqa would have them. Read from its file while pyiqa is not loaded:
     the table is plain data, but importing it runs pyiqa's package, which loads torch and
     torchvision (3.5 of the 4.4 s ``list protocols`` took, for its ``pyiqa:`` rows)."""
-    import importlib.util
     import sys
 
     import lifeiqa_pyiqa_hook
@@ -208,6 +209,18 @@ def _pyiqa_configs() -> dict:
     loaded = sys.modules.get(lifeiqa_pyiqa_hook.TARGET)
     if loaded is not None:
         return cast(dict, loaded.DEFAULT_CONFIGS)
+    module = _pyiqa_configs_file()
+    if lifeiqa_pyiqa_hook.installed():  # idempotent; the hook may be installed since the read
+        lifeiqa_pyiqa_hook.add_configs(module)
+    return cast(dict, module.DEFAULT_CONFIGS)
+
+
+@functools.cache
+def _pyiqa_configs_file() -> ModuleType:
+    """pyiqa's ``default_model_configs.py`` run on its own, once a process (a protocol's rows
+    ask for it once each)."""
+    import importlib.util
+
     package = importlib.util.find_spec("pyiqa")
     if package is None or not package.submodule_search_locations:
         raise ModuleNotFoundError("No module named 'pyiqa'", name="pyiqa")
@@ -216,9 +229,7 @@ def _pyiqa_configs() -> dict:
     assert spec is not None and spec.loader is not None  # a .py file's location
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if lifeiqa_pyiqa_hook.installed():
-        lifeiqa_pyiqa_hook.add_configs(module)
-    return cast(dict, module.DEFAULT_CONFIGS)
+    return module
 
 
 def _pyiqa_config(metric: str) -> dict:
