@@ -36,6 +36,17 @@ def crop_offsets(height: int, width: int, crop: int, count: int) -> list[tuple[i
     return [(top, left) for top in spread(height, rows) for left in spread(width, cols)]
 
 
+def upscaled_size(height: int, width: int, crop: int) -> tuple[int, int]:
+    """The (height, width) :func:`upscale_to_fit` gives an image of this size: aspect kept, the
+    shorter side at least ``crop``. (Asking torch on the meta device instead runs bicubic's
+    Python decomposition, about 90 ms an image on a CPU.)"""
+    short = min(height, width)
+    if short >= crop:
+        return height, width
+    scale = crop / short
+    return max(crop, round(height * scale)), max(crop, round(width * scale))
+
+
 def upscale_to_fit(images: torch.Tensor, crop: int) -> torch.Tensor:
     """Resize (bicubic, aspect kept) so the shorter side is at least ``crop``; else unchanged.
 
@@ -44,11 +55,9 @@ def upscale_to_fit(images: torch.Tensor, crop: int) -> torch.Tensor:
     [0, 1] are treated the same whatever their mode.
     """
     height, width = images.shape[-2:]
-    short = min(height, width)
-    if short >= crop:
+    size = upscaled_size(height, width, crop)
+    if size == (height, width):
         return images
-    scale = crop / short
-    size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
     resized = F.interpolate(images, size=size, mode="bicubic", align_corners=False)
     low, high = torch.aminmax(images.detach())
     return resized.clamp(low.clamp(max=0), high.clamp(min=1))

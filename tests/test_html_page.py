@@ -282,8 +282,13 @@ def browser():
 
 
 def _open(driver, path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.get(path.resolve().as_uri())
-    assert driver.execute_script("return document.readyState") == "complete"
+    # get() may return before the load event on a busy machine (readyState "interactive" once,
+    # with JavaScript off): wait for it, a minute at most
+    WebDriverWait(driver, 60, poll_frequency=0.1).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def _visible_rows(table) -> list:

@@ -2,7 +2,13 @@ import pytest
 import torch
 
 import lifeiqa
-from lifeiqa.inference import crop_offsets, extract_crops, grid_shape, upscale_to_fit
+from lifeiqa.inference import (
+    crop_offsets,
+    extract_crops,
+    grid_shape,
+    upscale_to_fit,
+    upscaled_size,
+)
 
 
 def test_grid_follows_the_aspect_ratio():
@@ -27,6 +33,14 @@ def test_small_images_are_resized_up_keeping_aspect():
     assert up.min() >= 0 and up.max() <= 1
     big = torch.rand(1, 3, 300, 400)
     assert upscale_to_fit(big, 224) is big
+
+
+
+@pytest.mark.parametrize("size", [(37, 61), (100, 223), (223, 223), (150, 151), (224, 100),
+                                  (199, 1000), (300, 400)])
+def test_the_planned_size_is_the_size_resizing_gives(size):
+    # the batch cutter plans crops from upscaled_size without resizing anything
+    assert upscaled_size(*size, 224) == upscale_to_fit(torch.rand(1, 3, *size), 224).shape[-2:]
 
 
 def test_resizing_up_cuts_overshoot_only_beyond_the_inputs_own_range():

@@ -31,7 +31,7 @@ import torch
 
 from harness.data.cache import DecodedImageCache
 from harness.engine.features import image_tensor
-from lifeiqa.inference import crop_offsets, upscale_to_fit
+from lifeiqa.inference import crop_offsets, upscaled_size
 
 # Memory maps a cutter keeps open; each holds a file descriptor.
 _OPEN_LIMIT = 256
@@ -80,11 +80,8 @@ class BatchCutter:
             self.entries.append(str(images.entry_path(Path(path), policy)))
             sizes.append(array.shape[:2])
         self.native = np.array([min(s) >= crop for s in sizes], dtype=bool)
-        # The size crops are cut from: images below the crop size are resized up first (the
-        # meta device gives the resized shape without computing anything).
-        self.sizes = np.array([s if ok else upscale_to_fit(torch.empty(1, 3, *s, device="meta"),
-                                                           crop).shape[-2:]
-                               for s, ok in zip(sizes, self.native, strict=True)],
+        # the size crops are cut from: images below the crop size are resized up first
+        self.sizes = np.array([upscaled_size(*s, crop) for s in sizes],
                               dtype=np.int64).reshape(-1, 2)
         self._open: dict[int, np.ndarray] = {}
 
