@@ -81,7 +81,7 @@ class BatchCutter:
             sizes.append(array.shape[:2])
         self.native = np.array([min(s) >= crop for s in sizes], dtype=bool)
         # the size crops are cut from: images below the crop size are resized up first
-        self.sizes = np.array([upscaled_size(*s, crop) for s in sizes],
+        self.sizes = np.array([upscaled_size(height, width, crop) for height, width in sizes],
                               dtype=np.int64).reshape(-1, 2)
         self._open: dict[int, np.ndarray] = {}
 

@@ -153,6 +153,7 @@ class Summary:
 CONFIDENCE = 0.95
 
 
+@functools.cache  # the statistics self-test asks for the same few (n, j) 170,000 times
 def order_statistic_coverage(n: int, j: int) -> float:
     """The exact coverage of ``[x(j), x(n + 1 - j)]`` for the median of a continuous
     distribution from ``n`` independent draws: ``P(j <= B <= n - j)``, ``B ~ Binomial(n, 1/2)``."""

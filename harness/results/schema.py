@@ -37,6 +37,7 @@ reader here checks every field itself and does not need it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -143,7 +144,7 @@ class StoredCondition:
         """The fraction of the training part the unit trained on (data-efficiency; else 1)."""
         return float(self.config.get("train_fraction", 1.0))
 
-    @property
+    @functools.cached_property  # a stored config is not changed; aggregation asks per result
     def config_hash(self) -> str:
         """The hash of the unit's condition: its config without the replicate fields."""
         return config_hash(self.config)
