@@ -30,6 +30,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = Path(__file__).parents[1] / "scripts" / "slurm_cluster.sh"
 SLURM_DIR = Path(os.environ.get("LIFEIQA_SLURM_DIR", "/tmp/lifeiqa-slurm"))
 POLL = 1  # seconds between two looks at the queue
+# A task that a test cancels or freezes while it runs trains this long: it does so within a second
+# or two of its start or of an epoch line (15 s before; Slurm tasks were a sixth of the suite's CPU)
+TASK_SECONDS = 8
 
 
 def _cluster_missing(env: dict[str, str]) -> str | None:
@@ -162,9 +165,9 @@ def submitted(runs: Path) -> dict[str, str]:
 
 def test_a_job_array_with_default_options_then_a_cancelled_task_is_named_and_redone(env, epochs_lasting,
                                                                                    tmp_path):
-    # 15 s of work: the second task is still training when the test cancels it after its
-    # second epoch
-    runs, epochs = tmp_path / "runs", epochs_lasting(15)
+    # 8 s of work: the second task is still training when the test cancels it after its
+    # second epoch, within a second (it polls the log twice a second)
+    runs, epochs = tmp_path / "runs", epochs_lasting(TASK_SECONDS)
     run = bench(env, runs, "--set", f"epochs={epochs}")
     lines = read_until(run, "split_01 -> task")
     # each task's log is named as it is submitted
@@ -237,7 +240,7 @@ def thaw(env: dict[str, str], tasks: Iterable[str]) -> None:
 
 
 def test_a_rerun_attaches_to_the_live_tasks_of_a_killed_client(env, epochs_lasting, tmp_path):
-    runs, epochs = tmp_path / "runs", f"epochs={epochs_lasting(15)}"
+    runs, epochs = tmp_path / "runs", f"epochs={epochs_lasting(TASK_SECONDS)}"
     run = bench(env, runs, "--set", epochs)
     read_until(run, "split_01 -> task")
     live = submitted(runs)
@@ -316,7 +319,7 @@ def test_without_accounting_a_cancelled_task_is_still_reported_and_the_run_ends(
                                                                                epochs_lasting,
                                                                                tmp_path):
     runs = tmp_path / "runs"
-    run = bench(env, runs, "--set", f"epochs={epochs_lasting(15)}")
+    run = bench(env, runs, "--set", f"epochs={epochs_lasting(TASK_SECONDS)}")
     lines = read_until(run, "split_01 -> task")
     second = lines[-1].split(" -> task ")[1].split(",")[0]
     wait_for_state(env, second, "RUNNING")

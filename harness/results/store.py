@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.metadata
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -103,10 +105,17 @@ def config_differences(stored: dict, requested: dict) -> list[str]:
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
+def _version_of(package: str) -> str:
+    """The version of ``package`` as loaded, else as installed: a run that trained no timm
+    model does not import timm (2-3 s) to record its version."""
+    module = sys.modules.get(package)
+    version = getattr(module, "__version__", None)
+    return str(version) if version else importlib.metadata.version(package)
+
+
 def environment() -> Environment:
     """Where a result was produced: versions, git commit, host, CPU arithmetic."""
     import numpy
-    import timm
     import torch
 
     import lifeiqa
@@ -121,7 +130,7 @@ def environment() -> Environment:
         commit, dirty = None, None
     return Environment(
         git_commit=commit, git_dirty=dirty, python=platform.python_version(),
-        torch=torch.__version__, timm=timm.__version__, numpy=numpy.__version__,
+        torch=torch.__version__, timm=_version_of("timm"), numpy=numpy.__version__,
         lifeiqa=lifeiqa.__version__, host=socket.gethostname(), platform=platform.platform(),
         cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         arithmetic=current_arithmetic(),
