@@ -61,11 +61,15 @@ _NO_ROOM = {
 }
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object], durable: bool = True) -> None:
     """Call ``write(tmp)`` on a temporary path in ``path``'s folder, fsync it, then rename it
     over ``path``. On any failure the temporary file is removed and ``path`` is untouched; an
     OSError is raised again naming ``path`` (and, for a full disk or quota, saying so) with the
-    original errno."""
+    original errno.
+
+    ``durable=False`` skips the fsync, for cache entries: their readers verify them and rebuild
+    a damaged one, so a crash of the machine costs a recomputation, not a result. (An fsync
+    took 3.6 ms here; a cold demo wrote 3,400 entries, 12 s of its 2.3 min.)"""
     path = Path(path)
     tmp: str | None = None
     try:
@@ -76,8 +80,9 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         # mkstemp makes the file private (0600); the result gets the mode of the file it
         # replaces, or a new file's usual 0644 (a leaderboard or page is for reading)
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with open(tmp, "rb") as written:
-            os.fsync(written.fileno())
+        if durable:
+            with open(tmp, "rb") as written:
+                os.fsync(written.fileno())
         os.replace(tmp, path)
     except OSError as err:
         raise _explained(err, path) from err
@@ -102,12 +107,12 @@ def _explained(err: OSError, path: Path) -> OSError:
     return OSError(err.errno, text) if err.errno is not None else OSError(text)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), durable)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text), durable)
 
 
 @contextmanager

@@ -300,6 +300,34 @@ def test_atomic_write_over_the_file_size_limit_keeps_the_old_file(tmp_path):
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
+
+def test_results_reach_the_disk_before_they_are_renamed_and_cache_entries_skip_it(tmp_path,
+                                                                                monkeypatch):
+    """A result, plan or board is fsynced (a machine crash must not leave it empty); a cache
+    entry, which its reader verifies and rebuilds, is not (fsync cost the demo 12 s)."""
+    from PIL import Image
+
+    from harness.data.cache import DecodedImageCache
+    from harness.fileio import atomic_write_text
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    atomic_write_text(tmp_path / "result.json", "{}")
+    assert len(synced) == 1 and synced[0].startswith(".result.json.")
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(image)
+    cache = DecodedImageCache(tmp_path / "cache")
+    assert cache.get(image).shape == (8, 8, 3)
+    written = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert len(written) == 3 and len(synced) == 1  # digest memo, entry, checksum: none synced
+
+
 @pytest.mark.slow
 def test_file_size_limit_during_a_run_is_named_and_spares_earlier_results(bench, reference, tmp_path):
     runs = tmp_path / "runs"

@@ -124,7 +124,7 @@ class DecodedImageCache:
         except (OSError, ValueError, KeyError):
             pass
         digest = file_digest(path)
-        atomic_write_bytes(memo, json.dumps({"key": key, "sha256": digest}).encode())
+        atomic_write_bytes(memo, json.dumps({"key": key, "sha256": digest}).encode(), durable=False)
         self._known[known_key] = digest
         return digest
 
@@ -151,8 +151,10 @@ class DecodedImageCache:
         buffer = io.BytesIO()
         np.save(buffer, decoded)
         data = buffer.getvalue()
-        atomic_write_bytes(entry.with_suffix(CHECKSUM), hashlib.blake2b(data).hexdigest().encode())
-        atomic_write_bytes(entry, data)
+        # cache entries, checked on reading (no fsync: see atomic_write)
+        atomic_write_bytes(entry.with_suffix(CHECKSUM), hashlib.blake2b(data).hexdigest().encode(),
+                           durable=False)
+        atomic_write_bytes(entry, data, durable=False)
         self._verified.add(entry)
         return cast(np.ndarray, np.load(entry, mmap_mode="r"))
 

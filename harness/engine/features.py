@@ -271,7 +271,7 @@ class FeatureCache:
         # made in memory and written by atomic_write: a full disk is then an OSError naming
         # the entry (safetensors' own writer raises its SafetensorError, naming nothing)
         data = save(tensors, metadata={"blake2b": tensor_checksum(tensors)})
-        atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data, durable=False)  # checked on reading: no fsync
 
     def get_all(self, records: Sequence[ImageRecord], part: str,
                 progress: Callable[[int], None] | None = None) -> list:

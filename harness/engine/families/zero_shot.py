@@ -109,7 +109,9 @@ class ZeroShotScorer:
         score = scores_of(self.scorer(tensor.to(self.device)), 1, self.model)
         check_finite(score, self.model, f"for {record.source or record.path}")
         value = float(score[0])
-        atomic_write_text(path, json.dumps({"score": value, "image": str(record.path)}))
+        # a cache entry, recomputed when damaged: no fsync (see atomic_write)
+        atomic_write_text(path, json.dumps({"score": value, "image": str(record.path)}),
+                          durable=False)
         return value
 
     def predict(self, records: Sequence[ImageRecord]) -> np.ndarray:
