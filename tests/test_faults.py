@@ -300,7 +300,6 @@ def test_atomic_write_over_the_file_size_limit_keeps_the_old_file(tmp_path):
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
-
 def test_results_reach_the_disk_before_they_are_renamed_and_cache_entries_skip_it(tmp_path,
                                                                                 monkeypatch):
     """A result, plan or board is fsynced (a machine crash must not leave it empty); a cache

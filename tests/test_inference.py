@@ -35,7 +35,6 @@ def test_small_images_are_resized_up_keeping_aspect():
     assert upscale_to_fit(big, 224) is big
 
 
-
 @pytest.mark.parametrize("size", [(37, 61), (100, 223), (223, 223), (150, 151), (224, 100),
                                   (199, 1000), (300, 400)])
 def test_the_planned_size_is_the_size_resizing_gives(size):

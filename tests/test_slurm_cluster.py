@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = Path(__file__).parents[1] / "scripts" / "slurm_cluster.sh"
 SLURM_DIR = Path(os.environ.get("LIFEIQA_SLURM_DIR", "/tmp/lifeiqa-slurm"))
 POLL = 1  # seconds between two looks at the queue
-# A task that a test cancels or freezes while it runs trains this long: it does so within a second
-# or two of its start or of an epoch line (15 s before; Slurm tasks were a sixth of the suite's CPU)
+# A task that a test cancels or freezes while it runs trains this long: the test acts within a
+# second or two of the task's start or of an epoch line, and Slurm tasks are a sixth of the suite's CPU
 TASK_SECONDS = 8
 
 
